@@ -1,0 +1,66 @@
+"""What to ask for: one run's parameters, and the request body each API expects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+Api = Literal["chat", "completions", "responses"]
+APIS: tuple[Api, ...] = ("chat", "completions", "responses")
+
+#: The path below the base URL that each API posts to.
+API_PATHS: dict[Api, str] = {
+    "chat": "/chat/completions",
+    "completions": "/completions",
+    "responses": "/responses",
+}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One prompt sent one way. Immutable, so a run can be repeated exactly."""
+
+    prompt: str
+    model: str
+    api: Api = "chat"
+    stream: bool = True
+    max_tokens: int | None = None
+    temperature: float | None = None
+    #: Ask for usage in the stream (chat and completions); dropped on a server that rejects it.
+    include_usage: bool = True
+    #: Fields the SDK does not know by name, sent as they are (``extra_body``).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def without_usage_option(self) -> RunRequest:
+        return replace(self, include_usage=False)
+
+    def body(self) -> dict[str, Any]:
+        """The keyword arguments of this API's ``create()`` in the openai SDK (without ``extra``)."""
+        body: dict[str, Any] = {"model": self.model, "stream": self.stream}
+        if self.api == "chat":
+            body["messages"] = [{"role": "user", "content": self.prompt}]
+            if self.max_tokens is not None:
+                body["max_tokens"] = self.max_tokens
+        elif self.api == "completions":
+            body["prompt"] = self.prompt
+            if self.max_tokens is not None:
+                body["max_tokens"] = self.max_tokens
+        else:
+            body["input"] = self.prompt
+            if self.max_tokens is not None:
+                body["max_output_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.stream and self.include_usage and self.api != "responses":
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def describe(self) -> dict[str, Any]:
+        """The parameters worth keeping with a run (history, export): no secrets here."""
+        return {
+            "api": self.api,
+            "model": self.model,
+            "stream": self.stream,
+            "max_tokens": self.max_tokens,
+            "temperature": self.temperature,
+        }

@@ -1,0 +1,62 @@
+"""An incremental decoder for server-sent events (the WHATWG ``text/event-stream`` format).
+
+The openai SDK builds a typed object per chunk, which costs about 100 µs each; streamtui
+reads the raw event stream instead and decodes it here, then picks the few fields it needs.
+Handles LF, CRLF and CR line ends (also split across reads), multi-line ``data``, comments,
+events without data (``retry:``-only), and drops a cut-off last event as the spec says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SSEEvent:
+    event: str
+    data: bytes
+
+
+class SSEDecoder:
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event = ""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[SSEEvent]:
+        """Decode what ``chunk`` completes; keep the rest for the next call."""
+        buffer = self._buffer + chunk
+        if b"\r" in buffer:
+            # A CR at the very end may be the first half of a CRLF: wait for the next read.
+            held = b"\r" if buffer.endswith(b"\r") else b""
+            if held:
+                buffer = buffer[:-1]
+            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            lines = buffer.split(b"\n")
+            self._buffer = lines.pop() + held
+        else:
+            lines = buffer.split(b"\n")
+            self._buffer = lines.pop()
+        return self._process(lines)
+
+    def _process(self, lines: list[bytes]) -> list[SSEEvent]:
+        events: list[SSEEvent] = []
+        data = self._data
+        for line in lines:
+            if not line:
+                if data:
+                    events.append(SSEEvent(self._event or "message", b"\n".join(data)))
+                    data = self._data = []
+                self._event = ""
+                continue
+            if line[0] == 58:  # ":" starts a comment, e.g. a keep-alive
+                continue
+            field, _, value = line.partition(b":")
+            if value[:1] == b" ":
+                value = value[1:]
+            if field == b"data":
+                data.append(value)
+            elif field == b"event":
+                self._event = value.decode("utf-8", "replace")
+            # "id" and "retry" carry nothing streamtui uses.
+        return events

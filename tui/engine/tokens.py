@@ -1,0 +1,208 @@
+"""Token counting with tiktoken: offline, verified, and incremental.
+
+tiktoken downloads its rank files on first use, which fails offline. streamtui ships the
+four files in ``encodings/`` (see ``scripts/rebuild_tiktoken_files.py`` for where they come
+from), checks each against the sha256 pinned in the installed tiktoken, and lets tiktoken
+build the encoding from them through its own cache mechanism, so tiktoken keeps its own
+regex and special tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # tiktoken is imported lazily: it costs startup time.
+    import tiktoken
+
+ENCODINGS_DIR = Path(__file__).parent / "encodings"
+FALLBACK_ENCODING = "o200k_base"
+
+#: encoding name → the bundled rank file it is built from (tiktoken shares files between some).
+_RANK_FILE = {
+    "r50k_base": "r50k_base",
+    "p50k_base": "p50k_base",
+    "p50k_edit": "p50k_base",
+    "cl100k_base": "cl100k_base",
+    "o200k_base": "o200k_base",
+    "o200k_harmony": "o200k_base",
+}
+SUPPORTED_ENCODINGS = tuple(_RANK_FILE)
+
+_load_lock = threading.Lock()
+_encodings: dict[str, tiktoken.Encoding] = {}
+
+
+class TokenizerDataError(RuntimeError):
+    """A bundled rank file is missing or does not match tiktoken's pinned hash."""
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _pinned_sources() -> dict[str, tuple[str, str]]:
+    """Rank file name → (URL, sha256) as pinned in the installed tiktoken's source."""
+    spec = importlib.util.find_spec("tiktoken_ext.openai_public")
+    assert spec is not None and spec.origin is not None
+    source = Path(spec.origin).read_text()
+    found = re.findall(r'"(https://[^"]+/(\w+)\.tiktoken)",\s*expected_hash="([0-9a-f]{64})"', source)
+    return {name: (url, digest) for url, name, digest in found}
+
+
+def expected_sha256(rank_file: str) -> str:
+    """The sha256 that the installed tiktoken pins for a rank file."""
+    return _pinned_sources()[rank_file][1]
+
+
+def load_encoding(name: str) -> tiktoken.Encoding:
+    """Build a tiktoken encoding from the bundled, verified rank file. Cached per process."""
+    with _load_lock:
+        if name in _encodings:
+            return _encodings[name]
+        if name not in _RANK_FILE:
+            raise KeyError(f"unknown encoding {name!r}; known: {', '.join(SUPPORTED_ENCODINGS)}")
+        import tiktoken
+
+        rank_file = _RANK_FILE[name]
+        url, digest = _pinned_sources()[rank_file]
+        bundled = ENCODINGS_DIR / f"{rank_file}.tiktoken"
+        if not bundled.exists() or sha256_of(bundled.read_bytes()) != digest:
+            raise TokenizerDataError(
+                f"{bundled} is missing or does not match tiktoken's sha256 pin; "
+                "run scripts/rebuild_tiktoken_files.py"
+            )
+        # tiktoken looks for sha1(url) in TIKTOKEN_CACHE_DIR. A link there (never the
+        # bundled file itself) is all it may delete if it ever disagreed with us.
+        cache_dir = tempfile.mkdtemp(prefix="streamtui-tiktoken-")
+        previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+        try:
+            os.symlink(bundled, os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
+            os.environ["TIKTOKEN_CACHE_DIR"] = cache_dir
+            encoding = tiktoken.get_encoding(name)
+        finally:
+            if previous is None:
+                os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+            else:
+                os.environ["TIKTOKEN_CACHE_DIR"] = previous
+            shutil.rmtree(cache_dir, ignore_errors=True)
+        _encodings[name] = encoding
+        return encoding
+
+
+@dataclass(frozen=True)
+class EncodingChoice:
+    """Which encoding counts a model's tokens, and whether that is the model's own."""
+
+    name: str
+    exact: bool
+
+    @property
+    def label(self) -> str:
+        return self.name if self.exact else f"{self.name}, est."
+
+
+def encoding_for_model(model: str, override: str | None = None) -> EncodingChoice:
+    """tiktoken's own model → encoding table, with a provider prefix stripped.
+
+    Unknown models (local ones, ``name:tag``) fall back to o200k_base, marked as an estimate.
+    """
+    if override:
+        if override not in _RANK_FILE:
+            raise KeyError(f"unknown encoding {override!r}; known: {', '.join(SUPPORTED_ENCODINGS)}")
+        return EncodingChoice(override, exact=True)
+    from tiktoken.model import encoding_name_for_model
+
+    for candidate in (model, model.rsplit("/", 1)[-1]):
+        try:
+            name = encoding_name_for_model(candidate)
+        except KeyError:
+            continue
+        if name in _RANK_FILE:
+            return EncodingChoice(name, exact=True)
+    return EncodingChoice(FALLBACK_ENCODING, exact=False)
+
+
+class IncrementalTokenCounter:
+    """Counts tokens of a growing text, always equal to tiktoken on the whole text.
+
+    tiktoken splits text into pre-tokens with a regex and runs BPE inside each one, so only
+    the last few pre-tokens can still change as text arrives. The counter keeps a committed
+    count for the settled prefix and re-encodes only a short tail. The committed part is
+    taken from the tail's own encoding (with its right context), never from the prefix alone.
+    """
+
+    #: Pre-tokens kept live at the end: o200k merges ``don`` ``'`` ``t`` into one, so one is too few.
+    KEEP_PIECES = 4
+    #: Commit once the tail holds this many pre-tokens, so a count re-encodes little.
+    COMMIT_AT_PIECES = 16
+
+    def __init__(self, encoding: tiktoken.Encoding) -> None:
+        self._encoding = encoding
+        self._pattern = _compiled_pattern(encoding)
+        self._token_bytes = _token_byte_lengths(encoding)
+        self._committed = 0
+        self._tail = ""
+        self._pending: list[str] = []
+        self._count = 0
+        self._dirty = False
+
+    def add(self, text: str) -> None:
+        """Take more text: O(1); the work happens in :meth:`count`."""
+        if text:
+            self._pending.append(text)
+            self._dirty = True
+
+    def count(self) -> int:
+        if not self._dirty:
+            return self._count
+        self._dirty = False
+        tail = self._tail + "".join(self._pending)
+        self._pending.clear()
+        tokens = self._encoding.encode_ordinary(tail)
+        starts = [m.start() for m in self._pattern.finditer(tail)]
+        if len(starts) >= self.COMMIT_AT_PIECES:
+            cut = starts[-self.KEEP_PIECES]
+            cut_bytes = len(tail[:cut].encode("utf-8"))
+            settled = 0
+            consumed = 0
+            lengths = self._token_bytes
+            while consumed < cut_bytes:
+                consumed += lengths[tokens[settled]]
+                settled += 1
+            if consumed == cut_bytes:  # a pre-token boundary is always a token boundary
+                self._committed += settled
+                tokens = tokens[settled:]
+                tail = tail[cut:]
+        self._tail = tail
+        self._count = self._committed + len(tokens)
+        return self._count
+
+
+_patterns: dict[str, object] = {}
+_byte_lengths: dict[str, list[int]] = {}
+
+
+def _compiled_pattern(encoding: tiktoken.Encoding):  # -> regex.Pattern
+    if encoding.name not in _patterns:
+        import regex  # a tiktoken dependency; it understands tiktoken's patterns
+
+        _patterns[encoding.name] = regex.compile(encoding._pat_str)
+    return _patterns[encoding.name]
+
+
+def _token_byte_lengths(encoding: tiktoken.Encoding) -> list[int]:
+    if encoding.name not in _byte_lengths:
+        lengths = [0] * encoding.n_vocab
+        for token_bytes, rank in encoding._mergeable_ranks.items():
+            lengths[rank] = len(token_bytes)
+        _byte_lengths[encoding.name] = lengths
+    return _byte_lengths[encoding.name]

@@ -1,0 +1,115 @@
+"""The side panel: the live figures of the selected run, redrawn at a fixed rate."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from ..engine.metrics import RunMetrics
+from ..engine.run import Run
+
+
+def format_seconds(seconds: float | None) -> str:
+    """Milliseconds below 10 s (loopback resolves them), seconds above."""
+    if seconds is None:
+        return "–"
+    if seconds < 10:
+        return f"{seconds * 1000:,.1f} ms"
+    return f"{seconds:,.2f} s"
+
+
+def format_rate(rate: float | None) -> str:
+    return "–" if rate is None else f"{rate:,.1f}"
+
+
+def _tokens_label(run: Run) -> str:
+    metrics = run.metrics
+    count = metrics.tiktoken_tokens
+    if count is None or metrics.encoding is None:
+        return "–"
+    return f"{count:,} ({metrics.encoding.label})"
+
+
+def _usage_label(metrics: RunMetrics) -> str:
+    server = metrics.server_completion_tokens
+    if server is None:
+        return "not reported" if metrics.state in ("done", "failed", "cancelled") else "–"
+    difference = metrics.usage_difference
+    return f"{server:,}" + (f" ({difference:+,} vs tiktoken)" if difference is not None else "")
+
+
+def _streaming_label(run: Run | None, next_run: bool) -> str:
+    shown = run.request.stream if run else next_run
+    label = "on" if shown else "off"
+    if shown != next_run:
+        label += f" (next run: {'on' if next_run else 'off'})"
+    return label
+
+
+class MetricsPanel(Static):
+    """Shows one run's figures; the app calls :meth:`show` on a timer while a run is live.
+
+    Its height is fixed by the layout, so an update never re-lays out the screen.
+    """
+
+    DEFAULT_CSS = """
+    MetricsPanel { width: 100%; height: 1fr; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.endpoint = "–"
+        self.model = "–"
+        self.api = "chat"
+        self.streaming = True
+        self.message = ""
+
+    def show(self, run: Run | None) -> None:
+        self.update(self.render_figures(run), layout=False)
+
+    def render_figures(self, run: Run | None) -> Table:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        metrics = run.metrics if run else None
+        state = metrics.state if metrics else "idle"
+        rows: list[tuple[str, str | Text]] = [
+            ("State", Text(state, style=f"bold {_STATE_STYLE.get(state, '')}")),
+            ("Endpoint", self.endpoint),
+            ("Model", run.request.model if run else self.model),
+            ("API", run.request.api if run else self.api),
+            ("Streaming", _streaming_label(run, self.streaming)),
+        ]
+        if metrics is not None:
+            stream = metrics.stream
+            gaps = metrics.gap_stats()
+            rows += [
+                ("Elapsed", format_seconds(metrics.elapsed)),
+                ("TTFT", format_seconds(metrics.ttft) if stream else "n/a (not streaming)"),
+                ("Chunks", f"{metrics.chunks:,}"),
+                ("Tokens", _tokens_label(run)),
+                ("Usage", _usage_label(metrics)),
+                ("Tok/s", format_rate(metrics.decode_tokens_per_second)),
+                ("Gap p50", format_seconds(gaps.p50) if gaps else "–"),
+                ("Gap p95", format_seconds(gaps.p95) if gaps else "–"),
+                ("E2E", format_seconds(metrics.e2e) if metrics.state != "streaming" or not stream else "…"),
+            ]
+            if metrics.reasoning_chunks:
+                rows.insert(7, ("TTF reason", format_seconds(metrics.ttfr)))
+        for label, value in rows:
+            table.add_row(label, value)
+        message = (metrics.error if metrics and metrics.error else None) or self.message
+        if message:
+            table.add_row("", "")
+            table.add_row(Text("Note", style="bold"), Text(message, style="italic"))
+        return table
+
+
+_STATE_STYLE = {
+    "waiting": "yellow",
+    "streaming": "cyan",
+    "done": "green",
+    "cancelled": "magenta",
+    "failed": "red",
+}
