@@ -257,7 +257,7 @@ class StreamTuiApp(App[None]):
             )
             metrics = RunMetrics(self.clock, IncrementalTokenCounter(encoding), choice, stream=stream)
             metrics.attach_reasoning_counter(IncrementalTokenCounter(encoding))
-            run = Run(request, metrics, endpoint_label=self.endpoint.label, pair_id=pair_id)
+            run = Run(request, metrics, endpoint_label=self.endpoint.label, number=len(self.runs) + 1, pair_id=pair_id)
             self.current = run
             await self._consume(run)
         except asyncio.CancelledError:
@@ -362,7 +362,7 @@ class StreamTuiApp(App[None]):
     @on(DataTable.RowSelected, "#runs")
     def _on_run_selected(self, event: DataTable.RowSelected) -> None:
         """Show a past run of the session: its text and its figures."""
-        run = next((run for run in self.runs if str(run.id) == event.row_key.value), None)
+        run = next((run for run in self.runs if str(run.number) == event.row_key.value), None)
         if run is None or (self.current is not None and self.current.metrics.running):
             return
         self.current = run

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 
 from .metrics import RunMetrics
 from .request import RunRequest
-
-_run_ids = itertools.count(1)
-
 
 @dataclass(eq=False)
 class Run:
@@ -18,7 +14,8 @@ class Run:
     metrics: RunMetrics
     #: Where it went, without the key ("127.0.0.1:8080/v1", "embedded model").
     endpoint_label: str = ""
-    id: int = field(default_factory=lambda: next(_run_ids))
+    #: Order in the session, from 1 (history gives runs their own ids).
+    number: int = 0
     created: float = field(default_factory=time.time)
     #: Runs made by one Compare action share a pair id.
     pair_id: int | None = None

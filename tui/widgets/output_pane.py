@@ -182,7 +182,8 @@ class OutputPane(ScrollView, can_focus=True):
             del self._strips[row]
         self._set_virtual_size()
         if was_at_end:
-            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+            # force: the scrollbar that makes scrolling "allowed" only appears at the next layout.
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
         self.refresh_lines(first_changed_row, self.row_count - first_changed_row)
 
     # -- wrapping -----------------------------------------------------------------------------
@@ -226,7 +227,7 @@ class OutputPane(ScrollView, can_focus=True):
             self._wrap_width = width
             self._rewrap_all()
             if was_at_end:
-                self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+                self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
 
     def watch_mode(self) -> None:
         self._strips.clear()

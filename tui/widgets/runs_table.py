@@ -23,7 +23,7 @@ class RunsTable(DataTable):
 
     def add_run(self, run: Run) -> None:
         metrics = run.metrics
-        number = f"{run.id}" + (f" ⇄{run.pair_id}" if run.pair_id else "")
+        number = f"{run.number}" + (f" ⇄{run.pair_id}" if run.pair_id else "")
         tokens = metrics.output_tokens
         self.add_row(
             number,
@@ -36,6 +36,6 @@ class RunsTable(DataTable):
             "–" if tokens is None else f"{tokens:,}",
             format_rate(metrics.decode_tokens_per_second),
             run.outcome,
-            key=str(run.id),
+            key=str(run.number),
         )
         self.move_cursor(row=self.row_count - 1)

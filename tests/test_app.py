@@ -1,0 +1,202 @@
+"""The app driven like a person would, against a scripted server over loopback."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.driving import make_app, send, settle, step_through, wait_for
+from tui.engine.clock import ManualClock
+from tui.scripted_server import Script, chunk, drop, gate, raw, stop, words
+
+
+async def test_send_streams_into_the_output_and_records_the_run(server):
+    server.push(Script(words("The answer arrives word by word."), usage=(4, 7)))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "Say something")
+        await settle(pilot)
+        assert app.output.text == "The answer arrives word by word."
+        assert server.requests[-1]["messages"] == [{"role": "user", "content": "Say something"}]
+        run = app.runs[-1]
+        assert run.metrics.state == "done"
+        assert run.metrics.server_completion_tokens == 7
+        assert app.runs_table.row_count == 1
+        assert app.prompt_input.text == ""
+
+
+async def test_figures_come_from_the_injected_clock_exactly(server):
+    server.push(Script([gate("g1"), chunk("one "), gate("g2"), chunk("two "), gate("g3"), chunk("three")]))
+    clock = ManualClock()
+    app = make_app(server.base_url, clock=clock)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "count")
+        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.state == "waiting")
+        await step_through(pilot, server, clock, [(0.150, "g1", 1), (0.200, "g2", 2), (0.450, "g3", 3)])
+        await settle(pilot)
+        metrics = app.runs[-1].metrics
+        assert metrics.ttft == pytest.approx(0.150)
+        assert metrics.e2e == pytest.approx(0.450)
+        gaps = metrics.gap_stats()
+        assert gaps.p50 == pytest.approx(0.150) and gaps.max == pytest.approx(0.250)
+        figures = str(app.metrics_panel.render_figures(app.current).columns[1]._cells)
+        assert "150.0 ms" in figures and "450.0 ms" in figures
+
+
+async def test_escape_cancels_and_keeps_the_partial_text(server):
+    server.push(Script([chunk("partial "), chunk("answer"), gate("never")]), Script(words("next run")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "long one")
+        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks == 2)
+        await pilot.press("escape")
+        await settle(pilot)
+        run = app.runs[-1]
+        assert run.metrics.state == "cancelled"
+        assert app.output.text == "partial answer"
+        assert run.text == "partial answer"
+        assert app.runs_table.get_row_at(0)[-1] == "cancelled"
+        # The connection was closed and the app goes on: the next run works.
+        await send(pilot, "again")
+        await settle(pilot)
+        assert app.output.text == "next run"
+
+
+async def test_ctrl_t_switches_streaming_off_and_the_answer_shows_at_once(server):
+    server.push(Script([gate("done"), *words("all at once")], usage=(2, 3)))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("ctrl+t")
+        assert app.streaming is False
+        await send(pilot, "wait for it")
+        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.state == "waiting")
+        assert server.requests[-1]["stream"] is False
+        assert app.output.text == ""
+        assert "Waiting for the complete response" in app.output._notice
+        server.release("done")
+        await settle(pilot)
+        run = app.runs[-1]
+        assert app.output.text == "all at once"
+        assert run.metrics.ttft is None and run.metrics.chunks == 1
+        assert run.metrics.server_completion_tokens == 3 and run.metrics.tiktoken_tokens == 3
+        assert app.runs_table.get_row_at(0)[1] == "off"
+
+
+@pytest.mark.parametrize(
+    ("script", "kept", "kind"),
+    [
+        (Script([chunk("kept "), drop()]), "kept ", "dropped"),
+        (Script([chunk("kept "), raw(b"data: {oops\n\n")]), "kept ", "malformed"),
+        (Script([chunk("kept "), stop()]), "kept ", "truncated"),
+        (Script([], status=401), "", "auth"),
+        (Script([], status=404), "", "not_found"),
+        (Script([], status=429), "", "rate_limit"),
+        (Script([], status=500), "", "server"),
+    ],
+)
+async def test_failures_say_what_went_wrong_and_keep_what_arrived(server, script, kept, kind):
+    server.push(script)
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "try")
+        await settle(pilot)
+        run = app.runs[-1]
+        assert run.metrics.state == "failed" and run.metrics.error_kind == kind
+        assert app.output.text == kept
+        assert "\n" not in run.metrics.error
+        assert app.runs_table.get_row_at(0)[-1] == "failed"
+        assert app.is_running
+
+
+async def test_an_unreachable_server_fails_clearly():
+    app = make_app("http://127.0.0.1:9/v1")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "hello?")
+        await settle(pilot)
+        assert "Cannot reach http://127.0.0.1:9/v1" in app.runs[-1].metrics.error
+        assert app.runs_table.row_count == 1
+
+
+async def test_an_empty_prompt_sends_nothing_and_hints(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "   \n ")
+        await pilot.pause()
+        assert server.requests == []
+        assert app.runs == []
+        assert "Type a prompt first" in app.metrics_panel.message
+
+
+async def test_model_output_is_never_markup_or_escape_sequences(server):
+    hostile = "[bold]x[/] [link=http://e.vil]y[/link] \x1b[31mred\x1b[0m \x07bell"
+    server.push(Script([chunk(hostile)]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "be hostile")
+        await settle(pilot)
+        assert app.runs[-1].text == hostile
+        drawn = "".join(segment.text for segment in app.output.render_line(0))
+        assert "[bold]x[/] [link=http://e.vil]y[/link]" in drawn
+        assert "\x1b" not in drawn and "\x07" not in drawn
+        assert "␛[31mred" in drawn
+        svg = app.export_screenshot()
+        assert "[bold]x[/]" in svg
+
+
+async def test_prompt_history_is_recalled_with_ctrl_up_and_down(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for prompt in ("first prompt", "second\nprompt"):
+            await send(pilot, prompt)
+            await settle(pilot)
+        prompt_input = app.prompt_input
+        prompt_input.load_text("a draft")
+        await pilot.press("ctrl+up")
+        assert prompt_input.text == "second\nprompt"
+        await pilot.press("ctrl+up")
+        assert prompt_input.text == "first prompt"
+        await pilot.press("ctrl+down", "ctrl+down")
+        assert prompt_input.text == "a draft"
+
+
+async def test_enter_inserts_a_newline_and_ctrl_j_sends(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("a", "enter", "b")
+        assert app.prompt_input.text == "a\nb"
+        assert server.requests == []
+        await pilot.press("ctrl+j")
+        await settle(pilot)
+        assert server.requests[-1]["messages"][0]["content"] == "a\nb"
+
+
+async def test_the_output_follows_the_end_unless_scrolled_up(server):
+    long_text = "".join(f"line {i}\n" for i in range(200))
+    server.push(Script(words(long_text)), Script([chunk("x\n" * 50), gate("more"), chunk("y\n" * 50)]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "long")
+        await settle(pilot)
+        output = app.output
+        assert output.max_scroll_y > 0 and output.scroll_y == output.max_scroll_y
+        await send(pilot, "again")
+        await wait_for(pilot, lambda: output.text.count("x") == 50)
+        await pilot.pause()
+        output.scroll_to(y=0, animate=False)
+        await pilot.pause()
+        server.release("more")
+        await settle(pilot)
+        assert output.text.count("y") == 50
+        assert output.scroll_y == 0
+
+
+async def test_raw_view_shades_alternate_chunks(server):
+    server.push(Script([chunk("aaa"), chunk("bbb"), chunk("ccc")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "chunks")
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        assert app.output.mode == "raw"
+        segments = [segment for segment in app.output.render_line(0) if segment.text.strip()]
+        assert [segment.text for segment in segments[:3]] == ["aaa", "bbb", "ccc"]
+        assert segments[0].style != segments[1].style and segments[0].style == segments[2].style
