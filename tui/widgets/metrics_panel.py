@@ -11,12 +11,12 @@ from ..engine.run import Run
 
 
 def format_seconds(seconds: float | None) -> str:
-    """Milliseconds below 10 s (loopback resolves them), seconds above."""
+    """Always to the millisecond or finer: "123.4 ms" below a second, "2.224 s" above."""
     if seconds is None:
         return "–"
-    if seconds < 10:
-        return f"{seconds * 1000:,.1f} ms"
-    return f"{seconds:,.2f} s"
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    return f"{seconds:,.3f} s"
 
 
 def format_rate(rate: float | None) -> str:
