@@ -48,3 +48,12 @@ async def step_through(pilot, server, clock: ManualClock, schedule: list[tuple[f
         server.release(gate_name)
         await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks >= chunks)
     await pilot.pause()
+
+
+def panel_text(app: StreamTuiApp) -> str:
+    """The side panel as plain text, as a person reads it."""
+    from rich.console import Console
+
+    console = Console(width=60, record=True, file=open("/dev/null", "w"))
+    console.print(app.metrics_panel.render_figures(app.current))
+    return console.export_text()

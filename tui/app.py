@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer
 
 from .engine.clock import Clock, monotonic_clock
+from .engine.errors import UserFacingError, describe_exception
 from .engine.events import Delta
 from .engine.metrics import RunMetrics
 from .engine.request import RunRequest
@@ -131,6 +132,7 @@ class StreamTuiApp(App[None]):
         self.output.set_notice("Type a prompt below and press Ctrl+J to send it.")
         if self.endpoint.kind == "local":
             self._prepare_local_model()
+            self.set_interval(1.0, self._watch_local_server)
         self._refresh_panel()
         self.prompt_input.focus()
         self._preload()
@@ -142,7 +144,9 @@ class StreamTuiApp(App[None]):
         if endpoint.kind == "local":
             server = self.local_server
             state = server.state if server else "not installed"
-            return f"embedded model ({state})" if state != "ready" else f"embedded model · {endpoint.base_url}"
+            if state != "ready":
+                return f"embedded model ({state})"
+            return f"embedded · {endpoint.base_url.removeprefix('http://').removesuffix('/v1')}"
         return f"{endpoint.label} (key {endpoint.key_label})"
 
     @work(thread=True, group="preload", exit_on_error=False)
@@ -170,10 +174,19 @@ class StreamTuiApp(App[None]):
             await server.ensure_ready()
         except Exception as exc:  # noqa: BLE001 - shown to the person, the app keeps running
             self.metrics_panel.message = f"The local model did not start: {exc}"
+            self.metrics_panel.endpoint = self._endpoint_label()
         else:
-            self.metrics_panel.message = ""
-        self.metrics_panel.endpoint = self._endpoint_label()
+            self._adopt_local_server(server)
         self._refresh_panel()
+
+    def _adopt_local_server(self, server: LocalServer) -> None:
+        """Point the endpoint at the running embedded server (its port and key change on restart)."""
+        self.endpoint = self.endpoint.with_server(server.base_url, server.api_key, server.model)
+        self._model = self.settings.model or server.model
+        panel = self.metrics_panel
+        panel.endpoint = self._endpoint_label()
+        panel.model = self._model
+        panel.message = ""
 
     async def _ready_endpoint(self) -> None:
         """Make sure the endpoint can take a request: start or restart the embedded server."""
@@ -181,15 +194,22 @@ class StreamTuiApp(App[None]):
             return
         server = self.local_server
         if server is None:
-            raise RuntimeError("The embedded model is not installed: pip install 'streamtui[local]'")
+            raise UserFacingError("The embedded model is not installed: pip install 'streamtui[local]'")
         if server.state != "ready" or not server.is_alive():
             self.metrics_panel.message = "starting local model…"
             self._refresh_panel()
         await server.ensure_ready()
-        self.endpoint = self.endpoint.with_server(server.base_url, server.api_key, server.model)
-        self.metrics_panel.endpoint = self._endpoint_label()
-        self.metrics_panel.message = ""
-        self._model = self.settings.model or server.model
+        self._adopt_local_server(server)
+
+    def _watch_local_server(self) -> None:
+        server = self.local_server
+        if server is None or server.state != "dead" or (self.current is not None and self.current.metrics.running):
+            return
+        message = f"The local model stopped ({server.error or 'no reason given'}); the next prompt restarts it."
+        if self.metrics_panel.message != message:
+            self.metrics_panel.message = message
+            self.metrics_panel.endpoint = self._endpoint_label()
+            self._refresh_panel()
 
     # -- the client -----------------------------------------------------------------------------
     def client(self) -> AsyncOpenAI:
@@ -206,7 +226,7 @@ class StreamTuiApp(App[None]):
         if self._model is None:
             models = await self.client().models.list()
             if not models.data:
-                raise RuntimeError("No --model given and the server lists no models.")
+                raise UserFacingError("No --model given and the server lists no models.")
             self._model = models.data[0].id
         return self._model
 
@@ -260,13 +280,12 @@ class StreamTuiApp(App[None]):
             run = Run(request, metrics, endpoint_label=self.endpoint.label, number=len(self.runs) + 1, pair_id=pair_id)
             self.current = run
             await self._consume(run)
+            await self._count_model_tokens(run)
         except asyncio.CancelledError:
             if run is not None:
                 run.metrics.cancel()
             raise
         except Exception as exc:  # noqa: BLE001 - before the request: say so, keep running
-            from .engine.errors import describe_exception
-
             problem = describe_exception(exc, base_url=self.endpoint.base_url, model=self._model or "?", api_key=self.endpoint.api_key, chunks=0)
             self.metrics_panel.message = problem.message
         finally:
@@ -303,6 +322,16 @@ class StreamTuiApp(App[None]):
                 # A fast local stream may never make the loop wait: give keys and frames a turn.
                 await asyncio.sleep(0)
                 yielded_at = clock()
+
+    async def _count_model_tokens(self, run: Run) -> None:
+        """The embedded server can count in the model's own tokenizer: exact, unlike tiktoken's estimate."""
+        server = self.local_server
+        if self.endpoint.kind != "local" or server is None or not run.text:
+            return
+        try:
+            run.metrics.model_tokens = await server.count_tokens(run.text)
+        except Exception:  # noqa: BLE001 - an extra figure; the run itself is complete
+            run.metrics.model_tokens = None
 
     def _schedule_flush(self) -> None:
         if self._flush_scheduled:

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 from .secrets import redact
 
 
+class UserFacingError(RuntimeError):
+    """Raised with a message already written for a person: shown as it is."""
+
+
 @dataclass(frozen=True)
 class Problem:
     kind: str
@@ -66,6 +70,8 @@ def describe_exception(exc: BaseException, *, base_url: str, model: str, api_key
         problem = Problem("server", f"The server sent an error: {_server_message(exc.body, exc.message)}")
     elif isinstance(exc, (ValueError, KeyError, TypeError, IndexError)):
         problem = Problem("malformed", f"Malformed chunk from the server after {chunks} chunks: {exc}")
+    elif isinstance(exc, UserFacingError):
+        problem = Problem("error", str(exc))
     else:
         problem = Problem("error", f"{type(exc).__name__}: {exc}")
     return Problem(problem.kind, redact(one_line(problem.message), api_key))

