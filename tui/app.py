@@ -1,8 +1,9 @@
 """streamtui: type a prompt, watch the answer stream in, and read its latency live.
 
-Data flows one way: prompt → request → worker → events → metrics → widgets; finished runs
-→ the runs table (and history). The worker is an async Textual worker in the app's loop.
-Text reaches the output pane in batches, at most once a frame, whatever the chunk rate.
+Data flows one way: prompt → request → worker → events → run (metrics and text) → widgets;
+finished runs → the runs table and history. The worker is an async Textual worker in the
+app's loop. Text reaches the output pane at most once a frame, whatever the chunk rate: the
+pane is handed the parts of the run that arrived since the last frame.
 """
 
 from __future__ import annotations
@@ -18,25 +19,26 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Footer
 
 from .engine.clock import Clock, monotonic_clock
-from .engine.errors import UserFacingError, describe_exception
-from .engine.events import Delta
-from .engine.metrics import RunMetrics
+from .engine.comparison import pair_of
+from .engine.connection import Connection
+from .engine.errors import describe_exception
 from .engine.request import RunRequest
 from .engine.run import Run
 from .engine.settings import Settings
-from .engine.tokens import EncodingChoice, IncrementalTokenCounter, encoding_for_model, load_encoding
+from .engine.tokens import encoding_for_model, load_encoding
 from .widgets.metrics_panel import MetricsPanel
 from .widgets.output_pane import OutputPane
 from .widgets.prompt_input import PromptInput
 from .widgets.runs_table import RunsTable
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
-
+    from .engine.history import HistoryStore
     from .engine.local_server import LocalServer
 
 #: Longest the worker keeps the loop busy before letting keys and frames through.
 _YIELD_EVERY = 0.010
+#: How often a live run is saved to history (the issue asks for at least every 0.5 s).
+_HISTORY_EVERY = 0.4
 
 NO_LOCAL_MODEL = (
     "Nothing is configured, and the embedded model is not installed.",
@@ -54,7 +56,10 @@ class StreamTuiApp(App[None]):
         Binding("ctrl+j", "send", "Send", priority=True),
         Binding("escape", "cancel", "Cancel"),
         Binding("ctrl+t", "toggle_streaming", "Streaming on/off"),
-        Binding("ctrl+r", "toggle_raw", "Raw/Markdown"),
+        Binding("ctrl+o", "compare", "Compare"),
+        Binding("ctrl+l", "timeline", "Timeline"),
+        Binding("ctrl+g", "history", "History"),
+        Binding("ctrl+r", "toggle_raw", "Raw"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
@@ -64,26 +69,28 @@ class StreamTuiApp(App[None]):
         *,
         clock: Clock = monotonic_clock,
         local_server: LocalServer | None = None,
+        history: HistoryStore | None = None,
         frame_interval: float = 1 / 60,
         tick_interval: float = 0.1,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.clock = clock
-        self.endpoint = settings.endpoint
-        self.local_server = local_server
+        self.connection = Connection(settings.endpoint, local_server=local_server, model=settings.model)
+        self.history = history
         self.streaming = settings.stream
         self.frame_interval = frame_interval
         self.tick_interval = tick_interval
         self.runs: list[Run] = []
+        #: The run the panel and the output pane show: the live one, or one picked in the table.
         self.current: Run | None = None
-        self._model: str | None = settings.model or settings.endpoint.default_model
-        self._client: AsyncOpenAI | None = None
-        self._client_key: tuple[str, str] | None = None
-        self._pending_answer: list[str] = []
-        self._pending_reasoning: list[str] = []
+        self._last_prompt = settings.prompt
+        #: How many of the live run's parts the panes already show.
+        self._drawn_answer = 0
+        self._drawn_reasoning = 0
         self._flush_scheduled = False
         self._last_flush = 0.0
+        self._history_saved_at = 0.0
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -117,6 +124,10 @@ class StreamTuiApp(App[None]):
     def runs_table(self) -> RunsTable:
         return self.query_one(RunsTable)
 
+    @property
+    def local_server(self) -> LocalServer | None:
+        return self.connection.local_server
+
     def on_mount(self) -> None:
         self.output.border_title = "Output"
         self.reasoning_pane.border_title = "Reasoning"
@@ -125,12 +136,12 @@ class StreamTuiApp(App[None]):
         self.runs_table.border_title = "Runs"
         panel = self.metrics_panel
         panel.endpoint = self._endpoint_label()
-        panel.model = self._model or "(first listed by the server)"
+        panel.model = self.connection.model or "(first listed by the server)"
         panel.api = self.settings.api
         panel.streaming = self.streaming
         self._ticker = self.set_interval(self.tick_interval, self._tick, pause=True)
-        self.output.set_notice("Type a prompt below and press Ctrl+J to send it.")
-        if self.endpoint.kind == "local":
+        self.output.set_notice("Type a prompt below and press Ctrl+J to send it (Ctrl+O sends it both ways).")
+        if self.connection.endpoint.kind == "local":
             self._prepare_local_model()
             self.set_interval(1.0, self._watch_local_server)
         self._refresh_panel()
@@ -140,7 +151,7 @@ class StreamTuiApp(App[None]):
         gc.freeze()
 
     def _endpoint_label(self) -> str:
-        endpoint = self.endpoint
+        endpoint = self.connection.endpoint
         if endpoint.kind == "local":
             server = self.local_server
             state = server.state if server else "not installed"
@@ -154,8 +165,10 @@ class StreamTuiApp(App[None]):
         """Import the SDK and load the encoding now, so the first send does not pay for it."""
         import openai  # noqa: F401
 
-        if self._model:
-            load_encoding(self._encoding_choice(self._model).name)
+        from .engine import stream  # noqa: F401
+
+        if self.connection.model:
+            load_encoding(encoding_for_model(self.connection.model, self.settings.encoding).name)
 
     # -- embedded model -----------------------------------------------------------------------
     def _prepare_local_model(self) -> None:
@@ -168,38 +181,26 @@ class StreamTuiApp(App[None]):
 
     @work(group="local", exit_on_error=False)
     async def _start_local_model(self) -> None:
-        server = self.local_server
-        assert server is not None
         try:
-            await server.ensure_ready()
+            await self._connect()
         except Exception as exc:  # noqa: BLE001 - shown to the person, the app keeps running
             self.metrics_panel.message = f"The local model did not start: {exc}"
-            self.metrics_panel.endpoint = self._endpoint_label()
-        else:
-            self._adopt_local_server(server)
+        self.metrics_panel.endpoint = self._endpoint_label()
         self._refresh_panel()
 
-    def _adopt_local_server(self, server: LocalServer) -> None:
-        """Point the endpoint at the running embedded server (its port and key change on restart)."""
-        self.endpoint = self.endpoint.with_server(server.base_url, server.api_key, server.model)
-        self._model = self.settings.model or server.model
-        panel = self.metrics_panel
-        panel.endpoint = self._endpoint_label()
-        panel.model = self._model
-        panel.message = ""
-
-    async def _ready_endpoint(self) -> None:
-        """Make sure the endpoint can take a request: start or restart the embedded server."""
-        if self.endpoint.kind != "local":
-            return
+    async def _connect(self) -> None:
+        """Ready the endpoint (starting the embedded server if needed) and learn the model."""
         server = self.local_server
-        if server is None:
-            raise UserFacingError("The embedded model is not installed: pip install 'streamtui[local]'")
-        if server.state != "ready" or not server.is_alive():
+        if server is not None and (server.state != "ready" or not server.is_alive()):
             self.metrics_panel.message = "starting local model…"
             self._refresh_panel()
-        await server.ensure_ready()
-        self._adopt_local_server(server)
+        await self.connection.ready()
+        model = await self.connection.resolve_model()
+        panel = self.metrics_panel
+        if panel.message == "starting local model…":
+            panel.message = ""
+        panel.endpoint = self._endpoint_label()
+        panel.model = model
 
     def _watch_local_server(self) -> None:
         server = self.local_server
@@ -210,28 +211,6 @@ class StreamTuiApp(App[None]):
             self.metrics_panel.message = message
             self.metrics_panel.endpoint = self._endpoint_label()
             self._refresh_panel()
-
-    # -- the client -----------------------------------------------------------------------------
-    def client(self) -> AsyncOpenAI:
-        key = (self.endpoint.base_url, self.endpoint.api_key)
-        if self._client is None or self._client_key != key:
-            from openai import AsyncOpenAI
-
-            # No hidden retries: a retried request would inflate TTFT without saying so.
-            self._client = AsyncOpenAI(base_url=key[0], api_key=key[1], max_retries=0, timeout=120.0)
-            self._client_key = key
-        return self._client
-
-    async def _resolve_model(self) -> str:
-        if self._model is None:
-            models = await self.client().models.list()
-            if not models.data:
-                raise UserFacingError("No --model given and the server lists no models.")
-            self._model = models.data[0].id
-        return self._model
-
-    def _encoding_choice(self, model: str) -> EncodingChoice:
-        return encoding_for_model(model, self.settings.encoding)
 
     # -- sending ----------------------------------------------------------------------------------
     @on(PromptInput.Submitted)
@@ -248,37 +227,64 @@ class StreamTuiApp(App[None]):
             return
         self.prompt_input.remember(text)
         self.prompt_input.clear()
-        self.start_run(text, stream=self.streaming)
-
-    def start_run(self, prompt: str, *, stream: bool, pair_id: int | None = None) -> None:
+        self._last_prompt = text
         self.metrics_panel.message = ""
-        self._run_worker(prompt, stream, pair_id)
+        self._send_worker(text, (self.streaming,))
+
+    def action_compare(self) -> None:
+        """Run the prompt in the panel (or the last one sent) streamed, then not, and pair them."""
+        text = self.prompt_input.text if self.prompt_input.text.strip() else self._last_prompt
+        if not text.strip():
+            self.metrics_panel.message = "Type a prompt first: Compare sends it both ways."
+            self._refresh_panel()
+            return
+        if self.prompt_input.text.strip():
+            self.prompt_input.remember(text)
+            self.prompt_input.clear()
+        self._last_prompt = text
+        self.metrics_panel.message = ""
+        self._send_worker(text, (True, False))
 
     @work(exclusive=True, group="completion", exit_on_error=False)
-    async def _run_worker(self, prompt: str, stream: bool, pair_id: int | None) -> None:
+    async def _send_worker(self, prompt: str, streaming: tuple[bool, ...]) -> None:
+        """One run per entry of ``streaming``; two entries make a Compare pair."""
+        pair_id = len(self.runs) + 1 if len(streaming) > 1 else None
+        for stream in streaming:
+            run = await self._execute(prompt, stream, pair_id)
+            if run is None or run.metrics.state != "done":
+                break
+
+    async def _execute(self, prompt: str, stream: bool, pair_id: int | None) -> Run | None:
         output, reasoning = self.output, self.reasoning_pane
         output.clear("Waiting for the first chunk…" if stream else "Waiting for the complete response (streaming is off)…")
         reasoning.clear()
         reasoning.remove_class("-visible")
+        self._drawn_answer = self._drawn_reasoning = 0
         self._ticker.resume()
         run: Run | None = None
         try:
-            await self._ready_endpoint()
-            model = await self._resolve_model()
-            choice = self._encoding_choice(model)
-            encoding = await asyncio.to_thread(load_encoding, choice.name)
+            await self._connect()
             request = RunRequest(
                 prompt=prompt,
-                model=model,
+                model=self.connection.model or "",
                 api=self.settings.api,
                 stream=stream,
                 max_tokens=self.settings.max_tokens,
                 temperature=self.settings.temperature,
             )
-            metrics = RunMetrics(self.clock, IncrementalTokenCounter(encoding), choice, stream=stream)
-            metrics.attach_reasoning_counter(IncrementalTokenCounter(encoding))
-            run = Run(request, metrics, endpoint_label=self.endpoint.label, number=len(self.runs) + 1, pair_id=pair_id)
+            # Loading an encoding takes up to a quarter second the first time: not on the loop.
+            run = await asyncio.to_thread(
+                Run.new,
+                request,
+                clock=self.clock,
+                encoding=self.settings.encoding,
+                endpoint_label=self.connection.endpoint.label,
+                number=len(self.runs) + 1,
+                pair_id=pair_id,
+            )
             self.current = run
+            if self.history is not None:
+                run.history_id = self.history.start(run)
             await self._consume(run)
             await self._count_model_tokens(run)
         except asyncio.CancelledError:
@@ -286,7 +292,8 @@ class StreamTuiApp(App[None]):
                 run.metrics.cancel()
             raise
         except Exception as exc:  # noqa: BLE001 - before the request: say so, keep running
-            problem = describe_exception(exc, base_url=self.endpoint.base_url, model=self._model or "?", api_key=self.endpoint.api_key, chunks=0)
+            endpoint = self.connection.endpoint
+            problem = describe_exception(exc, base_url=endpoint.base_url, model=self.connection.model or "?", api_key=endpoint.api_key, chunks=0)
             self.metrics_panel.message = problem.message
         finally:
             self._flush()
@@ -294,39 +301,26 @@ class StreamTuiApp(App[None]):
             if run is not None:
                 self._finish(run)
             self._refresh_panel()
+        return run
 
     async def _consume(self, run: Run) -> None:
-        """The hot loop: events to metrics and to pending text; the screen catches up per frame."""
+        """The hot loop: events into the run; the screen catches up once a frame."""
         from .engine.stream import stream_batches
 
-        metrics = run.metrics
-        answer, reasoning = run.answer_parts, run.reasoning_parts
-        pending_answer, pending_reasoning = self._pending_answer, self._pending_reasoning
         clock = self.clock
-        yielded_at = clock()
-        async for batch in stream_batches(self.client(), run.request, clock):
-            for event in batch:
-                if type(event) is Delta:
-                    metrics.on_delta(event)
-                    if event.kind == "answer":
-                        answer.append(event.text)
-                        pending_answer.append(event.text)
-                    else:
-                        reasoning.append(event.text)
-                        pending_reasoning.append(event.text)
-                else:
-                    metrics.on_event(event)
-            if pending_answer or pending_reasoning:
-                self._schedule_flush()
-            if clock() - yielded_at > _YIELD_EVERY:
+        yielded_at = monotonic_clock()
+        async for batch in stream_batches(self.connection.client(), run.request, clock):
+            run.apply(batch)
+            self._schedule_flush()
+            if monotonic_clock() - yielded_at > _YIELD_EVERY:
                 # A fast local stream may never make the loop wait: give keys and frames a turn.
                 await asyncio.sleep(0)
-                yielded_at = clock()
+                yielded_at = monotonic_clock()
 
     async def _count_model_tokens(self, run: Run) -> None:
-        """The embedded server can count in the model's own tokenizer: exact, unlike tiktoken's estimate."""
+        """The embedded server counts in the model's own tokenizer: exact, unlike tiktoken's estimate."""
         server = self.local_server
-        if self.endpoint.kind != "local" or server is None or not run.text:
+        if self.connection.endpoint.kind != "local" or server is None or not run.text:
             return
         try:
             run.metrics.model_tokens = await server.count_tokens(run.text)
@@ -347,19 +341,28 @@ class StreamTuiApp(App[None]):
         """Draw what arrived since the last frame: one append, whatever the chunk count."""
         self._flush_scheduled = False
         self._last_flush = monotonic_clock()
-        if self._pending_reasoning:
+        run = self.current
+        if run is None:
+            return
+        if len(run.reasoning_parts) > self._drawn_reasoning:
             self.reasoning_pane.add_class("-visible")
-            self.reasoning_pane.append_chunks(self._pending_reasoning)
-            self._pending_reasoning.clear()
-        if self._pending_answer:
-            self.output.append_chunks(self._pending_answer)
-            self._pending_answer.clear()
+            self.reasoning_pane.append_chunks(run.reasoning_parts[self._drawn_reasoning :])
+            self._drawn_reasoning = len(run.reasoning_parts)
+        if len(run.answer_parts) > self._drawn_answer:
+            self.output.append_chunks(run.answer_parts[self._drawn_answer :])
+            self._drawn_answer = len(run.answer_parts)
+        if self.history is not None and run.history_id is not None and self._last_flush - self._history_saved_at >= _HISTORY_EVERY:
+            # A run killed with the app keeps what had arrived, at most this long ago.
+            self.history.update(run.history_id, run)
+            self._history_saved_at = self._last_flush
 
     def _finish(self, run: Run) -> None:
         if run.metrics.state == "done" and not run.text:
             self.output.set_notice("(the server sent an empty answer)")
         elif run.metrics.state != "done" and not run.text:
             self.output.set_notice("(nothing arrived)")
+        if self.history is not None and run.history_id is not None:
+            self.history.finish(run.history_id, run)
         self.runs.append(run)
         self.runs_table.add_run(run)
 
@@ -368,7 +371,8 @@ class StreamTuiApp(App[None]):
         self._refresh_panel()
 
     def _refresh_panel(self) -> None:
-        self.metrics_panel.show(self.current)
+        run = self.current
+        self.metrics_panel.show(run, pair_of(run, self.runs) if run else None)
 
     # -- other actions ------------------------------------------------------------------------------
     def action_cancel(self) -> None:
@@ -388,17 +392,41 @@ class StreamTuiApp(App[None]):
         output.mode = "raw" if output.mode == "markdown" else "markdown"
         output.border_title = "Output · raw (chunks alternate in shade)" if output.mode == "raw" else "Output"
 
-    @on(DataTable.RowSelected, "#runs")
-    def _on_run_selected(self, event: DataTable.RowSelected) -> None:
-        """Show a past run of the session: its text and its figures."""
-        run = next((run for run in self.runs if str(run.number) == event.row_key.value), None)
-        if run is None or (self.current is not None and self.current.metrics.running):
+    def action_timeline(self) -> None:
+        from .widgets.timeline_screen import TimelineScreen
+
+        if self.current is None:
+            self.notify("No run yet: send a prompt first.", timeout=3)
+            return
+        pair = pair_of(self.current, self.runs)
+        self.push_screen(TimelineScreen(self.current, pair))
+
+    def action_history(self) -> None:
+        from .widgets.history_screen import HistoryScreen
+
+        if self.history is None:
+            self.notify("History is off (STREAMTUI_HISTORY=off).", timeout=3)
+            return
+        self.push_screen(HistoryScreen(self.history))
+
+    def show_run(self, run: Run) -> None:
+        """Show a finished run: its text in the output pane and its figures in the panel."""
+        if self.current is not None and self.current.metrics.running:
             return
         self.current = run
+        self._drawn_answer, self._drawn_reasoning = len(run.answer_parts), len(run.reasoning_parts)
         self.output.clear()
         self.output.append_chunks(run.answer_parts)
+        self.reasoning_pane.clear()
+        self.reasoning_pane.set_class(bool(run.reasoning_parts), "-visible")
+        self.reasoning_pane.append_chunks(run.reasoning_parts)
         self._refresh_panel()
 
+    @on(DataTable.RowSelected, "#runs")
+    def _on_run_selected(self, event: DataTable.RowSelected) -> None:
+        run = next((run for run in self.runs if str(run.number) == event.row_key.value), None)
+        if run is not None:
+            self.show_run(run)
+
     async def on_unmount(self) -> None:
-        if self.local_server is not None:
-            self.local_server.stop()
+        self.connection.close()

@@ -34,6 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the embedded model's server alone, for other tools", description="Run the embedded llama.cpp server in the foreground and print its URL and key.")
     serve.add_argument("--model-path", type=Path, metavar="FILE.gguf", help="serve this GGUF instead of the bundled SmolLM2-135M")
     serve.add_argument("--port", type=int, help="port to listen on (default: a free one)")
+    compare = sub.add_parser(
+        "compare",
+        help="send one prompt streamed and not, N times each, and print the figures",
+        description="The cookbook's experiment without the TUI: the same prompt N times each way, "
+        "streamed and not, then a table of TTFT, E2E, chunks and tokens (medians with min–max).",
+        epilog=ENDPOINT_HELP.split("\n\nkeys:")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    compare.add_argument("--prompt", required=True, metavar="TEXT", help="the prompt to send")
+    compare.add_argument("--repeat", type=int, default=3, metavar="N", help="runs each way (default: 3)")
+    compare.add_argument("--json", action="store_true", help="print machine-readable results")
+    add_endpoint_options(compare)
     return parser
 
 
@@ -93,6 +105,17 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(serve_forever(args.model_path, args.port))
     settings = build_settings(args)
+    if args.command == "compare":
+        import asyncio
+
+        from .compare import main as compare_main
+        from .engine.connection import Connection
+
+        if args.repeat < 1:
+            print("streamtui compare: --repeat must be at least 1", file=sys.stderr)
+            return 2
+        connection = Connection(settings.endpoint, local_server=make_local_server(settings), model=settings.model)
+        return asyncio.run(compare_main(settings, connection, args.prompt, args.repeat, args.json))
     from .app import StreamTuiApp
 
     local_server = make_local_server(settings)

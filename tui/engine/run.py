@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .clock import Clock
+from .events import Delta, RunEvent
 from .metrics import RunMetrics
 from .request import RunRequest
+from .tokens import IncrementalTokenCounter, encoding_for_model, load_encoding
 
 @dataclass(eq=False)
 class Run:
@@ -19,8 +22,30 @@ class Run:
     created: float = field(default_factory=time.time)
     #: Runs made by one Compare action share a pair id.
     pair_id: int | None = None
+    #: The run's row in the history store, once stored.
+    history_id: int | None = None
     answer_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def new(cls, request: RunRequest, *, clock: Clock, encoding: str | None = None, **fields) -> Run:
+        """A run ready to take events, counting tokens in the model's encoding (or ``encoding``)."""
+        choice = encoding_for_model(request.model, encoding)
+        tiktoken_encoding = load_encoding(choice.name)
+        metrics = RunMetrics(clock, IncrementalTokenCounter(tiktoken_encoding), choice, stream=request.stream)
+        metrics.attach_reasoning_counter(IncrementalTokenCounter(tiktoken_encoding))
+        return cls(request, metrics, **fields)
+
+    def apply(self, batch: list[RunEvent]) -> None:
+        """Take a batch of events: figures to the metrics, text to the run's parts."""
+        metrics = self.metrics
+        answer, reasoning = self.answer_parts, self.reasoning_parts
+        for event in batch:
+            if type(event) is Delta:
+                metrics.on_delta(event)
+                (answer if event.kind == "answer" else reasoning).append(event.text)
+            else:
+                metrics.on_event(event)
 
     @property
     def text(self) -> str:

@@ -6,6 +6,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ..engine.comparison import Comparison
 from ..engine.metrics import RunMetrics
 from ..engine.run import Run
 
@@ -68,10 +69,10 @@ class MetricsPanel(Static):
         self.streaming = True
         self.message = ""
 
-    def show(self, run: Run | None) -> None:
-        self.update(self.render_figures(run), layout=False)
+    def show(self, run: Run | None, comparison: Comparison | None = None) -> None:
+        self.update(self.render_figures(run, comparison), layout=False)
 
-    def render_figures(self, run: Run | None) -> Table:
+    def render_figures(self, run: Run | None, comparison: Comparison | None = None) -> Table:
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", no_wrap=True)
         table.add_column(overflow="fold")
@@ -102,11 +103,36 @@ class MetricsPanel(Static):
                 rows.insert(7, ("TTF reason", format_seconds(metrics.ttfr)))
         for label, value in rows:
             table.add_row(label, value)
+        if comparison is not None:
+            table.add_row("", "")
+            for label, value in _comparison_rows(comparison):
+                table.add_row(label, value)
         message = (metrics.error if metrics and metrics.error else None) or self.message
         if message:
             table.add_row("", "")
             table.add_row(Text("Note", style="bold"), Text(message, style="italic"))
         return table
+
+
+def _comparison_rows(comparison: Comparison) -> list[tuple[str | Text, str | Text]]:
+    """The pair side by side: first text with and without streaming, and the tokens."""
+    streamed, waited = comparison.streamed, comparison.waited
+    title = Text(f"Compare #{streamed.number} ⇄ #{waited.number}", style="bold underline")
+    rows: list[tuple[str | Text, str | Text]] = [
+        (title, ""),
+        ("First text", f"{format_seconds(comparison.first_text_streamed)} streamed"),
+        ("", f"{format_seconds(comparison.first_text_waited)} waiting"),
+    ]
+    saved, speedup = comparison.time_saved, comparison.speedup
+    if saved is not None:
+        rows.append(("Saved", Text(f"{format_seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green")))
+    rows.append(("E2E", f"{format_seconds(streamed.metrics.e2e)} / {format_seconds(waited.metrics.e2e)}"))
+    for label, run in (("Tokens on", streamed), ("Tokens off", waited)):
+        server, counted = run.metrics.server_completion_tokens, run.metrics.tiktoken_tokens
+        server_text = "no usage" if server is None else f"server {server:,}"
+        difference = run.metrics.usage_difference
+        rows.append((label, f"{server_text} · tiktoken {counted if counted is not None else '–'}" + (f" ({difference:+,})" if difference is not None else "")))
+    return rows
 
 
 _STATE_STYLE = {
