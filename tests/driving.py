@@ -11,10 +11,10 @@ from tui.engine.endpoint import resolve_endpoint
 from tui.engine.settings import Settings
 
 
-def make_app(base_url: str, *, clock: ManualClock | None = None, **settings) -> StreamTuiApp:
+def make_app(base_url: str, *, clock=None, history=None, **settings) -> StreamTuiApp:
     settings.setdefault("model", "gpt-4o")
     endpoint = resolve_endpoint(base_url=base_url, environ={})
-    return StreamTuiApp(Settings(endpoint, **settings), clock=clock or ManualClock())
+    return StreamTuiApp(Settings(endpoint, **settings), clock=clock or ManualClock(), history=history)
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -43,10 +43,12 @@ async def step_through(pilot, server, clock: ManualClock, schedule: list[tuple[f
     """Replay a gated script with exact times: for each (time, gate, chunks) set the clock to
     ``time``, open ``gate``, and wait until the run has seen ``chunks`` answer chunks."""
     app = pilot.app
+    await wait_for(pilot, lambda: app.current is not None)
+    run = app.current  # a Compare action starts the next run as soon as this one ends
     for at, gate_name, chunks in schedule:
         clock.set(at)
         server.release(gate_name)
-        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks >= chunks)
+        await wait_for(pilot, lambda: run.metrics.chunks >= chunks)
     await pilot.pause()
 
 

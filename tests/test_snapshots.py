@@ -6,11 +6,13 @@ Update after an intended change: pytest tests/test_snapshots.py --snapshot-updat
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.driving import make_app, send, settle, step_through, wait_for
 from tui.engine.clock import ManualClock
-from tui.scripted_server import Script, ScriptedServer, chunk, gate, words
+from tui.scripted_server import Script, ScriptedServer, chunk, gate, reasoning, words
 
 SIZE = (120, 34)
 #: Fixed, so the endpoint shown on screen is the same in every run.
@@ -149,3 +151,99 @@ class TestRunStates:
             await settle(pilot)
 
         assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+
+
+class TestComparison:
+    """The product's point: the same prompt streamed and not, side by side."""
+
+    def test_compare_pair(self, snap_compare, fixed_server):
+        """Ctrl+O: run #1 streamed (first text at 120 ms); run #2 starts as #1 ends (0.52 s) and
+        waits until 1.9 s (first text after 1.380 s): streaming showed text 1.260 s sooner."""
+        fixed_server.push(gated_answer("pairA-"), gated_answer("pairB-"))
+        clock = ManualClock()
+
+        async def run_before(pilot):
+            pilot.app.prompt_input.cursor_blink = False
+            pilot.app.prompt_input.load_text("Why stream completions?")
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: pilot.app.current is not None and pilot.app.current.metrics.state == "waiting")
+            await step_through(pilot, fixed_server, clock, [(0.120, "pairA-0", 1), (0.180, "pairA-1", 2), (0.310, "pairA-2", 3), (0.520, "pairA-3", 4)])
+            # Run #2 is stamped as started at 0.52 s: the clock does not move until it waits.
+            await wait_for(pilot, lambda: len(pilot.app.runs) == 1 and pilot.app.current.request.stream is False)
+            await wait_for(pilot, lambda: pilot.app.current.metrics.state == "waiting")
+            for name in ("pairB-0", "pairB-1", "pairB-2"):
+                fixed_server.release(name)
+            clock.set(1.900)
+            fixed_server.release("pairB-3")
+            await settle(pilot)
+
+        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+
+    def test_timeline_of_a_streamed_run(self, snap_compare, fixed_server):
+        """Ctrl+L: every chunk with its arrival, gap, tokens and visible whitespace, and the plot."""
+        fixed_server.push(gated_answer("tline-"))
+        clock = ManualClock()
+
+        async def run_before(pilot):
+            await started(pilot)
+            await step_through(pilot, fixed_server, clock, [(0.120, "tline-0", 1), (0.180, "tline-1", 2), (0.310, "tline-2", 3), (0.520, "tline-3", 4)])
+            await settle(pilot)
+            await pilot.press("ctrl+l")
+            await pilot.pause()
+
+        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+
+
+class TestReasoning:
+    def test_reasoning_shown_apart_and_timed(self, snap_compare, fixed_server):
+        """Reasoning in its own dimmed pane above the answer; TTF reason 40 ms, TTFT 200 ms."""
+        fixed_server.push(Script([gate("rsn-0"), reasoning("The user asks why. "), gate("rsn-1"), reasoning("Compare TTFT with E2E."), gate("rsn-2"), chunk("Because the first words arrive at once.")]))
+        clock = ManualClock()
+
+        async def run_before(pilot):
+            await started(pilot)
+            clock.set(0.040)
+            fixed_server.release("rsn-0")
+            await wait_for(pilot, lambda: pilot.app.current.metrics.reasoning_chunks == 1)
+            clock.set(0.090)
+            fixed_server.release("rsn-1")
+            await wait_for(pilot, lambda: pilot.app.current.metrics.reasoning_chunks == 2)
+            await step_through(pilot, fixed_server, clock, [(0.200, "rsn-2", 1)])
+            await settle(pilot)
+
+        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+
+
+class TestHistory:
+    def test_history_screen(self, snap_compare, fixed_server, monkeypatch):
+        """Ctrl+G: past runs with their figures, newest first, the pair marked by its outcome rows."""
+        import time
+
+        from tui.engine.history import HistoryStore
+
+        monkeypatch.setenv("TZ", "UTC")
+        time.tzset()
+        path = "/tmp/streamtui-snapshot-history.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        store = HistoryStore(path)
+        fixed_server.push(gated_answer("hist1-"), Script(words("A short one."), usage=(2, 4)))
+        clock = ManualClock()
+
+        async def run_before(pilot):
+            await started(pilot)
+            await step_through(pilot, fixed_server, clock, [(0.120, "hist1-0", 1), (0.180, "hist1-1", 2), (0.310, "hist1-2", 3), (0.520, "hist1-3", 4)])
+            await settle(pilot)
+            await send(pilot, "And a short one?")
+            await settle(pilot)
+            # Wall-clock creation times vary: pin them for the picture.
+            store._db.execute("UPDATE runs SET created = 1795000000 + id * 60")
+            await pilot.press("ctrl+g")
+            await pilot.pause()
+
+        try:
+            assert snap_compare(make_app(fixed_server.base_url, clock=clock, history=store), run_before=run_before, terminal_size=SIZE)
+        finally:
+            store.close()
+            time.tzset()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import time
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -248,7 +249,8 @@ class StreamTuiApp(App[None]):
     @work(exclusive=True, group="completion", exit_on_error=False)
     async def _send_worker(self, prompt: str, streaming: tuple[bool, ...]) -> None:
         """One run per entry of ``streaming``; two entries make a Compare pair."""
-        pair_id = len(self.runs) + 1 if len(streaming) > 1 else None
+        # Unique across sessions, since history keeps pairs too.
+        pair_id = time.time_ns() // 1000 if len(streaming) > 1 else None
         for stream in streaming:
             run = await self._execute(prompt, stream, pair_id)
             if run is None or run.metrics.state != "done":
@@ -351,10 +353,6 @@ class StreamTuiApp(App[None]):
         if len(run.answer_parts) > self._drawn_answer:
             self.output.append_chunks(run.answer_parts[self._drawn_answer :])
             self._drawn_answer = len(run.answer_parts)
-        if self.history is not None and run.history_id is not None and self._last_flush - self._history_saved_at >= _HISTORY_EVERY:
-            # A run killed with the app keeps what had arrived, at most this long ago.
-            self.history.update(run.history_id, run)
-            self._history_saved_at = self._last_flush
 
     def _finish(self, run: Run) -> None:
         if run.metrics.state == "done" and not run.text:
@@ -364,11 +362,19 @@ class StreamTuiApp(App[None]):
         if self.history is not None and run.history_id is not None:
             self.history.finish(run.history_id, run)
         self.runs.append(run)
-        self.runs_table.add_run(run)
+        first_of_pair = next((other.number for other in self.runs if run.pair_id is not None and other.pair_id == run.pair_id), None)
+        self.runs_table.add_run(run, first_of_pair)
 
     # -- ticking ---------------------------------------------------------------------------------
     def _tick(self) -> None:
+        """While a run is live: redraw the figures (Elapsed ticks), and save it now and then."""
         self._refresh_panel()
+        run = self.current
+        now = monotonic_clock()
+        if self.history is not None and run is not None and run.history_id is not None and now - self._history_saved_at >= _HISTORY_EVERY:
+            # A run cut off by the app being killed keeps what had arrived up to this long ago.
+            self.history.update(run.history_id, run)
+            self._history_saved_at = now
 
     def _refresh_panel(self) -> None:
         run = self.current
@@ -393,19 +399,22 @@ class StreamTuiApp(App[None]):
         output.border_title = "Output · raw (chunks alternate in shade)" if output.mode == "raw" else "Output"
 
     def action_timeline(self) -> None:
+        from .engine.history import record_of
         from .widgets.timeline_screen import TimelineScreen
 
-        if self.current is None:
+        run = self.current
+        if run is None:
             self.notify("No run yet: send a prompt first.", timeout=3)
             return
-        pair = pair_of(self.current, self.runs)
-        self.push_screen(TimelineScreen(self.current, pair))
+        pair = pair_of(run, self.runs)
+        plotted = [(f"#{one.number}", record_of(one)) for one in ((pair.streamed, pair.waited) if pair else (run,))]
+        self.push_screen(TimelineScreen(record_of(run), f"Run #{run.number}", plotted))
 
     def action_history(self) -> None:
         from .widgets.history_screen import HistoryScreen
 
         if self.history is None:
-            self.notify("History is off (STREAMTUI_HISTORY=off).", timeout=3)
+            self.notify("No history store.", timeout=3)
             return
         self.push_screen(HistoryScreen(self.history))
 

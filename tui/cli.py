@@ -117,14 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         connection = Connection(settings.endpoint, local_server=make_local_server(settings), model=settings.model)
         return asyncio.run(compare_main(settings, connection, args.prompt, args.repeat, args.json))
     from .app import StreamTuiApp
+    from .engine.history import HistoryStore
 
     local_server = make_local_server(settings)
-    app = StreamTuiApp(settings, local_server=local_server)
+    history = HistoryStore()
+    app = StreamTuiApp(settings, local_server=local_server, history=history)
     try:
         app.run()
     finally:
         if local_server is not None:
             local_server.stop()
+        history.close()
     return app.return_code or 0
 
 

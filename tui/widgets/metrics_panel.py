@@ -115,23 +115,22 @@ class MetricsPanel(Static):
 
 
 def _comparison_rows(comparison: Comparison) -> list[tuple[str | Text, str | Text]]:
-    """The pair side by side: first text with and without streaming, and the tokens."""
+    """The pair side by side: when the first text showed with and without streaming, and tokens."""
     streamed, waited = comparison.streamed, comparison.waited
-    title = Text(f"Compare #{streamed.number} ⇄ #{waited.number}", style="bold underline")
     rows: list[tuple[str | Text, str | Text]] = [
-        (title, ""),
-        ("First text", f"{format_seconds(comparison.first_text_streamed)} streamed"),
-        ("", f"{format_seconds(comparison.first_text_waited)} waiting"),
+        (Text("Compare", style="bold underline"), f"#{streamed.number} streamed / #{waited.number} waited"),
+        ("First text", f"{format_seconds(comparison.first_text_streamed)} / {format_seconds(comparison.first_text_waited)}"),
     ]
     saved, speedup = comparison.time_saved, comparison.speedup
     if saved is not None:
         rows.append(("Saved", Text(f"{format_seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green")))
-    rows.append(("E2E", f"{format_seconds(streamed.metrics.e2e)} / {format_seconds(waited.metrics.e2e)}"))
-    for label, run in (("Tokens on", streamed), ("Tokens off", waited)):
-        server, counted = run.metrics.server_completion_tokens, run.metrics.tiktoken_tokens
-        server_text = "no usage" if server is None else f"server {server:,}"
-        difference = run.metrics.usage_difference
-        rows.append((label, f"{server_text} · tiktoken {counted if counted is not None else '–'}" + (f" ({difference:+,})" if difference is not None else "")))
+
+    def tokens(run: Run, counted: bool) -> str:
+        value = run.metrics.tiktoken_tokens if counted else run.metrics.server_completion_tokens
+        return "–" if value is None else f"{value:,}"
+
+    rows.append(("Usage", f"{tokens(streamed, False)} / {tokens(waited, False)} by the server"))
+    rows.append(("tiktoken", f"{tokens(streamed, True)} / {tokens(waited, True)}"))
     return rows
 
 

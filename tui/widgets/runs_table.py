@@ -21,9 +21,10 @@ class RunsTable(DataTable):
         for column in COLUMNS:
             self.add_column(column, key=column)
 
-    def add_run(self, run: Run) -> None:
+    def add_run(self, run: Run, pair_number: int | None = None) -> None:
+        """``pair_number``: the first run of its Compare pair, marked on both rows."""
         metrics = run.metrics
-        number = f"{run.number}" + (f" ⇄{run.pair_id}" if run.pair_id else "")
+        number = f"{run.number}" + (f" ⇄{pair_number}" if pair_number else "")
         tokens = metrics.output_tokens
         self.add_row(
             number,

@@ -14,9 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 from textual_plotext import PlotextPlot
 
-from ..engine.comparison import Comparison
-from ..engine.run import Run
-from ..engine.tokens import load_encoding
+from ..engine.history import RunRecord
+from ..engine.tokens import SUPPORTED_ENCODINGS, load_encoding
 from .metrics_panel import format_seconds
 from .output_pane import sanitize
 
@@ -34,7 +33,8 @@ def visible_whitespace(text: str) -> str:
 class TimelineScreen(Screen[None]):
     DEFAULT_CSS = """
     TimelineScreen #summary { height: auto; padding: 0 1; }
-    TimelineScreen #chunks { width: 1fr; border: round $panel-lighten-2; }
+    TimelineScreen #body { height: 1fr; }
+    TimelineScreen #chunks { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
     TimelineScreen #charts { width: 1fr; }
     TimelineScreen #arrivals { height: 1fr; border: round $panel-lighten-2; }
     TimelineScreen #gaps { height: 5; border: round $panel-lighten-2; }
@@ -44,32 +44,34 @@ class TimelineScreen(Screen[None]):
         Binding("c", "copy", "Copy answer"),
     ]
 
-    def __init__(self, run: Run, comparison: Comparison | None = None) -> None:
+    def __init__(self, record: RunRecord, title: str, plotted: list[tuple[str, RunRecord]] | None = None) -> None:
+        """``plotted``: the runs drawn in the plot with their labels (both of a Compare pair)."""
         super().__init__()
-        self.run = run
-        self.comparison = comparison
+        self.record = record
+        self.title = title
+        self.plotted = plotted or [(title, record)]
 
     def compose(self) -> ComposeResult:
         yield Static(self._summary(), id="summary")
-        with Horizontal():
+        with Horizontal(id="body"):
             yield DataTable(id="chunks", cursor_type="row", zebra_stripes=True)
             with Vertical(id="charts"):
                 yield PlotextPlot(id="arrivals")
-                yield Sparkline(self.run.metrics.gaps or [0.0], id="gaps")
+                yield Sparkline(self.record.gaps or [0.0], id="gaps")
         yield Footer()
 
     def _summary(self) -> Text:
-        run, metrics = self.run, self.run.metrics
+        record = self.record
         summary = Text()
-        summary.append(f"Run #{run.number}", style="bold")
-        summary.append(f" · {run.request.api} · {run.request.model} · streaming {'on' if run.request.stream else 'off'}")
-        summary.append(f" · {metrics.chunks:,} chunks · TTFT {format_seconds(metrics.ttft)} · E2E {format_seconds(metrics.e2e)}")
-        if metrics.chunks > MAX_ROWS:
-            summary.append(f" · table shows the first {MAX_ROWS:,} chunks", style="italic")
+        summary.append(self.title, style="bold")
+        summary.append(f" · {record.api} · {record.model} · streaming {'on' if record.stream else 'off'}")
+        summary.append(f" · {record.chunk_count:,} chunks · TTFT {format_seconds(record.ttft)} · E2E {format_seconds(record.e2e)}")
+        if record.chunk_count > MAX_ROWS:
+            summary.append(f" · the table shows the first {MAX_ROWS:,} chunks (export has all)", style="italic")
         return summary
 
     def on_mount(self) -> None:
-        self.query_one("#chunks").border_title = "Chunks"
+        self.query_one("#chunks").border_title = "Chunks (time since the request; tokens of each chunk alone)"
         self.query_one("#arrivals").border_title = "Text received over time"
         self.query_one("#gaps").border_title = "Gaps between chunks"
         self._fill_table()
@@ -79,11 +81,12 @@ class TimelineScreen(Screen[None]):
         table = self.query_one("#chunks", DataTable)
         for label in ("#", "Arrived", "Gap", "Tokens", "Text"):
             table.add_column(label, key=label)
-        run, metrics = self.run, self.run.metrics
-        encoding = load_encoding(metrics.encoding.name) if metrics.encoding else None
-        arrivals = metrics.arrivals
+        record = self.record
+        name = (record.encoding or "").split(",")[0]
+        encoding = load_encoding(name) if name in SUPPORTED_ENCODINGS else None
+        arrivals = record.arrivals
         rows = []
-        for index, text in enumerate(run.answer_parts[:MAX_ROWS]):
+        for index, text in enumerate(record.chunks()[:MAX_ROWS]):
             at = arrivals[index] if index < len(arrivals) else None
             gap = at - arrivals[index - 1] if at is not None and index > 0 else None
             tokens = len(encoding.encode_ordinary(text)) if encoding else "–"
@@ -92,25 +95,23 @@ class TimelineScreen(Screen[None]):
 
     def _plot(self) -> None:
         plt = self.query_one(PlotextPlot).plt
-        runs = [self.comparison.streamed, self.comparison.waited] if self.comparison else [self.run]
-        for run in runs:
-            times, received = _cumulative(run)
-            label = f"#{run.number} streaming {'on' if run.request.stream else 'off'}"
-            plt.plot(times, received, label=label, marker="braille")
+        for label, record in self.plotted:
+            times, received = _cumulative(record)
+            plt.plot(times, received, label=f"{label} streaming {'on' if record.stream else 'off'}", marker="braille")
         plt.xlabel("seconds since the request")
         plt.ylabel("characters")
 
     def action_copy(self) -> None:
-        self.app.copy_to_clipboard(self.run.text)
-        self.notify(f"Copied the answer of run #{self.run.number} ({len(self.run.text):,} characters).", timeout=3)
+        self.app.copy_to_clipboard(self.record.output)
+        self.notify(f"Copied the answer ({len(self.record.output):,} characters).", timeout=3)
 
 
-def _cumulative(run: Run) -> tuple[list[float], list[int]]:
-    """Characters received against time, starting at the request (0 s, 0 characters)."""
+def _cumulative(record: RunRecord) -> tuple[list[float], list[int]]:
+    """Characters received against time, as steps: nothing until a chunk arrives, then a jump."""
     times, received = [0.0], [0]
     total = 0
-    for at, size in zip(run.metrics.arrivals, run.metrics.chunk_sizes):
+    for at, size in zip(record.arrivals, record.chunk_sizes):
+        times += [at, at]
+        received += [total, total + size]
         total += size
-        times.append(at)
-        received.append(total)
     return times, received

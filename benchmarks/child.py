@@ -1,0 +1,358 @@
+"""One measurement in a fresh interpreter: ``python -m benchmarks.child SCENARIO JSON_ARGS``.
+
+Prints ``RESULT {json}`` as its last line. Every scenario that runs the app runs it in a process
+of its own (a clean heap for the memory figures, no warm caches from another benchmark), and the
+scripted server always runs in yet another process (see run.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+
+perf = time.perf_counter
+#: Taken as early as possible: startup scenarios report how long the imports took.
+T_IMPORTS_START = perf()
+
+
+def emit(result: dict) -> None:
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+async def _sdk(base_url: str, n: int) -> dict:
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=120)
+    # Warm the connection pool and the SDK's lazy imports, as the app's preload does.
+    await client.models.list()
+    chunks = 0
+    first = last = 0.0
+    start = perf()
+    stream = await client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": "go"}], stream=True
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            chunks += 1
+            last = perf()
+            if chunks == 1:
+                first = last
+    await client.close()
+    return {"seconds": last - start, "ttft": first - start, "chunks": chunks}
+
+
+async def _engine(base_url: str, n: int) -> dict:
+    from openai import AsyncOpenAI
+
+    from tui.engine.events import Delta
+    from tui.engine.request import RunRequest
+    from tui.engine.stream import stream_batches
+
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=120)
+    await client.models.list()
+    chunks = 0
+    last = 0.0
+    start = perf()
+    async for batch in stream_batches(client, RunRequest(prompt="go", model="gpt-4o"), perf):
+        for event in batch:
+            if type(event) is Delta:
+                chunks += 1
+                last = event.at
+    await client.close()
+    return {"seconds": last - start, "chunks": chunks}
+
+
+# --------------------------------------------------------------------------- the app, streaming
+
+
+async def _app_stream(
+    base_url: str,
+    n: int,
+    *,
+    typing: bool = False,
+    interval: float = 0.05,
+    timeout: float = 120.0,
+    profile: str | None = None,
+    terminal_render: bool = True,
+    freeze_before_send: bool = False,
+    app_options: dict | None = None,
+    yield_every: float | None = None,
+    yield_sleep: float | None = None,
+) -> dict:
+    from benchmarks.probe import (
+        ChunkArrivals,
+        FrameWork,
+        GcPauses,
+        ProbeApp,
+        Typist,
+        display_lags,
+        echo_latencies,
+        frame_gaps,
+        make_settings,
+        rss_mb,
+        wait_for_frame,
+    )
+    from benchmarks.common import summary
+
+    if yield_every is not None or yield_sleep is not None:
+        _experiment_yield(yield_every, yield_sleep)
+    arrivals = ChunkArrivals()
+    arrivals.install()
+    frame_work = FrameWork()
+    frame_work.install()
+    app = ProbeApp(make_settings(base_url), terminal_render=terminal_render, **(app_options or {}))
+    result: dict = {}
+    async with app.run_test(size=(140, 45)) as pilot:
+        # Idle and ready, as a person would find it: first frame painted, preload (SDK import,
+        # tiktoken encoding) finished, prompt focused and holding the prompt.
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.focused is app.prompt_input, app.focused
+        # Warm the HTTP connection as a second prompt would find it? No: a first send is measured,
+        # connection set-up included, as in the SDK baseline (which also creates its own client).
+        await asyncio.sleep(0.2)
+        result["rss_idle_mb"], _ = rss_mb()
+        import gc
+
+        if freeze_before_send:  # an experiment for the analysis, off in the suite
+            gc.collect()
+            gc.freeze()
+        result["gc_idle"] = {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
+        gc_pauses = GcPauses()
+        gc_pauses.install()
+        done = wait_for_frame(app, lambda now, shown, typed: shown >= n)
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        cpu0 = time.process_time()
+        start = perf()
+        app.send_key("ctrl+j")
+        typist = None
+        if typing:
+            # Type only once the send has cleared the prompt, so the prompt holds only typed keys.
+            async with asyncio.timeout(10):
+                while app.current is None or app.prompt_input.text:
+                    await asyncio.sleep(0.001)
+            typist = Typist(app, interval=interval)
+            typist.start()
+        try:
+            painted = await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            painted = float("nan")
+        if typist is not None:
+            typist.stop()
+        end_cpu = time.process_time()
+        end = perf()
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)  # the last typed keys reach the screen
+        gc_pauses.uninstall()
+        run = app.current
+        result.update(
+            {
+                "n": n,
+                "on_screen_s": painted - start,
+                "last_arrival_s": (arrivals.times[-1] - start) if arrivals.times else float("nan"),
+                "first_arrival_s": (arrivals.times[0] - start) if arrivals.times else float("nan"),
+                "chunks_arrived": len(arrivals.times),
+                "chunks_in_pane": len(app.output._chunk_starts),
+                "state": run.metrics.state if run else None,
+                "cpu_pct": 100 * (end_cpu - cpu0) / (end - start),
+                "frames": sum(1 for t, _, _ in app.frames if start <= t <= end),
+                "frame_gap": summary(frame_gaps(app.frames, start, end)),
+                "terminal_render_s": app.render_seconds,
+                "frame_work": frame_work.report(start, end),
+                "gc": gc_pauses.report(),
+            }
+        )
+        lags = display_lags(arrivals.times, app.frames)
+        result["display_lag"] = summary(lags)
+        if typist is not None:
+            latencies, missing = echo_latencies(typist.presses, app.frames)
+            result["echo"] = summary(latencies)
+            result["echo"]["missing"] = missing
+            # The slowest presses and when they happened (seconds after the send): for the analysis.
+            pairs = sorted(zip(latencies, typist.presses), reverse=True)[:5]
+            result["echo_worst"] = [(round(pressed - start, 3), round(latency * 1000, 1)) for latency, pressed in pairs]
+            result["presses"] = len(typist.presses)
+        # The last chunk is really in the visible rows of the pane.
+        output = app.output
+        visible = "".join(output.render_line(y).text for y in range(output.size.height))
+        last_words = output.text.rstrip().split()[-1:] or [""]
+        result["last_word_visible"] = last_words[0] in visible
+        result["rss_after_mb"], result["rss_peak_mb"] = rss_mb()
+        result["gc_after"] = {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
+    arrivals.uninstall()
+    frame_work.uninstall()
+    return result
+
+
+def _experiment_yield(every: float | None, sleep: float | None) -> None:
+    """For the analysis only (never in the suite's figures): change how the worker yields."""
+    import tui.app as tui_app
+
+    if every is not None:
+        tui_app._YIELD_EVERY = every
+    if sleep is not None:
+        real = asyncio
+
+        class _Shim:
+            def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+                return getattr(real, name)
+
+            @staticmethod
+            async def sleep(delay: float, result=None):  # type: ignore[no-untyped-def]
+                return await real.sleep(sleep if delay == 0 else delay, result)
+
+        tui_app.asyncio = _Shim()  # type: ignore[assignment]
+
+
+# --------------------------------------------------------------------------- startup
+
+
+def _startup(kind: str, base_url: str = "http://127.0.0.1:9/v1") -> dict:
+    """Construct and run an app headless; report the first painted frame with the prompt focused."""
+    if kind == "hello":
+        from textual.app import App
+        from textual.widgets import Input
+
+        t_imported = perf()
+        ready: dict = {}
+
+        class Hello(App[None]):
+            def compose(self):
+                yield Input(placeholder="Hello")
+
+            def _display(self, screen, renderable):  # type: ignore[no-untyped-def]
+                super()._display(screen, renderable)
+                if renderable is not None and not ready and isinstance(self.focused, Input):
+                    renderable.render_segments(self.console)
+                    ready["at"] = perf()
+                    self.exit()
+
+        app: object = Hello()
+    else:
+        from benchmarks.probe import ProbeApp
+        from tui.cli import build_parser, build_settings
+
+        t_imported = perf()
+        args = build_parser().parse_args(["--base-url", base_url, "--model", "gpt-4o"])
+        ready = {}
+
+        class Probe(ProbeApp):
+            def _display(self, screen, renderable):  # type: ignore[no-untyped-def]
+                super()._display(screen, renderable)
+                if renderable is not None and not ready and self.focused is not None and self.focused is self.prompt_input:
+                    ready["at"] = perf()
+                    self.exit()
+
+        app = Probe(build_settings(args))
+    t_constructed = perf()
+    app.run(headless=True, size=(140, 45))  # type: ignore[attr-defined]
+    return {
+        "imports_start": T_IMPORTS_START,
+        "imported": t_imported,
+        "constructed": t_constructed,
+        "ready": ready.get("at", float("nan")),
+    }
+
+
+# --------------------------------------------------------------------------- token counting
+
+
+def _tokens(total_tokens: int, chunk_chars: int, full_prefix_chunks: int) -> dict:
+    from benchmarks.mdtext import markdown
+    from tui.engine.tokens import IncrementalTokenCounter, load_encoding
+
+    enc = load_encoding("o200k_base")
+    text = markdown(total_tokens * 5)
+    tokens = enc.encode_ordinary(text)
+    # Cut the text at exactly ``total_tokens`` tokens' worth of characters.
+    text = enc.decode(tokens[:total_tokens])
+    chunks = [text[i : i + chunk_chars] for i in range(0, len(text), chunk_chars)]
+
+    counter = IncrementalTokenCounter(enc)
+    add, count = counter.add, counter.count
+    start = perf()
+    for piece in chunks:
+        add(piece)
+        count()
+    incremental_s = perf() - start
+    expected = len(enc.encode_ordinary(text))
+    final = counter.count()
+
+    # Spot checks along the way: the count equals a full encode at several prefixes.
+    checks = 0
+    spot = IncrementalTokenCounter(enc)
+    so_far = []
+    marks = {len(chunks) * k // 20 for k in range(1, 21)} | {1, 2, 3}
+    for i, piece in enumerate(chunks, start=1):
+        spot.add(piece)
+        so_far.append(piece)
+        if i in marks:
+            assert spot.count() == len(enc.encode_ordinary("".join(so_far))), f"mismatch after {i} chunks"
+            checks += 1
+
+    # The naive way on a prefix only (it is quadratic): re-encode everything after every chunk.
+    prefix = chunks[:full_prefix_chunks]
+    start = perf()
+    acc = ""
+    for piece in prefix:
+        acc += piece
+        len(enc.encode_ordinary(acc))
+    full_prefix_s = perf() - start
+    # And what one chunk would cost the naive way at the end of the whole text.
+    start = perf()
+    for _ in range(3):
+        enc.encode_ordinary(text)
+    full_at_end_s = (perf() - start) / 3
+    return {
+        "tokens": expected,
+        "chars": len(text),
+        "chunks": len(chunks),
+        "incremental_us_per_chunk": incremental_s / len(chunks) * 1e6,
+        "incremental_total_s": incremental_s,
+        "counts_equal": final == expected,
+        "spot_checks": checks,
+        "full_prefix_chunks": len(prefix),
+        "full_prefix_chars": len(acc),
+        "full_us_per_chunk_prefix": full_prefix_s / len(prefix) * 1e6,
+        "full_us_per_chunk_at_end": full_at_end_s * 1e6,
+        "full_total_estimate_s": full_at_end_s * len(chunks) / 2,
+    }
+
+
+# --------------------------------------------------------------------------- entry
+
+
+def main() -> None:
+    scenario = sys.argv[1]
+    args = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    if scenario == "sdk":
+        emit(asyncio.run(_sdk(args["base_url"], args["n"])))
+    elif scenario == "engine":
+        emit(asyncio.run(_engine(args["base_url"], args["n"])))
+    elif scenario == "app_stream":
+        base_url = args.pop("base_url")
+        n = args.pop("n")
+        emit(asyncio.run(_app_stream(base_url, n, **args)))
+    elif scenario == "startup":
+        emit(_startup(**args))
+    elif scenario == "tokens":
+        emit(_tokens(**args))
+    else:
+        raise SystemExit(f"unknown scenario {scenario!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""An instrumented StreamTuiApp: knows when a frame is painted and what it showed.
+
+The hook is ``App._display(screen, update)``, which Textual 8.2.8 calls from
+``Screen._compositor_refresh`` right after ``Compositor.render_update()`` has rendered the dirty
+regions into strips, i.e. once per painted frame. Headless, Textual returns from ``_display``
+before turning the update into escape sequences; the probe does that work itself
+(``update.render_segments(console)``, discarded) so a headless frame costs what a terminal frame
+costs, minus the write(). ``Screen._dirty_widgets`` still holds the widgets this frame repainted
+when ``_display`` runs (it is cleared just after), so a frame counts for the output pane or the
+prompt only if that widget was repainted in it, and then it shows the widget's current content.
+
+Nothing in tui/ is changed: the arrival time of every answer chunk comes from wrapping
+``tui.engine.stream.stream_batches`` (the app imports it at call time), which costs one extra
+async-generator hop per network read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual._compositor import CompositorUpdate
+
+import tui.app as tui_app
+import tui.engine.stream as engine_stream
+from tui.app import StreamTuiApp
+from tui.engine.endpoint import resolve_endpoint
+from tui.engine.events import Delta
+from tui.engine.settings import Settings
+
+perf = time.perf_counter
+
+
+def make_settings(base_url: str, prompt: str = "go") -> Settings:
+    return Settings(resolve_endpoint(base_url=base_url, environ={}), model="gpt-4o", prompt=prompt)
+
+
+class ChunkArrivals:
+    """Records ``Delta.at`` of every answer chunk, in order, by wrapping ``stream_batches``."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._original = engine_stream.stream_batches
+
+    def install(self) -> None:
+        original, times = self._original, self.times
+
+        async def recording_stream_batches(client, request, clock):  # type: ignore[no-untyped-def]
+            append = times.append
+            async for batch in original(client, request, clock):
+                for event in batch:
+                    if type(event) is Delta and event.kind == "answer":
+                        append(event.at)
+                yield batch
+
+        engine_stream.stream_batches = recording_stream_batches  # type: ignore[assignment]
+
+    def uninstall(self) -> None:
+        engine_stream.stream_batches = self._original  # type: ignore[assignment]
+
+
+class GcPauses:
+    """Durations of garbage collections (per generation) while installed."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float]] = []
+        self._start = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = perf()
+        else:
+            self.pauses.append((info["generation"], perf() - self._start))
+
+    def install(self) -> None:
+        gc.callbacks.append(self._callback)
+
+    def uninstall(self) -> None:
+        if self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+
+    def report(self) -> dict:
+        gen2 = [d for g, d in self.pauses if g == 2]
+        return {
+            "collections": len(self.pauses),
+            "gen2": len(gen2),
+            "max_ms": max((d for _, d in self.pauses), default=0.0) * 1000,
+            "gen2_max_ms": max(gen2, default=0.0) * 1000,
+            "total_ms": sum(d for _, d in self.pauses) * 1000,
+        }
+
+
+class FrameWork:
+    """Durations of Textual's screen updates (``Screen._on_timer_update``: layout, render of the
+    dirty regions, display), by patching the class while installed. Benchmark-only."""
+
+    def __init__(self) -> None:
+        self.durations: list[tuple[float, float, bool]] = []  # (end time, seconds, was a full layout)
+        self._original = None
+
+    def install(self) -> None:
+        from textual.screen import Screen
+
+        original = self._original = Screen._on_timer_update
+        durations = self.durations
+
+        def timed_on_timer_update(screen: Screen) -> None:
+            layout = bool(screen._layout_required)
+            start = perf()
+            original(screen)
+            end = perf()
+            durations.append((end, end - start, layout))
+
+        Screen._on_timer_update = timed_on_timer_update  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from textual.screen import Screen
+
+        if self._original is not None:
+            Screen._on_timer_update = self._original  # type: ignore[method-assign]
+
+    def report(self, start: float, end: float) -> dict:
+        inside = [(d, layout) for t, d, layout in self.durations if start <= t <= end]
+        seconds = [d for d, _ in inside]
+        if not seconds:
+            return {"n": 0}
+        ordered = sorted(seconds)
+        return {
+            "n": len(seconds),
+            "layouts": sum(1 for _, layout in inside if layout),
+            "p50_ms": ordered[len(ordered) // 2] * 1000,
+            "p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000,
+            "max_ms": ordered[-1] * 1000,
+            "total_s": sum(seconds),
+            "layout_p50_ms": _median_ms([d for d, layout in inside if layout]),
+            "other_p50_ms": _median_ms([d for d, layout in inside if not layout]),
+        }
+
+
+def _median_ms(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2] * 1000 if values else float("nan")
+
+
+class ProbeApp(StreamTuiApp):
+    """StreamTuiApp plus a per-frame record: (time, output chunks shown, prompt length shown).
+
+    -1 in a frame record means that widget was not repainted in that frame.
+    """
+
+    #: Textual resolves CSS_PATH next to the class's module: point it back at the app's file.
+    CSS_PATH = str(Path(tui_app.__file__).parent / StreamTuiApp.CSS_PATH)
+
+    def __init__(self, *args: Any, terminal_render: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.terminal_render = terminal_render
+        self.frames: list[tuple[float, int, int]] = []
+        #: Called after each recorded frame with (time, output chunks or -1, prompt length or -1).
+        self.frame_watchers: list[Callable[[float, int, int], None]] = []
+        self.render_seconds = 0.0
+
+    def _display(self, screen: Any, renderable: Any) -> None:
+        super()._display(screen, renderable)
+        if renderable is None or self._batch_count or screen is not self.screen:
+            return
+        if self.terminal_render and isinstance(renderable, CompositorUpdate):
+            start = perf()
+            renderable.render_segments(self.console)
+            self.render_seconds += perf() - start
+        now = perf()
+        dirty = screen._dirty_widgets
+        try:
+            output = self.output
+            prompt = self.prompt_input
+        except Exception:  # noqa: BLE001 - before compose
+            return
+        shown = len(output._chunk_starts) if output in dirty else -1
+        typed = len(prompt.text) if prompt in dirty else -1
+        self.frames.append((now, shown, typed))
+        for watcher in self.frame_watchers:
+            watcher(now, shown, typed)
+
+    # -- driving, as a terminal would: events through the driver, from any thread -----------
+    def send_key(self, key: str, character: str | None = None) -> None:
+        event = events.Key(key, character)
+        event.set_sender(self)
+        assert self._driver is not None
+        self._driver.send_message(event)
+
+
+def wait_for_frame(app: ProbeApp, condition: Callable[[float, int, int], bool]) -> asyncio.Future[float]:
+    """A future that resolves with the time of the first frame for which ``condition`` holds."""
+    future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+
+    def watcher(now: float, shown: int, typed: int) -> None:
+        if not future.done() and condition(now, shown, typed):
+            future.set_result(now)
+            app.frame_watchers.remove(watcher)
+
+    app.frame_watchers.append(watcher)
+    return future
+
+
+#: What the typist types: words, spaces and now and then Enter (a newline in the prompt).
+TYPING = "the quick brown fox jumps over the lazy dog while the answer streams in "
+
+
+class Typist(threading.Thread):
+    """Presses a key every ``interval`` seconds from its own thread, as a terminal's input thread
+    would: the press time is taken before the event is handed to the app's loop, so a busy loop
+    shows up as latency."""
+
+    def __init__(self, app: ProbeApp, interval: float = 0.05, enter_every: int = 60) -> None:
+        super().__init__(name="typist", daemon=True)
+        self.app = app
+        self.interval = interval
+        self.enter_every = enter_every
+        self.presses: list[float] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        due = perf()
+        count = 0
+        while not self._halt.is_set():
+            due += self.interval
+            delay = due - perf()
+            if delay > 0 and self._halt.wait(delay):
+                break
+            count += 1
+            if count % self.enter_every == 0:
+                key, char = "enter", "\r"
+            else:
+                char = TYPING[count % len(TYPING)]
+                key = "space" if char == " " else char
+            self.presses.append(perf())
+            self.app.send_key(key, char)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join()
+
+
+def echo_latencies(presses: list[float], frames: list[tuple[float, int, int]], base_length: int = 0) -> tuple[list[float], int]:
+    """Per press k: first frame that repainted the prompt holding at least k typed characters,
+    minus the press time. Returns the latencies and how many presses never showed."""
+    shown = [(t, typed) for t, _, typed in frames if typed >= 0]
+    latencies: list[float] = []
+    index = 0
+    missing = 0
+    for k, pressed in enumerate(presses, start=1):
+        while index < len(shown) and (shown[index][1] - base_length < k or shown[index][0] < pressed):
+            index += 1
+        if index == len(shown):
+            missing += 1
+            continue
+        latencies.append(shown[index][0] - pressed)
+    return latencies, missing
+
+
+def display_lags(arrivals: list[float], frames: list[tuple[float, int, int]]) -> list[float]:
+    """Per answer chunk i: the first frame that repainted the output pane with more than i chunks,
+    minus the chunk's arrival in the worker (``Delta.at``)."""
+    shown = [(t, count) for t, count, _ in frames if count >= 0]
+    lags: list[float] = []
+    index = 0
+    for i, arrived in enumerate(arrivals):
+        while index < len(shown) and shown[index][1] <= i:
+            index += 1
+        if index == len(shown):
+            break
+        lags.append(shown[index][0] - arrived)
+    return lags
+
+
+def frame_gaps(frames: list[tuple[float, int, int]], start: float, end: float) -> list[float]:
+    times = [t for t, _, _ in frames if start <= t <= end]
+    return [b - a for a, b in zip(times, times[1:])]
+
+
+def rss_mb() -> tuple[float, float]:
+    """(VmRSS, VmHWM) of this process in MB."""
+    values = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                name, amount, _unit = line.split()
+                values[name[:-1]] = int(amount) / 1024
+    return values["VmRSS"], values["VmHWM"]

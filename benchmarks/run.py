@@ -1,0 +1,392 @@
+"""streamtui benchmarks: ``python benchmarks/run.py [--quick] [--only NAME ...] [--save-baseline]``.
+
+Each measurement runs in a fresh interpreter (``benchmarks/child.py``); the scripted
+OpenAI-compatible server runs in another process on 127.0.0.1. Prints one table: the figure,
+the baseline measured in the same run (where there is one), their ratio, the goal and whether it
+is met, and the change against ``benchmarks/baseline.json`` (an earlier run's figures).
+See benchmarks/README.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import tmux  # noqa: E402
+from benchmarks.common import PYTHON, ROOT, machine, paced_server, run_child, scripted_server  # noqa: E402
+from benchmarks.mdtext import markdown_words  # noqa: E402
+
+BASELINE = Path(__file__).resolve().parent / "baseline.json"
+NAMES = ("firehose", "paced", "lag", "startup", "tokens", "memory")
+perf = time.perf_counter
+
+
+@dataclass
+class Row:
+    bench: str
+    figure: str
+    value: float
+    unit: str  # "s", "ms", "us", "MB", "%", "" (a count or a ratio), "bool"
+    key: str  # stable name in baseline.json
+    base: float | None = None  # the baseline measured in this run
+    goal: str = ""
+    passed: bool | None = None  # None: informational
+
+    @property
+    def ratio(self) -> float | None:
+        if self.base is None or not self.base or self.value is None or math.isnan(self.value):
+            return None
+        return self.value / self.base
+
+
+@dataclass
+class Options:
+    quick: bool
+    profile_dir: Path | None
+    repeats: int = 3
+    details: dict = field(default_factory=dict)
+
+
+def _median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def _ms(seconds: float) -> float:
+    return seconds * 1000
+
+
+def _profile_args(options: Options, name: str) -> dict:
+    if options.profile_dir is None:
+        return {}
+    options.profile_dir.mkdir(parents=True, exist_ok=True)
+    return {"profile": str(options.profile_dir / f"{name}.prof")}
+
+
+# --------------------------------------------------------------------------- 1. firehose
+
+
+def bench_firehose(options: Options) -> list[Row]:
+    n = 10_000 if options.quick else 20_000
+    big = 50_000 if options.quick else 200_000
+    repeats = 1 if options.quick else options.repeats
+    rows: list[Row] = []
+    with scripted_server("--firehose", str(n)) as url:
+        sdk = [run_child("sdk", {"base_url": url, "n": n}) for _ in range(repeats)]
+        engine = [run_child("engine", {"base_url": url, "n": n}) for _ in range(repeats)]
+        app = [run_child("app_stream", {"base_url": url, "n": n, **_profile_args(options, f"firehose{n}")}) for _ in range(repeats)]
+        tmux_times = _tmux_firehose(url, n, repeats) if tmux.available() else []
+    options.details["firehose"] = {"sdk": sdk, "engine": engine, "app": app, "tmux_s": tmux_times}
+    for result in sdk + engine + app:
+        _check_chunks(result, n)
+    sdk_s = _median(sdk, "seconds")
+    app_s = _median(app, "on_screen_s")
+    tag = f"{n // 1000}k"
+    rows.append(Row("firehose", f"SDK typed-chunk loop, {tag} chunks (baseline)", sdk_s, "s", f"firehose.{n}.sdk_s"))
+    rows.append(Row("firehose", f"engine alone (stream_batches), {tag}", _median(engine, "seconds"), "s", f"firehose.{n}.engine_s", base=sdk_s))
+    rows.append(Row("firehose", f"streamtui: last chunk arrived in worker, {tag}", _median(app, "last_arrival_s"), "s", f"firehose.{n}.arrived_s", base=sdk_s))
+    ok = all(r["chunks_in_pane"] == n and r["last_word_visible"] for r in app)
+    rows.append(Row("firehose", f"streamtui headless: send → last chunk on screen, {tag}", app_s, "s", f"firehose.{n}.on_screen_s", base=sdk_s, goal="ratio ≤ 0.5", passed=ok and app_s / sdk_s <= 0.5))
+    if tmux_times:
+        tmux_s = statistics.median(tmux_times)
+        rows.append(Row("firehose", f"streamtui in tmux: Ctrl+J → last chunk in capture-pane, {tag}", tmux_s, "s", f"firehose.{n}.tmux_s", base=sdk_s, goal="ratio ≤ 0.5", passed=tmux_s / sdk_s <= 0.5))
+    rows.append(Row("firehose", f"  first chunk arrived (send → TTFT in worker), {tag}", _median(app, "first_arrival_s"), "s", f"firehose.{n}.first_arrival_s"))
+    rows.append(Row("firehose", f"  display lag p95 during {tag}", _ms(statistics.median(r["display_lag"]["p95"] for r in app)), "ms", f"firehose.{n}.lag_p95_ms"))
+    rows.append(Row("firehose", f"  frames painted during {tag}", statistics.median(r["frames"] for r in app), "", f"firehose.{n}.frames"))
+    rows.append(Row("firehose", "  longest gap between frames", _ms(statistics.median(r["frame_gap"]["max"] for r in app)), "ms", f"firehose.{n}.max_frame_gap_ms"))
+
+    # The big one: everything arrives, everything is shown, and typing stays responsive.
+    with scripted_server("--firehose", str(big)) as url:
+        engine_big = run_child("engine", {"base_url": url, "n": big})
+        app_big = run_child("app_stream", {"base_url": url, "n": big, "typing": True, **_profile_args(options, f"firehose{big}")})
+    options.details["firehose_big"] = {"engine": engine_big, "app": app_big}
+    _check_chunks(engine_big, big)
+    tag = f"{big // 1000}k"
+    ok = app_big["chunks_in_pane"] == big and app_big["last_word_visible"] and not math.isnan(app_big["on_screen_s"])
+    rows.append(Row("firehose", f"engine alone, {tag} chunks (baseline)", engine_big["seconds"], "s", f"firehose.{big}.engine_s"))
+    rows.append(Row("firehose", f"streamtui headless: send → all {tag} on screen", app_big["on_screen_s"], "s", f"firehose.{big}.on_screen_s", base=engine_big["seconds"], goal="all shown", passed=ok))
+    echo = app_big["echo"]
+    rows.append(Row("firehose", f"  key echo p50 while {tag} streams (every 50 ms, n={echo['n']})", _ms(echo["p50"]), "ms", f"firehose.{big}.echo_p50_ms"))
+    rows.append(Row("firehose", f"  key echo p95 while {tag} streams", _ms(echo["p95"]), "ms", f"firehose.{big}.echo_p95_ms"))
+    rows.append(Row("firehose", f"key echo max while {tag} streams", _ms(echo["max"]), "ms", f"firehose.{big}.echo_max_ms", goal="≤ 100 ms", passed=echo["max"] <= 0.1 and not echo["missing"]))
+    rows.append(Row("firehose", f"  longest GC pause during {tag}", app_big["gc"]["max_ms"], "ms", f"firehose.{big}.gc_max_ms"))
+    rows.append(Row("firehose", f"  longest gap between frames during {tag}", _ms(app_big["frame_gap"]["max"]), "ms", f"firehose.{big}.max_frame_gap_ms"))
+    return rows
+
+
+def _check_chunks(result: dict, n: int) -> None:
+    got = result.get("chunks", result.get("chunks_arrived"))
+    if got != n:
+        raise RuntimeError(f"expected {n} chunks, got {got}: {result}")
+
+
+def _tmux_firehose(url: str, n: int, repeats: int) -> list[float]:
+    times = []
+    last = f"tok{n - 1} "
+    with tmux.tmux_server():
+        for i in range(repeats):
+            command = [str(ROOT / ".venv/bin/streamtui"), "--base-url", url, "--model", "gpt-4o", "--prompt", "go"]
+            with tmux.pane(command, f"firehose{i}") as (target, _):
+                tmux.wait_for_text(target, lambda screen: "Prompt" in screen, 20)
+                time.sleep(1.0)  # let the preload (SDK import, encoding) finish, as a person would
+                start = perf()
+                tmux.send_keys(target, "C-j")
+                seen, _ = tmux.wait_for_text(target, lambda screen: last in screen + " ", 60)
+                times.append(seen - start)
+    return times
+
+
+# --------------------------------------------------------------------------- 2. paced
+
+
+def bench_paced(options: Options) -> list[Row]:
+    n = 2_000 if options.quick else 20_000
+    rate = 500.0
+    ideal = n / rate
+    with paced_server(markdown_words(n), rate) as url:
+        app = run_child("app_stream", {"base_url": url, "n": n, "typing": True, "timeout": ideal * 3, **_profile_args(options, f"paced{n}")})
+    options.details["paced"] = app
+    tag = f"{n // 1000}k at {rate:.0f}/s"
+    over = app["on_screen_s"] - ideal
+    echo = app["echo"]
+    rows = [
+        Row("paced", f"send → last chunk on screen, {tag} (ideal {ideal:.0f} s)", app["on_screen_s"], "s", f"paced.{n}.on_screen_s", base=ideal, goal="within 2%", passed=abs(over) <= 0.02 * ideal and app["chunks_in_pane"] == n),
+        Row("paced", "  run end − ideal", over, "s", f"paced.{n}.over_s"),
+        Row("paced", f"  key echo p50 (every 50 ms, n={echo['n']})", _ms(echo["p50"]), "ms", f"paced.{n}.echo_p50_ms"),
+        Row("paced", "key echo p95", _ms(echo["p95"]), "ms", f"paced.{n}.echo_p95_ms", goal="≤ 50 ms", passed=echo["p95"] <= 0.05),
+        Row("paced", "key echo max", _ms(echo["max"]), "ms", f"paced.{n}.echo_max_ms", goal="≤ 150 ms", passed=echo["max"] <= 0.15 and not echo["missing"]),
+        Row("paced", "  app process CPU", app["cpu_pct"], "%", f"paced.{n}.cpu_pct"),
+        Row("paced", "  display lag p50 / chunk", _ms(app["display_lag"]["p50"]), "ms", f"paced.{n}.lag_p50_ms"),
+        Row("paced", "  display lag p95 / chunk", _ms(app["display_lag"]["p95"]), "ms", f"paced.{n}.lag_p95_ms"),
+        Row("paced", "  longest GC pause", app["gc"]["max_ms"], "ms", f"paced.{n}.gc_max_ms"),
+        Row("paced", "  longest gap between frames", _ms(app["frame_gap"]["max"]), "ms", f"paced.{n}.max_frame_gap_ms"),
+    ]
+    return rows
+
+
+# --------------------------------------------------------------------------- 3. display lag
+
+
+def bench_lag(options: Options) -> list[Row]:
+    n = 300 if options.quick else 1_000
+    rate = 100.0
+    with paced_server(markdown_words(n, seed=7), rate) as url:
+        app = run_child("app_stream", {"base_url": url, "n": n, "timeout": n / rate * 3, **_profile_args(options, f"lag{n}")})
+    options.details["lag"] = app
+    lag = app["display_lag"]
+    tag = f"{n} chunks at {rate:.0f}/s"
+    return [
+        Row("lag", f"chunk arrival → first frame showing it, median, {tag}", _ms(lag["p50"]), "ms", f"lag.{n}.p50_ms", goal="≤ 16.7 ms", passed=lag["p50"] <= 1 / 60),
+        Row("lag", "  p95", _ms(lag["p95"]), "ms", f"lag.{n}.p95_ms"),
+        Row("lag", "  max", _ms(lag["max"]), "ms", f"lag.{n}.max_ms"),
+        Row("lag", "  app process CPU", app["cpu_pct"], "%", f"lag.{n}.cpu_pct"),
+    ]
+
+
+# --------------------------------------------------------------------------- 4. startup
+
+
+def _timed_process(args: list[str]) -> float:
+    start = perf()
+    subprocess.run(args, cwd=ROOT, check=True, capture_output=True)
+    return perf() - start
+
+
+def _headless_startup(kind: str, url: str) -> float:
+    start = perf()
+    result = run_child("startup", {"kind": kind, "base_url": url})
+    return result["ready"] - start
+
+
+def bench_startup(options: Options) -> list[Row]:
+    repeats = 3 if options.quick else 5
+    bare = [_timed_process([PYTHON, "-c", "pass"]) for _ in range(repeats)]
+    textual_import = [_timed_process([PYTHON, "-c", "import textual.app"]) for _ in range(repeats)]
+    with scripted_server("--firehose", "10") as url:
+        hello = [_headless_startup("hello", url) for _ in range(repeats)]
+        app = [_headless_startup("app", url) for _ in range(repeats)]
+        tmux_app: list[float] = []
+        tmux_hello: list[float] = []
+        if tmux.available():
+            with tmux.tmux_server():
+                for i in range(repeats):
+                    tmux_hello.append(_tmux_startup([PYTHON, str(Path(__file__).with_name("hello_app.py"))], "Hello", f"hello{i}"))
+                    command = [str(ROOT / ".venv/bin/streamtui"), "--base-url", url, "--model", "gpt-4o"]
+                    tmux_app.append(_tmux_startup(command, "Prompt", f"app{i}"))
+    options.details["startup"] = {"python": bare, "import_textual": textual_import, "hello": hello, "app": app, "tmux_hello": tmux_hello, "tmux_app": tmux_app}
+    med = statistics.median
+    rows = [
+        Row("startup", "python -c pass (interpreter alone)", med(bare), "s", "startup.python_s"),
+        Row("startup", "python -c 'import textual.app'", med(textual_import), "s", "startup.import_textual_s"),
+        Row("startup", "headless: Textual hello world (Input focused) to first frame (baseline)", med(hello), "s", "startup.hello_headless_s"),
+        Row("startup", f"headless: process start → prompt focused + first frame (median of {repeats})", med(app), "s", "startup.headless_s", base=med(hello), goal="≤ 0.5 s", passed=med(app) <= 0.5),
+    ]
+    if tmux_app:
+        rows.append(Row("startup", "tmux: hello world until its text is visible (baseline)", med(tmux_hello), "s", "startup.hello_tmux_s"))
+        rows.append(Row("startup", f"tmux: launch → 'Prompt' visible in capture-pane (median of {repeats})", med(tmux_app), "s", "startup.tmux_s", base=med(tmux_hello), goal="≤ 0.5 s", passed=med(tmux_app) <= 0.5))
+    return rows
+
+
+def _tmux_startup(command: list[str], text: str, name: str) -> float:
+    with tmux.pane(command, name) as (target, started):
+        seen, _ = tmux.wait_for_text(target, lambda screen: text in screen, 20)
+        return seen - started
+
+
+# --------------------------------------------------------------------------- 5. token counting
+
+
+def bench_tokens(options: Options) -> list[Row]:
+    total = 20_000 if options.quick else 100_000
+    prefix = 1_000 if options.quick else 2_000
+    result = run_child("tokens", {"total_tokens": total, "chunk_chars": 5, "full_prefix_chunks": prefix})
+    options.details["tokens"] = result
+    inc = result["incremental_us_per_chunk"]
+    return [
+        Row("tokens", f"full re-encode after every chunk, first {prefix} chunks ({result['full_prefix_chars'] // 1000} KB) only (baseline)", result["full_us_per_chunk_prefix"], "us", f"tokens.{total}.full_prefix_us"),
+        Row("tokens", f"IncrementalTokenCounter add+count per 5-char chunk, {result['tokens']:,} tokens o200k", inc, "us", f"tokens.{total}.incremental_us", base=result["full_us_per_chunk_prefix"], goal="≤ 10 µs", passed=inc <= 10),
+        Row("tokens", f"final count equals a full encode (+{result['spot_checks']} spot checks)", float(result["counts_equal"]), "bool", f"tokens.{total}.equal", goal="exact", passed=result["counts_equal"]),
+        Row("tokens", f"  full re-encode per chunk at the end ({result['chars'] // 1000} KB)", result["full_us_per_chunk_at_end"], "us", f"tokens.{total}.full_end_us"),
+    ]
+
+
+# --------------------------------------------------------------------------- 6. memory
+
+
+def bench_memory(options: Options) -> list[Row]:
+    n = 20_000 if options.quick else 100_000
+    with paced_server(markdown_words(n, seed=11), 1e7) as url:
+        app = run_child("app_stream", {"base_url": url, "n": n, "timeout": 120, **_profile_args(options, f"memory{n}")})
+    options.details["memory"] = app
+    ok = app["chunks_in_pane"] == n
+    return [
+        Row("memory", "RSS of the idle app, ready to send (baseline)", app["rss_idle_mb"], "MB", "memory.idle_mb"),
+        Row("memory", f"RSS after a {n // 1000}k-chunk Markdown answer", app["rss_after_mb"], "MB", f"memory.{n}.after_mb", base=app["rss_idle_mb"], goal="≤ 250 MB", passed=ok and app["rss_after_mb"] <= 250),
+        Row("memory", "  peak RSS (VmHWM)", app["rss_peak_mb"], "MB", f"memory.{n}.peak_mb"),
+        Row("memory", f"  send → all on screen ({app['chunks_in_pane']:,} chunks, server-paced flood)", app["on_screen_s"], "s", f"memory.{n}.on_screen_s"),
+    ]
+
+
+BENCHES = {
+    "firehose": bench_firehose,
+    "paced": bench_paced,
+    "lag": bench_lag,
+    "startup": bench_startup,
+    "tokens": bench_tokens,
+    "memory": bench_memory,
+}
+
+
+# --------------------------------------------------------------------------- table
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if unit == "bool":
+        return "yes" if value else "NO"
+    if isinstance(value, float) and math.isnan(value):
+        return "n/a"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit in ("ms", "us"):
+        return f"{value:,.1f} {'µs' if unit == 'us' else 'ms'}"
+    if unit == "MB":
+        return f"{value:.0f} MB"
+    if unit == "%":
+        return f"{value:.0f} %"
+    return f"{value:,.0f}" if value == int(value) else f"{value:.3g}"
+
+
+def table(rows: list[Row], previous: dict[str, float]) -> str:
+    header = ("benchmark", "figure", "value", "baseline (same run)", "ratio", "goal", "pass", "baseline.json", "change")
+    lines = []
+    for row in rows:
+        old = previous.get(row.key)
+        change = "—"
+        if old is not None and row.unit != "bool" and old and not math.isnan(row.value):
+            change = f"{(row.value / old - 1) * 100:+.0f} %"
+        ratio = row.ratio
+        lines.append(
+            (
+                row.bench,
+                row.figure,
+                _fmt(row.value, row.unit),
+                _fmt(row.base, row.unit) if row.base is not None else "—",
+                f"{ratio:.2f}" if ratio is not None else "—",
+                row.goal or "",
+                {True: "PASS", False: "FAIL", None: ""}[row.passed],
+                _fmt(old, row.unit) if old is not None else "—",
+                change,
+            )
+        )
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines)]
+    out = [" | ".join(cell.ljust(width) for cell, width in zip(header, widths))]
+    out.append("-|-".join("-" * width for width in widths))
+    out += [" | ".join(str(cell).ljust(width) for cell, width in zip(line, widths)) for line in lines]
+    return "\n".join(out)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    out = ["| benchmark | figure | value | baseline (same run) | ratio | goal | pass |", "|---|---|---|---|---|---|---|"]
+    for row in rows:
+        ratio = row.ratio
+        out.append(
+            f"| {row.bench} | {row.figure.strip()} | {_fmt(row.value, row.unit)} | "
+            f"{_fmt(row.base, row.unit) if row.base is not None else '—'} | {f'{ratio:.2f}' if ratio is not None else '—'} | "
+            f"{row.goal} | {({True: 'PASS', False: '**FAIL**', None: ''})[row.passed]} |"
+        )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller N everywhere (about a minute)")
+    parser.add_argument("--only", action="append", choices=NAMES, metavar="NAME", help=f"run only this benchmark (repeatable): {', '.join(NAMES)}")
+    parser.add_argument("--save-baseline", action="store_true", help="write this run's figures into benchmarks/baseline.json")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write every detail of the run to FILE")
+    parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile each app run into DIR/NAME.prof")
+    args = parser.parse_args(argv)
+
+    options = Options(quick=args.quick, profile_dir=args.profile)
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    previous: dict[str, float] = baseline.get("figures", {})
+    info = machine()
+    print(f"streamtui benchmarks{' (quick)' if args.quick else ''}: {info['nproc']} CPUs, {info['cpu']}, {info['memory']}, "
+          f"Python {info['python']}, textual {info.get('textual')}", flush=True)
+    rows: list[Row] = []
+    started = perf()
+    for name in args.only or NAMES:
+        t0 = perf()
+        print(f"… {name}", end="", flush=True)
+        rows += BENCHES[name](options)
+        print(f" ({perf() - t0:.1f} s)", flush=True)
+    print()
+    print(table(rows, previous))
+    failed = [row for row in rows if row.passed is False]
+    print(f"\n{sum(row.passed is True for row in rows)} goals met, {len(failed)} failed; total {perf() - started:.0f} s")
+    if args.markdown:
+        print()
+        print(markdown_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": [asdict(r) for r in rows], "details": options.details}, indent=1))
+    if args.save_baseline:
+        figures = {**previous, **{row.key: row.value for row in rows}}
+        BASELINE.write_text(json.dumps({"machine": info, "saved": time.strftime("%Y-%m-%d %H:%M:%S"), "figures": figures}, indent=1, sort_keys=True) + "\n")
+        print(f"saved {len(rows)} figures to {BASELINE.relative_to(ROOT)}")
+    return 0  # measurements, not tests: a missed goal is in the table, not in the exit code
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    sys.exit(main())

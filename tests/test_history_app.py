@@ -1,0 +1,92 @@
+"""History as the app keeps it: stored as runs go, listed, reopened, exported, and kept
+when the app is killed mid-stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.driving import make_app, send, settle, wait_for
+from tui.engine.history import HistoryStore
+from tui.scripted_server import Script, chunk, gate, words
+from tui.widgets.history_screen import HistoryScreen
+from tui.widgets.timeline_screen import TimelineScreen
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def test_runs_are_stored_listed_reopened_and_exported(server, tmp_path):
+    server.push(Script(words("A stored answer."), usage=(2, 4)), Script(words("A second one."), model="other"))
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await send(pilot, "first")
+        await settle(pilot)
+        await send(pilot, "second")
+        await settle(pilot)
+        records = store.list_runs()
+        assert [record.prompt for record in records] == ["second", "first"]
+        assert all(record.final and record.state == "done" for record in records)
+        assert records[1].output == "A stored answer." and records[1].server_completion_tokens == 4
+        await pilot.press("ctrl+g")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        screen.export_dir = tmp_path
+        assert screen.query_one("#history-runs").row_count == 2
+        await pilot.press("down")  # the older run
+        await pilot.press("e", "m")
+        exported = json.loads((tmp_path / f"streamtui-run-{records[1].id}.jsonl").read_text())
+        assert exported["output"] == "A stored answer." and exported["itl"] == pytest.approx(records[1].gaps)
+        assert "A stored answer." in (tmp_path / f"streamtui-run-{records[1].id}.md").read_text()
+        await pilot.press("a")
+        assert len((tmp_path / "streamtui-runs.jsonl").read_text().splitlines()) == 2
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen)
+        assert app.screen.query_one("#chunks").row_count == 3
+        await pilot.press("escape", "escape")
+        assert app.screen is app.screen_stack[0]
+
+
+async def test_a_cancelled_run_keeps_its_partial_text_in_history(server, tmp_path):
+    server.push(Script([chunk("partial "), gate("never")]))
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "stop me")
+        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks == 1)
+        await pilot.press("escape")
+        await settle(pilot)
+    (record,) = store.list_runs()
+    assert record.state == "cancelled" and record.output == "partial " and record.final
+
+
+def test_a_killed_app_keeps_the_partial_run(server, tmp_path):
+    """SIGKILL the app mid-stream: history holds what had arrived (saved at least every 0.5 s)."""
+    server.default = Script([chunk(f"word{i} ", delay=0.02) for i in range(10)] + [gate("never")])
+    db = tmp_path / "history.sqlite3"
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "app_child.py"), server.base_url, str(db), "10"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line.startswith("SAVED"), line
+        run_id = int(line.split()[1])
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        child.kill()
+    record = HistoryStore(db).get(run_id)
+    assert record is not None and not record.final and record.outcome == "interrupted"
+    assert record.output == "".join(f"word{i} " for i in range(10))
+    assert len(record.arrivals) == 10 and record.arrivals == sorted(record.arrivals)
