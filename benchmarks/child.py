@@ -172,6 +172,7 @@ async def _app_stream(
                 "frame_gap": summary(frame_gaps(app.frames, start, end)),
                 "terminal_render_s": app.render_seconds,
                 "frame_work": frame_work.report(start, end),
+                "long_frames": frame_work.long_frames(start, end, gc_pauses.spans),
                 "gc": gc_pauses.report(),
             }
         )

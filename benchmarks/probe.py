@@ -70,13 +70,17 @@ class GcPauses:
 
     def __init__(self) -> None:
         self.pauses: list[tuple[int, float]] = []
+        #: (start, end) of each collection, to tell which long frames were long because of GC.
+        self.spans: list[tuple[float, float]] = []
         self._start = 0.0
 
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._start = perf()
         else:
-            self.pauses.append((info["generation"], perf() - self._start))
+            end = perf()
+            self.pauses.append((info["generation"], end - self._start))
+            self.spans.append((self._start, end))
 
     def install(self) -> None:
         gc.callbacks.append(self._callback)
@@ -124,6 +128,15 @@ class FrameWork:
 
         if self._original is not None:
             Screen._on_timer_update = self._original  # type: ignore[method-assign]
+
+    def long_frames(self, start: float, end: float, gc_spans: list[tuple[float, float]], over: float = 0.05) -> list[tuple[float, float, bool]]:
+        """Frames longer than ``over`` seconds: (ms, ms of GC inside it, was a layout)."""
+        out = []
+        for t, d, layout in self.durations:
+            if start <= t <= end and d > over:
+                in_gc = sum(max(0.0, min(t, b) - max(t - d, a)) for a, b in gc_spans)
+                out.append((round(d * 1000, 1), round(in_gc * 1000, 1), layout))
+        return out
 
     def report(self, start: float, end: float) -> dict:
         inside = [(d, layout) for t, d, layout in self.durations if start <= t <= end]

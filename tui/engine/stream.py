@@ -170,46 +170,44 @@ class _Parser:
         raise NotImplementedError
 
 
-class _ChatParser(_Parser):
+class _ChoicesParser(_Parser):
+    """Chat and completions: the text is in ``choices[0]``, usage in a ``usage`` object."""
+
+    def texts(self, choice: dict[str, Any], complete: bool) -> tuple[Any, Any]:
+        """(reasoning, answer) of a choice: a streamed one, or a complete body's."""
+        raise NotImplementedError
+
     def on_payload(self, event: str, payload: dict[str, Any], at: float, out: Batch) -> None:
-        choices = payload.get("choices")
-        if choices:
-            choice = choices[0]
-            delta = choice.get("delta") or {}
-            self._delta(out, delta.get("reasoning_content") or delta.get("reasoning"), at, "reasoning")
-            self._delta(out, delta.get("content"), at)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        if payload.get("usage"):
-            out.append(_usage(payload["usage"], "prompt_tokens", "completion_tokens", "completion_tokens_details"))
+        if payload.get("choices"):
+            self._choice(payload["choices"][0], at, out, complete=False)
+        self._usage(payload, out)
 
     def on_complete_body(self, payload: dict[str, Any], at: float, out: Batch) -> None:
-        choice = payload["choices"][0]
-        message = choice.get("message") or {}
-        self._delta(out, message.get("reasoning_content") or message.get("reasoning"), at, "reasoning")
-        self._delta(out, message.get("content"), at)
-        self.finish_reason = choice.get("finish_reason")
+        self._choice(payload["choices"][0], at, out, complete=True)
+        self._usage(payload, out)
+
+    def _choice(self, choice: dict[str, Any], at: float, out: Batch, complete: bool) -> None:
+        reasoning, answer = self.texts(choice, complete)
+        self._delta(out, reasoning, at, "reasoning")
+        self._delta(out, answer, at)
+        if choice.get("finish_reason"):
+            self.finish_reason = choice["finish_reason"]
+
+    @staticmethod
+    def _usage(payload: dict[str, Any], out: Batch) -> None:
         if payload.get("usage"):
             out.append(_usage(payload["usage"], "prompt_tokens", "completion_tokens", "completion_tokens_details"))
 
 
-class _CompletionsParser(_Parser):
-    def on_payload(self, event: str, payload: dict[str, Any], at: float, out: Batch) -> None:
-        choices = payload.get("choices")
-        if choices:
-            choice = choices[0]
-            self._delta(out, choice.get("text"), at)
-            if choice.get("finish_reason"):
-                self.finish_reason = choice["finish_reason"]
-        if payload.get("usage"):
-            out.append(_usage(payload["usage"], "prompt_tokens", "completion_tokens", "completion_tokens_details"))
+class _ChatParser(_ChoicesParser):
+    def texts(self, choice: dict[str, Any], complete: bool) -> tuple[Any, Any]:
+        part = choice.get("message" if complete else "delta") or {}
+        return part.get("reasoning_content") or part.get("reasoning"), part.get("content")
 
-    def on_complete_body(self, payload: dict[str, Any], at: float, out: Batch) -> None:
-        choice = payload["choices"][0]
-        self._delta(out, choice.get("text"), at)
-        self.finish_reason = choice.get("finish_reason")
-        if payload.get("usage"):
-            out.append(_usage(payload["usage"], "prompt_tokens", "completion_tokens", "completion_tokens_details"))
+
+class _CompletionsParser(_ChoicesParser):
+    def texts(self, choice: dict[str, Any], complete: bool) -> tuple[Any, Any]:
+        return None, choice.get("text")
 
 
 class _ResponsesParser(_Parser):
