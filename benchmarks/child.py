@@ -77,125 +77,135 @@ async def _app_stream(
     typing: bool = False,
     interval: float = 0.05,
     timeout: float = 120.0,
+    sends: int = 1,
     profile: str | None = None,
     terminal_render: bool = True,
+    # Analysis aids (never used by run.py's figures): see README "Analysis aids".
     freeze_before_send: bool = False,
     app_options: dict | None = None,
     yield_every: float | None = None,
     yield_sleep: float | None = None,
+    bound_strips: bool = False,
 ) -> dict:
-    from benchmarks.probe import (
-        ChunkArrivals,
-        FrameWork,
-        GcPauses,
-        ProbeApp,
-        Typist,
-        display_lags,
-        echo_latencies,
-        frame_gaps,
-        make_settings,
-        rss_mb,
-        wait_for_frame,
-    )
-    from benchmarks.common import summary
+    """Run the app headless, send the prompt ``sends`` times, and measure each answer of ``n``
+    chunks until it is all on screen. The first send's figures are the result's top level; a
+    second send's (a warm client and connection) are under ``"warm"``."""
+    import gc
+
+    from benchmarks.probe import ChunkArrivals, FrameWork, ProbeApp, build_app, rss_mb
 
     if yield_every is not None or yield_sleep is not None:
         _experiment_yield(yield_every, yield_sleep)
+    if bound_strips:
+        _experiment_bound_strips()
     arrivals = ChunkArrivals()
     arrivals.install()
     frame_work = FrameWork()
     frame_work.install()
-    app = ProbeApp(make_settings(base_url), terminal_render=terminal_render, **(app_options or {}))
-    result: dict = {}
+    app = build_app(ProbeApp, base_url, terminal_render=terminal_render, **(app_options or {}))
+    result: dict = {"history": app.history is not None}
     async with app.run_test(size=(140, 45)) as pilot:
         # Idle and ready, as a person would find it: first frame painted, preload (SDK import,
         # tiktoken encoding) finished, prompt focused and holding the prompt.
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert app.focused is app.prompt_input, app.focused
-        # Warm the HTTP connection as a second prompt would find it? No: a first send is measured,
-        # connection set-up included, as in the SDK baseline (which also creates its own client).
         await asyncio.sleep(0.2)
         result["rss_idle_mb"], _ = rss_mb()
-        import gc
-
-        if freeze_before_send:  # an experiment for the analysis, off in the suite
+        if freeze_before_send:
             gc.collect()
             gc.freeze()
         result["gc_idle"] = {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
-        gc_pauses = GcPauses()
-        gc_pauses.install()
-        done = wait_for_frame(app, lambda now, shown, typed: shown >= n)
-        profiler = None
-        if profile:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            profiler.enable()
-        cpu0 = time.process_time()
-        start = perf()
-        app.send_key("ctrl+j")
-        typist = None
-        if typing:
-            # Type only once the send has cleared the prompt, so the prompt holds only typed keys.
-            async with asyncio.timeout(10):
-                while app.current is None or app.prompt_input.text:
-                    await asyncio.sleep(0.001)
-            typist = Typist(app, interval=interval)
-            typist.start()
-        try:
-            painted = await asyncio.wait_for(done, timeout)
-        except TimeoutError:
-            painted = float("nan")
-        if typist is not None:
-            typist.stop()
-        end_cpu = time.process_time()
-        end = perf()
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(profile)
-        await app.workers.wait_for_complete()
-        await pilot.pause(0.3)  # the last typed keys reach the screen
-        gc_pauses.uninstall()
-        run = app.current
-        result.update(
-            {
-                "n": n,
-                "on_screen_s": painted - start,
-                "last_arrival_s": (arrivals.times[-1] - start) if arrivals.times else float("nan"),
-                "first_arrival_s": (arrivals.times[0] - start) if arrivals.times else float("nan"),
-                "chunks_arrived": len(arrivals.times),
-                "chunks_in_pane": len(app.output._chunk_starts),
-                "state": run.metrics.state if run else None,
-                "cpu_pct": 100 * (end_cpu - cpu0) / (end - start),
-                "frames": sum(1 for t, _, _ in app.frames if start <= t <= end),
-                "frame_gap": summary(frame_gaps(app.frames, start, end)),
-                "terminal_render_s": app.render_seconds,
-                "frame_work": frame_work.report(start, end),
-                "long_frames": frame_work.long_frames(start, end, gc_pauses.spans),
-                "gc": gc_pauses.report(),
-            }
-        )
-        lags = display_lags(arrivals.times, app.frames)
-        result["display_lag"] = summary(lags)
-        if typist is not None:
-            latencies, missing = echo_latencies(typist.presses, app.frames)
-            result["echo"] = summary(latencies)
-            result["echo"]["missing"] = missing
-            # The slowest presses and when they happened (seconds after the send): for the analysis.
-            pairs = sorted(zip(latencies, typist.presses), reverse=True)[:5]
-            result["echo_worst"] = [(round(pressed - start, 3), round(latency * 1000, 1)) for latency, pressed in pairs]
-            result["presses"] = len(typist.presses)
-        # The last chunk is really in the visible rows of the pane.
-        output = app.output
-        visible = "".join(output.render_line(y).text for y in range(output.size.height))
-        last_words = output.text.rstrip().split()[-1:] or [""]
-        result["last_word_visible"] = last_words[0] in visible
+        for index in range(sends):
+            if index:
+                app.prompt_input.load_text("go")
+                await pilot.pause(0.2)
+            figures = await _measure_send(app, pilot, arrivals, frame_work, n, typing=typing, interval=interval, timeout=timeout, profile=profile if index == 0 else None)
+            if index == 0:
+                result.update(figures)
+            else:
+                result["warm"] = figures
         result["rss_after_mb"], result["rss_peak_mb"] = rss_mb()
         result["gc_after"] = {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
     arrivals.uninstall()
     frame_work.uninstall()
     return result
+
+
+async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: bool, interval: float, timeout: float, profile: str | None) -> dict:  # type: ignore[no-untyped-def]
+    from benchmarks.common import summary
+    from benchmarks.probe import GcPauses, Typist, display_lags, echo_latencies, frame_gaps, wait_for_frame
+
+    arrivals.times.clear()
+    first_frame = len(app.frames)
+    gc_pauses = GcPauses()
+    gc_pauses.install()
+    # All n chunks in the pane, and a frame that repainted the pane since.
+    done = wait_for_frame(app, lambda now, shown, typed: shown >= n)
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    previous = app.current
+    cpu0 = time.process_time()
+    start = perf()
+    app.send_key("ctrl+j")
+    typist = None
+    if typing:
+        # Type only once the send has cleared the prompt, so the prompt holds only typed keys.
+        async with asyncio.timeout(10):
+            while app.current is previous or app.prompt_input.text:
+                await asyncio.sleep(0.001)
+        typist = Typist(app, interval=interval)
+        typist.start()
+    try:
+        painted = await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        painted = float("nan")
+    if typist is not None:
+        typist.stop()
+    end_cpu = time.process_time()
+    end = perf()
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    await app.workers.wait_for_complete()
+    await pilot.pause(0.3)  # the last typed keys reach the screen
+    gc_pauses.uninstall()
+    run = app.current
+    frames = app.frames[first_frame:]
+    figures: dict = {
+        "n": n,
+        "on_screen_s": painted - start,
+        "last_arrival_s": (arrivals.times[-1] - start) if arrivals.times else float("nan"),
+        "first_arrival_s": (arrivals.times[0] - start) if arrivals.times else float("nan"),
+        "chunks_arrived": len(arrivals.times),
+        "chunks_in_pane": len(app.output._chunk_starts),
+        "state": run.metrics.state if run else None,
+        "cpu_pct": 100 * (end_cpu - cpu0) / (end - start),
+        "frames": sum(1 for t, _, _ in frames if start <= t <= end),
+        "frame_gap": summary(frame_gaps(frames, start, end)),
+        "frame_work": frame_work.report(start, end),
+        "long_frames": frame_work.long_frames(start, end, gc_pauses.spans),
+        "gc": gc_pauses.report(),
+        "display_lag": summary(display_lags(arrivals.times, frames)),
+    }
+    if typist is not None:
+        latencies, missing = echo_latencies(typist.presses, frames)
+        figures["echo"] = summary(latencies)
+        figures["echo"]["missing"] = missing
+        figures["presses"] = len(typist.presses)
+        # The slowest presses and when they happened (seconds after the send): for the analysis.
+        pairs = sorted(zip(latencies, typist.presses), reverse=True)[:5]
+        figures["echo_worst"] = [(round(pressed - start, 3), round(latency * 1000, 1)) for latency, pressed in pairs]
+    # The last chunk really is in the visible rows of the pane.
+    output = app.output
+    visible = "".join(output.render_line(y).text for y in range(output.size.height))
+    last_words = output.text.rstrip().split()[-1:] or [""]
+    figures["last_word_visible"] = last_words[0] in visible
+    return figures
 
 
 def _experiment_yield(every: float | None, sleep: float | None) -> None:
@@ -216,6 +226,24 @@ def _experiment_yield(every: float | None, sleep: float | None) -> None:
                 return await real.sleep(sleep if delay == 0 else delay, result)
 
         tui_app.asyncio = _Shim()  # type: ignore[assignment]
+
+
+def _experiment_bound_strips() -> None:
+    """For the analysis only: keep OutputPane's strip cache to the rows around the view."""
+    from tui.widgets.output_pane import OutputPane
+
+    original = OutputPane.render_line
+
+    def render_line(self, y):  # type: ignore[no-untyped-def]
+        strips = self._strips
+        height = self.size.height
+        if len(strips) > 3 * height:
+            top = self.scroll_offset.y
+            for row in [row for row in strips if row < top - height or row > top + 2 * height]:
+                del strips[row]
+        return original(self, y)
+
+    OutputPane.render_line = render_line  # type: ignore[method-assign]
 
 
 # --------------------------------------------------------------------------- startup
@@ -243,21 +271,42 @@ def _startup(kind: str, base_url: str = "http://127.0.0.1:9/v1") -> dict:
 
         app: object = Hello()
     else:
-        from benchmarks.probe import ProbeApp
+        # What ``streamtui --base-url URL --model gpt-4o`` imports and builds (tui.cli.main), plus
+        # only a _display hook: the probe module is not imported here, to keep its imports out.
+        from pathlib import Path
+
+        from textual._compositor import CompositorUpdate
+
+        import tui.app
         from tui.cli import build_parser, build_settings
 
         t_imported = perf()
         args = build_parser().parse_args(["--base-url", base_url, "--model", "gpt-4o"])
         ready = {}
 
-        class Probe(ProbeApp):
+        class Probe(tui.app.StreamTuiApp):
+            CSS_PATH = str(Path(tui.app.__file__).parent / tui.app.StreamTuiApp.CSS_PATH)
+
             def _display(self, screen, renderable):  # type: ignore[no-untyped-def]
                 super()._display(screen, renderable)
-                if renderable is not None and not ready and self.focused is not None and self.focused is self.prompt_input:
+                if renderable is None or ready:
+                    return
+                if isinstance(renderable, CompositorUpdate):
+                    renderable.render_segments(self.console)  # what a terminal frame would cost
+                if self.focused is not None and self.focused is self.prompt_input:
                     ready["at"] = perf()
                     self.exit()
 
-        app = Probe(build_settings(args))
+        history = {}
+        import inspect
+
+        import tui.cli
+
+        if "HistoryStore" in inspect.getsource(tui.cli):
+            from tui.engine.history import HistoryStore
+
+            history["history"] = HistoryStore()
+        app = Probe(build_settings(args), **history)
     t_constructed = perf()
     app.run(headless=True, size=(140, 45))  # type: ignore[attr-defined]
     return {

@@ -41,6 +41,25 @@ def make_settings(base_url: str, prompt: str = "go") -> Settings:
     return Settings(resolve_endpoint(base_url=base_url, environ={}), model="gpt-4o", prompt=prompt)
 
 
+def cli_uses_history() -> bool:
+    """Whether ``streamtui`` (tui/cli.py) hands the app a HistoryStore: the benchmarks then do too."""
+    import inspect
+
+    import tui.cli
+
+    return "HistoryStore" in inspect.getsource(tui.cli)
+
+
+def build_app(cls: type[StreamTuiApp], base_url: str, prompt: str = "go", **kwargs: Any) -> StreamTuiApp:
+    """The app as ``streamtui --base-url URL --model gpt-4o --prompt go`` builds it (history in the
+    file STREAMTUI_HISTORY names, which run.py points at a temporary directory)."""
+    if "history" not in kwargs and cli_uses_history():
+        from tui.engine.history import HistoryStore
+
+        kwargs["history"] = HistoryStore()
+    return cls(make_settings(base_url, prompt), **kwargs)
+
+
 class ChunkArrivals:
     """Records ``Delta.at`` of every answer chunk, in order, by wrapping ``stream_batches``."""
 

