@@ -200,3 +200,16 @@ async def test_raw_view_shades_alternate_chunks(server):
         segments = [segment for segment in app.output.render_line(0) if segment.text.strip()]
         assert [segment.text for segment in segments[:3]] == ["aaa", "bbb", "ccc"]
         assert segments[0].style != segments[1].style and segments[0].style == segments[2].style
+
+
+@pytest.mark.parametrize("api", ["completions", "responses"])
+async def test_other_apis_stream_through_the_same_path(server, api):
+    server.push(Script(words("1, 2, 3, 4"), usage=(4, 7)))
+    app = make_app(server.base_url, api=api)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "1,2,3,")
+        await settle(pilot)
+        run = app.runs[-1]
+        assert server.requests[-1]["_path"].endswith("/completions" if api == "completions" else "/responses")
+        assert app.output.text == "1, 2, 3, 4" and run.metrics.state == "done"
+        assert run.metrics.chunks == 4 and run.metrics.server_completion_tokens == 7
