@@ -28,8 +28,10 @@ async def _sdk(base_url: str, n: int) -> dict:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=120)
-    # Warm the connection pool and the SDK's lazy imports, as the app's preload does.
+    # Warm: the connection is open and the SDK's lazy imports are done, so the baseline times
+    # the stream alone (the app's first send is measured cold, its second warm).
     await client.models.list()
+    client.chat.completions  # noqa: B018 - imports openai.resources.chat on first access
     chunks = 0
     first = last = 0.0
     start = perf()
@@ -54,7 +56,8 @@ async def _engine(base_url: str, n: int) -> dict:
     from tui.engine.stream import stream_batches
 
     client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0, timeout=120)
-    await client.models.list()
+    await client.models.list()  # warm, as in _sdk
+    client.chat.completions  # noqa: B018
     chunks = 0
     last = 0.0
     start = perf()
@@ -86,6 +89,7 @@ async def _app_stream(
     yield_every: float | None = None,
     yield_sleep: float | None = None,
     bound_strips: bool = False,
+    stalls: bool = False,
 ) -> dict:
     """Run the app headless, send the prompt ``sends`` times, and measure each answer of ``n``
     chunks until it is all on screen. The first send's figures are the result's top level; a
@@ -120,7 +124,10 @@ async def _app_stream(
             if index:
                 app.prompt_input.load_text("go")
                 await pilot.pause(0.2)
-            figures = await _measure_send(app, pilot, arrivals, frame_work, n, typing=typing, interval=interval, timeout=timeout, profile=profile if index == 0 else None)
+            figures = await _measure_send(
+                app, pilot, arrivals, frame_work, n, typing=typing, interval=interval, timeout=timeout,
+                profile=profile if index == 0 else None, stalls=stalls,
+            )
             if index == 0:
                 result.update(figures)
             else:
@@ -132,31 +139,38 @@ async def _app_stream(
     return result
 
 
-async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: bool, interval: float, timeout: float, profile: str | None) -> dict:  # type: ignore[no-untyped-def]
+async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: bool, interval: float, timeout: float, profile: str | None, stalls: bool) -> dict:  # type: ignore[no-untyped-def]
     from benchmarks.common import summary
-    from benchmarks.probe import GcPauses, Typist, display_lags, echo_latencies, frame_gaps, wait_for_frame
+    from benchmarks.probe import GcPauses, StallSampler, Typist, display_lags, echo_latencies, frame_gaps, wait_for_frame
 
     arrivals.times.clear()
-    first_frame = len(app.frames)
     gc_pauses = GcPauses()
     gc_pauses.install()
-    # All n chunks in the pane, and a frame that repainted the pane since.
-    done = wait_for_frame(app, lambda now, shown, typed: shown >= n)
+    previous = app.current
+    # All n chunks of the new run in the pane, and a frame that repainted the pane since.
+    done = wait_for_frame(app, lambda now, shown, typed: shown >= n and app.current is not previous)
     profiler = None
     if profile:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
-    previous = app.current
+    sampler = StallSampler() if stalls else None
+    if sampler is not None:
+        sampler.start()
     cpu0 = time.process_time()
     start = perf()
     app.send_key("ctrl+j")
+    # The run exists once the pane is cleared and before any chunk: frames from here on are its.
+    async with asyncio.timeout(10):
+        while app.current is previous:
+            await asyncio.sleep(0.001)
+    first_frame = len(app.frames)
     typist = None
     if typing:
         # Type only once the send has cleared the prompt, so the prompt holds only typed keys.
         async with asyncio.timeout(10):
-            while app.current is previous or app.prompt_input.text:
+            while app.prompt_input.text:
                 await asyncio.sleep(0.001)
         typist = Typist(app, interval=interval)
         typist.start()
@@ -171,6 +185,7 @@ async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: boo
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(profile)
+    stall_sites = sampler.stop() if sampler is not None else None
     await app.workers.wait_for_complete()
     await pilot.pause(0.3)  # the last typed keys reach the screen
     gc_pauses.uninstall()
@@ -192,6 +207,8 @@ async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: boo
         "gc": gc_pauses.report(),
         "display_lag": summary(display_lags(arrivals.times, frames)),
     }
+    if stall_sites is not None:
+        figures["stalls"] = stall_sites
     if typist is not None:
         latencies, missing = echo_latencies(typist.presses, frames)
         figures["echo"] = summary(latencies)

@@ -70,7 +70,6 @@ def run_child(scenario: str, args: dict, *, timeout: float = 300.0) -> dict:
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "TEXTUAL_ANIMATIONS": "none"},
     )
     for line in reversed(process.stdout.splitlines()):
         if line.startswith("RESULT "):

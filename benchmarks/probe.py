@@ -301,7 +301,7 @@ def display_lags(arrivals: list[float], frames: list[tuple[float, int, int]]) ->
     lags: list[float] = []
     index = 0
     for i, arrived in enumerate(arrivals):
-        while index < len(shown) and shown[index][1] <= i:
+        while index < len(shown) and (shown[index][1] <= i or shown[index][0] < arrived):
             index += 1
         if index == len(shown):
             break
@@ -323,3 +323,62 @@ def rss_mb() -> tuple[float, float]:
                 name, amount, _unit = line.split()
                 values[name[:-1]] = int(amount) / 1024
     return values["VmRSS"], values["VmHWM"]
+
+
+class StallSampler:
+    """Where the event loop is stuck: a heartbeat callback runs on the loop every millisecond; a
+    thread samples the main thread's stack whenever the heartbeat is older than ``threshold``.
+    Each sample stands for about ``interval`` seconds of stall. Off in the suite's figures (it
+    takes the GIL every few milliseconds); ``run.py --stalls`` turns it on."""
+
+    def __init__(self, threshold: float = 0.04, interval: float = 0.005) -> None:
+        self.threshold = threshold
+        self.interval = interval
+        self.samples: dict[str, int] = {}
+        self._beat = perf()
+        self._halt = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle: asyncio.TimerHandle | None = None
+
+    def _heartbeat(self) -> None:
+        self._beat = perf()
+        if not self._halt.is_set():
+            self._handle = asyncio.get_running_loop().call_later(0.001, self._heartbeat)
+
+    def start(self) -> None:
+        import sys
+        import traceback
+
+        main_id = threading.main_thread().ident
+        self._heartbeat()
+
+        def sample() -> None:
+            while not self._halt.wait(self.interval):
+                if perf() - self._beat > self.threshold:
+                    frame = sys._current_frames().get(main_id)  # noqa: SLF001
+                    if frame is None:
+                        continue
+                    stack = traceback.extract_stack(frame)
+                    prefix = ""
+                    if stack and stack[-1].name == "_callback" and stack[-1].filename == __file__:
+                        # The GIL comes back to this thread only once a collection is over, in the
+                        # GcPauses callback: the stall was a garbage collection.
+                        prefix = "garbage collection, triggered in "
+                        stack = stack[:-1]
+                    ours = [f"{Path(f.filename).stem}.{f.name}" for f in stack if "/tui/" in f.filename]
+                    inner = [f"{Path(f.filename).stem}.{f.name}" for f in stack[-2:]]
+                    key = prefix + " > ".join(ours[-3:]) + "  [" + " > ".join(inner) + "]"
+                    self.samples[key] = self.samples.get(key, 0) + 1
+
+        self._thread = threading.Thread(target=sample, name="stall-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[tuple[str, float]]:
+        """The stall sites, most time first: (stack, approximate milliseconds stalled there)."""
+        self._halt.set()
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._thread is not None:
+            self._thread.join()
+        ranked = sorted(self.samples.items(), key=lambda item: -item[1])
+        return [(site, count * self.interval * 1000) for site, count in ranked[:12]]

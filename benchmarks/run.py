@@ -54,6 +54,7 @@ class Row:
 class Options:
     quick: bool
     profile_dir: Path | None
+    stalls: bool = False
     repeats: int = 3
     details: dict = field(default_factory=dict)
 
@@ -67,10 +68,12 @@ def _ms(seconds: float) -> float:
 
 
 def _profile_args(options: Options, name: str) -> dict:
-    if options.profile_dir is None:
-        return {}
-    options.profile_dir.mkdir(parents=True, exist_ok=True)
-    return {"profile": str(options.profile_dir / f"{name}.prof")}
+    """Options for an app run: cProfile into DIR/NAME.prof, stall sampling (analysis aids)."""
+    args: dict = {"stalls": True} if options.stalls else {}
+    if options.profile_dir is not None:
+        options.profile_dir.mkdir(parents=True, exist_ok=True)
+        args["profile"] = str(options.profile_dir / f"{name}.prof")
+    return args
 
 
 # --------------------------------------------------------------------------- 1. firehose
@@ -285,6 +288,16 @@ def bench_memory(options: Options) -> list[Row]:
     ]
 
 
+def _app_results(details: dict):  # type: ignore[no-untyped-def]
+    """(label, result) of every app run in the details, for the stall report."""
+    for name, value in details.items():
+        candidates = value if isinstance(value, dict) and "n" not in value else {name: value}
+        for label, item in candidates.items():
+            for i, result in enumerate(item if isinstance(item, list) else [item]):
+                if isinstance(result, dict) and "on_screen_s" in result:
+                    yield f"{name}.{label}" if label != name else name, result
+
+
 BENCHES = {
     "firehose": bench_firehose,
     "paced": bench_paced,
@@ -359,15 +372,16 @@ def markdown_table(rows: list[Row]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller N everywhere (about a minute)")
+    parser.add_argument("--quick", action="store_true", help="smaller N everywhere (about 35 s)")
     parser.add_argument("--only", action="append", choices=NAMES, metavar="NAME", help=f"run only this benchmark (repeatable): {', '.join(NAMES)}")
     parser.add_argument("--save-baseline", action="store_true", help="write this run's figures into benchmarks/baseline.json")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every detail of the run to FILE")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
-    parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile each app run into DIR/NAME.prof")
+    parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile each app run into DIR/NAME.prof (slows the app: figures are then not comparable)")
+    parser.add_argument("--stalls", action="store_true", help="sample the app's stack whenever its loop stalls > 40 ms and print where (perturbs figures slightly)")
     args = parser.parse_args(argv)
 
-    options = Options(quick=args.quick, profile_dir=args.profile)
+    options = Options(quick=args.quick, profile_dir=args.profile, stalls=args.stalls)
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     previous: dict[str, float] = baseline.get("figures", {})
     info = machine()
@@ -394,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         print()
         print(markdown_table(rows))
+    if args.stalls:
+        print("\nWhere the app's loop was stuck for > 40 ms (approximate milliseconds, per app run):")
+        for name, result in _app_results(options.details):
+            for site, ms in result.get("stalls") or []:
+                print(f"  {name:14s} {ms:7.0f} ms  {site}")
     if args.json:
         args.json.write_text(json.dumps({"machine": info, "quick": args.quick, "rows": [asdict(r) for r in rows], "details": options.details}, indent=1))
     if args.save_baseline:
@@ -404,5 +423,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
     sys.exit(main())

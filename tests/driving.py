@@ -34,7 +34,7 @@ async def settle(pilot) -> None:
     """Wait for the run to end and everything it caused to be drawn."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
-    pilot.app._flush()
+    pilot.app.draw_pending()
     pilot.app._refresh_panel()
     await pilot.pause()
 

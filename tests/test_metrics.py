@@ -375,3 +375,31 @@ def test_retry_started_resets_the_start(clock):
     assert m.e2e == pytest.approx(0.5)
     assert m.elapsed == pytest.approx(0.6)
     assert list(m.arrivals) == pytest.approx([0.2, 0.5])
+
+
+def test_gap_percentiles_of_a_long_live_run_stay_within_5_microseconds():
+    """Past EXACT_GAPS_WHILE_RUNNING the live figures come from a 10 µs histogram; the final
+    figures are exact again."""
+    import random
+
+    from tui.engine.clock import ManualClock
+    from tui.engine.events import Delta, Finished, Started
+    from tui.engine.metrics import RunMetrics, percentile
+
+    clock = ManualClock()
+    metrics = RunMetrics(clock)
+    metrics.on_event(Started(0.0))
+    rng = random.Random(7)
+    at = 0.0
+    for _ in range(RunMetrics.EXACT_GAPS_WHILE_RUNNING + 3_000):
+        at += rng.expovariate(400)
+        metrics.on_event(Delta("x", at))
+    exact = sorted(metrics.gaps)
+    live = metrics.gap_stats()
+    assert metrics.running
+    assert abs(live.p50 - percentile(exact, 0.5)) <= 5e-6 + 1e-9
+    assert abs(live.p95 - percentile(exact, 0.95)) <= 5e-6 + 1e-9
+    assert live.max == exact[-1]
+    metrics.on_event(Finished("stop", at))
+    final = metrics.gap_stats()
+    assert final.p50 == percentile(exact, 0.5) and final.p95 == percentile(exact, 0.95)

@@ -49,7 +49,7 @@ async def started(pilot) -> None:
 
 def freeze(pilot, clock: ManualClock, at: float) -> None:
     clock.set(at)
-    pilot.app._flush()
+    pilot.app.draw_pending()
     pilot.app._refresh_panel()
 
 

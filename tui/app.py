@@ -89,8 +89,8 @@ class StreamTuiApp(App[None]):
         #: How many of the live run's parts the panes already show.
         self._drawn_answer = 0
         self._drawn_reasoning = 0
-        self._flush_scheduled = False
-        self._last_flush = 0.0
+        self._draw_scheduled = False
+        self._last_draw = 0.0
         self._history_saved_at = 0.0
 
     # -- layout -------------------------------------------------------------------------------
@@ -148,8 +148,6 @@ class StreamTuiApp(App[None]):
         self._refresh_panel()
         self.prompt_input.focus()
         self._preload()
-        # Textual's startup heap is large and long-lived: keep it out of full collections.
-        gc.freeze()
 
     def _endpoint_label(self) -> str:
         endpoint = self.connection.endpoint
@@ -163,13 +161,17 @@ class StreamTuiApp(App[None]):
 
     @work(thread=True, group="preload", exit_on_error=False)
     def _preload(self) -> None:
-        """Import the SDK and load the encoding now, so the first send does not pay for it."""
-        import openai  # noqa: F401
-
+        """Do now, off the loop, what the first send would otherwise pay for: import the SDK
+        (and what it imports lazily on first use), build the client, load the encoding."""
         from .engine import stream  # noqa: F401
 
+        self.connection.warm_up()
         if self.connection.model:
             load_encoding(encoding_for_model(self.connection.model, self.settings.encoding).name)
+        # The heap is now large and long-lived: keep it out of full collections, which would
+        # otherwise walk it again and again (pauses of 50 ms and more while streaming).
+        gc.collect()
+        gc.freeze()
 
     # -- embedded model -----------------------------------------------------------------------
     def _prepare_local_model(self) -> None:
@@ -298,7 +300,7 @@ class StreamTuiApp(App[None]):
             problem = describe_exception(exc, base_url=endpoint.base_url, model=self.connection.model or "?", api_key=endpoint.api_key, chunks=0)
             self.metrics_panel.message = problem.message
         finally:
-            self._flush()
+            self.draw_pending()
             self._ticker.pause()
             if run is not None:
                 self._finish(run)
@@ -313,7 +315,7 @@ class StreamTuiApp(App[None]):
         yielded_at = monotonic_clock()
         async for batch in stream_batches(self.connection.client(), run.request, clock):
             run.apply(batch)
-            self._schedule_flush()
+            self._schedule_draw()
             if monotonic_clock() - yielded_at > _YIELD_EVERY:
                 # A fast local stream may never make the loop wait: give keys and frames a turn.
                 await asyncio.sleep(0)
@@ -329,20 +331,20 @@ class StreamTuiApp(App[None]):
         except Exception:  # noqa: BLE001 - an extra figure; the run itself is complete
             run.metrics.model_tokens = None
 
-    def _schedule_flush(self) -> None:
-        if self._flush_scheduled:
+    def _schedule_draw(self) -> None:
+        if self._draw_scheduled:
             return
-        self._flush_scheduled = True
-        delay = self._last_flush + self.frame_interval - monotonic_clock()
+        self._draw_scheduled = True
+        delay = self._last_draw + self.frame_interval - monotonic_clock()
         if delay > 0:
-            self.set_timer(delay, self._flush)
+            self.set_timer(delay, self.draw_pending)
         else:
-            self.call_later(self._flush)
+            self.call_later(self.draw_pending)
 
-    def _flush(self) -> None:
+    def draw_pending(self) -> None:
         """Draw what arrived since the last frame: one append, whatever the chunk count."""
-        self._flush_scheduled = False
-        self._last_flush = monotonic_clock()
+        self._draw_scheduled = False
+        self._last_draw = monotonic_clock()
         run = self.current
         if run is None:
             return
@@ -373,8 +375,14 @@ class StreamTuiApp(App[None]):
         now = monotonic_clock()
         if self.history is not None and run is not None and run.history_id is not None and now - self._history_saved_at >= _HISTORY_EVERY:
             # A run cut off by the app being killed keeps what had arrived up to this long ago.
-            self.history.update(run.history_id, run)
             self._history_saved_at = now
+            self._save_to_history(run)
+
+    @work(thread=True, group="history", exclusive=False, exit_on_error=False)
+    def _save_to_history(self, run: Run) -> None:
+        """Off the loop: rewriting a long run takes tens of milliseconds (its text, its arrivals)."""
+        assert self.history is not None
+        self.history.update(run.history_id, run)
 
     def _refresh_panel(self) -> None:
         run = self.current

@@ -27,6 +27,9 @@ from textual.strip import Strip
 
 OutputMode = Literal["markdown", "raw"]
 
+#: Drawn rows kept for redraws; past this, rows far from the view are dropped.
+_STRIP_CACHE_ROWS = 400
+
 # C0 and C1 controls except newline become visible "control pictures"; tab becomes spaces.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CONTROL_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"}
@@ -251,9 +254,17 @@ class OutputPane(ScrollView, can_focus=True):
             return Strip.blank(width, self.rich_style)
         strip = self._strips.get(row)
         if strip is None:
+            if len(self._strips) > _STRIP_CACHE_ROWS:
+                self._forget_strips_away_from(row)
             strip = self._render_row(row).crop_extend(0, width, self.rich_style)
             self._strips[row] = strip
         return strip
+
+    def _forget_strips_away_from(self, row: int) -> None:
+        """Keep drawn rows near the view only: every cached strip is garbage the collector walks."""
+        height = max(self.size.height, 1)
+        keep = range(row - 2 * height, row + 2 * height)
+        self._strips = {cached: strip for cached, strip in self._strips.items() if cached in keep}
 
     def _render_row(self, row: int) -> Strip:
         line_index = self._row_line[row]
