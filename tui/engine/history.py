@@ -353,9 +353,19 @@ class HistoryStore:
 
     def update(self, run_id: int | None, run: Run) -> bool:
         """Rewrite the run's changing columns. False if nothing was written (unknown id or a failed write)."""
+        return self.write_snapshot(run_id, self.snapshot(run))
+
+    @staticmethod
+    def snapshot(run: Run) -> tuple:
+        """The run's changing columns as they are now. Take it where the run is updated (the
+        event loop): its text, arrivals and counts then agree with each other."""
+        return _changing_values(run)
+
+    def write_snapshot(self, run_id: int | None, snapshot: tuple) -> bool:
+        """Write a :meth:`snapshot`; safe from another thread (the write is the slow part)."""
         if run_id is None:
             return False
-        return bool(self._write(_UPDATE_SQL, (*_changing_values(run), run_id), rowcount=True))
+        return bool(self._write(_UPDATE_SQL, (*snapshot, run_id), rowcount=True))
 
     def finish(self, run_id: int | None, run: Run) -> bool:
         """The last update: marks the run final."""

@@ -118,6 +118,8 @@ class OutputPane(ScrollView, can_focus=True):
         self._wrap_width = 0
         self._strips: dict[int, Strip] = {}
         self._notice = ""
+        #: Resolved styles: resolving one walks the DOM (about 90 µs), far too slow per row.
+        self._styles: dict[str, Style] = {}
 
     # -- content ----------------------------------------------------------------------------
     @property
@@ -239,24 +241,33 @@ class OutputPane(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._strips.clear()
+        self._styles.clear()
+
+    def _style(self, component: str = "") -> Style:
+        """The pane's base style, or the base plus a component class's style, resolved once."""
+        style = self._styles.get(component)
+        if style is None:
+            style = self.rich_style if not component else self._style() + self.get_component_rich_style(component)
+            self._styles[component] = style
+        return style
 
     # -- drawing ------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
+        base = self._style()
         if self._length == 0:
             notice = self._notice.split("\n")
             if y < len(notice):
-                style = self.get_component_rich_style("output-pane--notice")
-                return Strip([Segment(notice[y], self.rich_style + style)]).crop_extend(0, width, self.rich_style)
-            return Strip.blank(width, self.rich_style)
+                return Strip([Segment(notice[y], self._style("output-pane--notice"))]).crop_extend(0, width, base)
+            return Strip.blank(width, base)
         if row >= self.row_count:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         strip = self._strips.get(row)
         if strip is None:
             if len(self._strips) > _STRIP_CACHE_ROWS:
                 self._forget_strips_away_from(row)
-            strip = self._render_row(row).crop_extend(0, width, self.rich_style)
+            strip = self._render_row(row).crop_extend(0, width, base)
             self._strips[row] = strip
         return strip
 
@@ -270,25 +281,25 @@ class OutputPane(ScrollView, can_focus=True):
         line_index = self._row_line[row]
         start, end = self._row_start[row], self._row_end[row]
         text = self._lines[line_index][start:end]
-        base = self.rich_style
         if self.mode == "raw":
-            return Strip(self._chunk_segments(line_index, start, end, text, base))
+            return Strip(self._chunk_segments(line_index, start, end, text))
         line = self._lines[line_index]
         stripped = line.lstrip()
         if self._in_fence[line_index] or stripped.startswith("```"):
-            return Strip([Segment(text, base + self.get_component_rich_style("output-pane--code"))])
+            return Strip([Segment(text, self._style("output-pane--code"))])
         if stripped.startswith("#"):
-            return Strip([Segment(text, base + self.get_component_rich_style("output-pane--heading"))])
+            return Strip([Segment(text, self._style("output-pane--heading"))])
         if stripped.startswith(">"):
-            return Strip([Segment(text, base + self.get_component_rich_style("output-pane--quote"))])
+            return Strip([Segment(text, self._style("output-pane--quote"))])
         segments: list[Segment] = []
         if start == 0 and (match := _LIST_ITEM.match(text)):
-            segments.append(Segment(text[: match.end()], base + self.get_component_rich_style("output-pane--marker")))
+            segments.append(Segment(text[: match.end()], self._style("output-pane--marker")))
             text = text[match.end() :]
-        segments.extend(self._inline_segments(text, base))
+        segments.extend(self._inline_segments(text))
         return Strip(segments)
 
-    def _inline_segments(self, text: str, base: Style) -> list[Segment]:
+    def _inline_segments(self, text: str) -> list[Segment]:
+        base = self._style()
         if "`" not in text and "**" not in text:
             return [Segment(text, base)]
         segments: list[Segment] = []
@@ -297,20 +308,21 @@ class OutputPane(ScrollView, can_focus=True):
             if match.start() > position:
                 segments.append(Segment(text[position : match.start()], base))
             component = "output-pane--inline-code" if match.group(1) else "output-pane--bold"
-            segments.append(Segment(match.group(), base + self.get_component_rich_style(component)))
+            segments.append(Segment(match.group(), self._style(component)))
             position = match.end()
         if position < len(text):
             segments.append(Segment(text[position:], base))
         return segments
 
-    def _chunk_segments(self, line_index: int, start: int, end: int, text: str, base: Style) -> list[Segment]:
+    def _chunk_segments(self, line_index: int, start: int, end: int, text: str) -> list[Segment]:
         """Split a row where chunks begin, shading every other chunk."""
+        base = self._style()
         starts = self._chunk_starts
         if not starts:
             return [Segment(text, base)]
         absolute = self._line_offsets[line_index] + start
         chunk = max(bisect_right(starts, absolute) - 1, 0)
-        odd = base + self.get_component_rich_style("output-pane--chunk-odd")
+        odd = self._style("output-pane--chunk-odd")
         segments: list[Segment] = []
         position = 0
         while position < len(text):
