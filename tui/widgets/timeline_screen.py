@@ -31,14 +31,7 @@ def visible_whitespace(text: str) -> str:
 
 
 class TimelineScreen(Screen[None]):
-    DEFAULT_CSS = """
-    TimelineScreen #summary { height: auto; padding: 0 1; }
-    TimelineScreen #body { height: 1fr; }
-    TimelineScreen #chunks { width: 1fr; height: 1fr; border: round $panel-lighten-2; }
-    TimelineScreen #charts { width: 1fr; }
-    TimelineScreen #arrivals { height: 1fr; border: round $panel-lighten-2; }
-    TimelineScreen #gaps { height: 5; border: round $panel-lighten-2; }
-    """
+    CSS_PATH = "timeline_screen.tcss"
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("c", "copy", "Copy answer"),
