@@ -21,6 +21,10 @@ SCENES = {
     "waiting-without-streaming.svg": "test_snapshots/TestRunStates.test_non_streaming_waiting.svg",
     "error.svg": "test_snapshots/TestRunStates.test_failed.svg",
     "cancelled.svg": "test_snapshots/TestRunStates.test_cancelled.svg",
+    "compare-pair.svg": "test_snapshots/TestComparison.test_compare_pair.svg",
+    "timeline.svg": "test_snapshots/TestComparison.test_timeline_of_a_streamed_run.svg",
+    "history.svg": "test_snapshots/TestHistory.test_history_screen.svg",
+    "reasoning.svg": "test_snapshots/TestReasoning.test_reasoning_shown_apart_and_timed.svg",
 }
 
 
