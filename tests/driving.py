@@ -56,6 +56,9 @@ def panel_text(app: StreamTuiApp) -> str:
     """The side panel as plain text, as a person reads it."""
     from rich.console import Console
 
+    from tui.engine.comparison import pair_of
+
+    run = app.current
     console = Console(width=60, record=True, file=open("/dev/null", "w"))
-    console.print(app.metrics_panel.render_figures(app.current))
+    console.print(app.metrics_panel.render_figures(run, pair_of(run, app.runs) if run else None))
     return console.export_text()

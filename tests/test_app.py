@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.driving import make_app, send, settle, step_through, wait_for
+from tests.driving import make_app, panel_text, send, settle, step_through, wait_for
 from tui.engine.clock import ManualClock
 from tui.scripted_server import Script, chunk, drop, gate, raw, stop, words
 
@@ -213,3 +213,20 @@ async def test_other_apis_stream_through_the_same_path(server, api):
         assert server.requests[-1]["_path"].endswith("/completions" if api == "completions" else "/responses")
         assert app.output.text == "1, 2, 3, 4" and run.metrics.state == "done"
         assert run.metrics.chunks == 4 and run.metrics.server_completion_tokens == 7
+
+
+async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await send(pilot, "the same prompt")
+        await settle(pilot)
+        await pilot.press("ctrl+o")  # the panel is empty: Compare takes the last prompt
+        await wait_for(pilot, lambda: len(app.runs) == 3)
+        await settle(pilot)
+        first, streamed, waited = app.runs
+        assert [request["stream"] for request in server.requests] == [True, True, False]
+        assert all(request["messages"][0]["content"] == "the same prompt" for request in server.requests)
+        assert first.pair_id is None and streamed.pair_id is not None and streamed.pair_id == waited.pair_id
+        assert [app.runs_table.get_row_at(row)[0] for row in range(3)] == ["1", "2 ⇄2", "3 ⇄2"]
+        text = panel_text(app)
+        assert "Compare" in text and "sooner" in text

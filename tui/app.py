@@ -224,32 +224,33 @@ class StreamTuiApp(App[None]):
         event.stop()
         self.action_send()
 
-    def action_send(self) -> None:
+    def _take_prompt(self, *, or_last: bool = False) -> str | None:
+        """The prompt to send: the panel's text (remembered, then cleared), or with ``or_last``
+        the last one sent. None, with a hint, when there is none: nothing is sent."""
         text = self.prompt_input.text
-        if not text.strip():
-            self.metrics_panel.message = "Type a prompt first: nothing was sent."
-            self._refresh_panel()
-            self.notify("Type a prompt first: nothing was sent.", severity="warning", timeout=3)
-            return
-        self.prompt_input.remember(text)
-        self.prompt_input.clear()
-        self._last_prompt = text
-        self.metrics_panel.message = ""
-        self._send_worker(text, (self.streaming,))
-
-    def action_compare(self) -> None:
-        """Run the prompt in the panel (or the last one sent) streamed, then not, and pair them."""
-        text = self.prompt_input.text if self.prompt_input.text.strip() else self._last_prompt
-        if not text.strip():
-            self.metrics_panel.message = "Type a prompt first: Compare sends it both ways."
-            self._refresh_panel()
-            return
-        if self.prompt_input.text.strip():
+        if text.strip():
             self.prompt_input.remember(text)
             self.prompt_input.clear()
-        self._last_prompt = text
+            self._last_prompt = text
+        elif or_last and self._last_prompt.strip():
+            text = self._last_prompt
+        else:
+            hint = "Type a prompt first: nothing was sent."
+            self.metrics_panel.message = hint
+            self._refresh_panel()
+            self.notify(hint, severity="warning", timeout=3)
+            return None
         self.metrics_panel.message = ""
-        self._send_worker(text, (True, False))
+        return text
+
+    def action_send(self) -> None:
+        if (prompt := self._take_prompt()) is not None:
+            self._send_worker(prompt, (self.streaming,))
+
+    def action_compare(self) -> None:
+        """Send the prompt (or the last one again) streamed, then not, as a pair."""
+        if (prompt := self._take_prompt(or_last=True)) is not None:
+            self._send_worker(prompt, (True, False))
 
     @work(exclusive=True, group="completion", exit_on_error=False)
     async def _send_worker(self, prompt: str, streaming: tuple[bool, ...]) -> None:
