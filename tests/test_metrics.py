@@ -403,3 +403,19 @@ def test_gap_percentiles_of_a_long_live_run_stay_within_5_microseconds():
     metrics.on_event(Finished("stop", at))
     final = metrics.gap_stats()
     assert final.p50 == percentile(exact, 0.5) and final.p95 == percentile(exact, 0.95)
+
+
+def test_output_tokens_prefer_the_server_then_the_model_tokenizer_then_tiktoken():
+    from tui.engine.clock import ManualClock
+    from tui.engine.events import Delta, Started, Usage
+    from tui.engine.metrics import RunMetrics
+    from tui.engine.tokens import IncrementalTokenCounter, load_encoding
+
+    metrics = RunMetrics(ManualClock(), IncrementalTokenCounter(load_encoding("o200k_base")))
+    metrics.on_event(Started(0.0))
+    metrics.on_event(Delta("hello world", 0.1))
+    assert metrics.output_tokens == metrics.tiktoken_tokens == 2
+    metrics.model_tokens = 3
+    assert metrics.output_tokens == 3
+    metrics.on_event(Usage(1, 5))
+    assert metrics.output_tokens == 5

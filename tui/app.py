@@ -294,7 +294,7 @@ class StreamTuiApp(App[None]):
             if self.history is not None:
                 run.history_id = self.history.start(run)
             await self._consume(run)
-            await self._count_model_tokens(run)
+            run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
             if run is not None:
                 run.metrics.cancel()
@@ -326,16 +326,6 @@ class StreamTuiApp(App[None]):
                 # of them run, where sleep(0) would give them one hop per slice.
                 await asyncio.sleep(_YIELD_FOR)
                 yielded_at = monotonic_clock()
-
-    async def _count_model_tokens(self, run: Run) -> None:
-        """The embedded server counts in the model's own tokenizer: exact, unlike tiktoken's estimate."""
-        server = self.local_server
-        if self.connection.endpoint.kind != "local" or server is None or not run.text:
-            return
-        try:
-            run.metrics.model_tokens = await server.count_tokens(run.text)
-        except Exception:  # noqa: BLE001 - an extra figure; the run itself is complete
-            run.metrics.model_tokens = None
 
     def _schedule_draw(self) -> None:
         if self._draw_scheduled:

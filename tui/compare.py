@@ -58,6 +58,7 @@ async def run_once(connection: Connection, settings: Settings, prompt: str, stre
     run = Run.new(request, clock=monotonic_clock, encoding=settings.encoding, endpoint_label=connection.endpoint.label)
     async for batch in stream_batches(connection.client(), request, monotonic_clock):
         run.apply(batch)
+    run.metrics.model_tokens = await connection.count_model_tokens(run.text)
     return run
 
 
@@ -109,6 +110,8 @@ def _run_record(run: Run) -> dict[str, Any]:
         "tiktoken_tokens": metrics.tiktoken_tokens,
         "encoding": metrics.encoding.label if metrics.encoding else None,
         "server_completion_tokens": metrics.server_completion_tokens,
+        "model_tokens": metrics.model_tokens,
+        "output_tokens": metrics.output_tokens,
         "usage_difference": metrics.usage_difference,
         "decode_tokens_per_s": metrics.decode_tokens_per_second,
         "gap_p50": gaps.p50 if (gaps := metrics.gap_stats()) else None,

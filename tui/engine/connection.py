@@ -65,6 +65,17 @@ class Connection:
             self._model = models.data[0].id
         return self._model
 
+    async def count_model_tokens(self, text: str) -> int | None:
+        """The text's length in the model's own tokenizer, where the server can say (the
+        embedded one can): exact, where tiktoken only estimates for a model it does not know."""
+        server = self.local_server
+        if self.endpoint.kind != "local" or server is None or not text:
+            return None
+        try:
+            return await server.count_tokens(text)
+        except Exception:  # noqa: BLE001 - an extra figure; the run itself is complete
+            return None
+
     def close(self) -> None:
         if self.local_server is not None:
             self.local_server.stop()

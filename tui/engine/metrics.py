@@ -222,9 +222,12 @@ class RunMetrics:
 
     @property
     def output_tokens(self) -> int | None:
-        """The server's count when it gave one, else tiktoken's."""
-        server = self.server_completion_tokens
-        return server if server is not None else self.tiktoken_tokens
+        """The best count there is: the server's usage, else the model's own tokenizer (the
+        embedded server counts), else tiktoken's."""
+        for count in (self.server_completion_tokens, self.model_tokens):
+            if count is not None:
+                return count
+        return self.tiktoken_tokens
 
     @property
     def usage_difference(self) -> int | None:
