@@ -219,8 +219,11 @@ class RunRecord:
 
     @property
     def output_tokens(self) -> int | None:
-        """The server's completion tokens when it reported them, else tiktoken's count."""
-        return self.server_completion_tokens if self.server_completion_tokens is not None else self.tiktoken_tokens
+        """As ``RunMetrics.output_tokens``: the server's usage, else the model's tokenizer, else tiktoken's."""
+        for count in (self.server_completion_tokens, self.model_tokens):
+            if count is not None:
+                return count
+        return self.tiktoken_tokens
 
     @property
     def interrupted(self) -> bool:
