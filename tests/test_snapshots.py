@@ -41,6 +41,15 @@ def gated_answer(prefix: str, **options) -> Script:
     return Script(steps, usage=(9, 31), **options)
 
 
+#: When each chunk of ANSWER arrives, in seconds after the request.
+ARRIVALS = (0.120, 0.180, 0.310, 0.520)
+
+
+def schedule(prefix: str, chunks: int = len(ARRIVALS)) -> list[tuple[float, str, int]]:
+    """The first ``chunks`` steps of ``gated_answer(prefix)`` at the ARRIVALS times."""
+    return [(at, f"{prefix}{index}", index + 1) for index, at in enumerate(ARRIVALS[:chunks])]
+
+
 async def started(pilot) -> None:
     pilot.app.prompt_input.cursor_blink = False
     await send(pilot, "Why stream completions?")
@@ -72,7 +81,7 @@ class TestRunStates:
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, [(0.120, "stream-0", 1), (0.180, "stream-1", 2), (0.310, "stream-2", 3)])
+            await step_through(pilot, fixed_server, clock, schedule("stream-", 3))
             freeze(pilot, clock, 0.400)
             await pilot.pause()
 
@@ -85,7 +94,7 @@ class TestRunStates:
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, [(0.120, "finish-0", 1), (0.180, "finish-1", 2), (0.310, "finish-2", 3), (0.520, "finish-3", 4)])
+            await step_through(pilot, fixed_server, clock, schedule("finish-"))
             await settle(pilot)
             freeze(pilot, clock, 0.600)
 
@@ -111,7 +120,7 @@ class TestRunStates:
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, [(0.120, "both1-0", 1), (0.180, "both1-1", 2), (0.310, "both1-2", 3), (0.520, "both1-3", 4)])
+            await step_through(pilot, fixed_server, clock, schedule("both1-"))
             await settle(pilot)
             await pilot.press("ctrl+t")
             clock.set(1.000)
@@ -133,7 +142,7 @@ class TestRunStates:
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, [(0.120, "cancel-0", 1), (0.180, "cancel-1", 2)])
+            await step_through(pilot, fixed_server, clock, schedule("cancel-", 2))
             clock.set(0.250)
             await pilot.press("escape")
             await settle(pilot)
@@ -167,7 +176,7 @@ class TestComparison:
             pilot.app.prompt_input.load_text("Why stream completions?")
             await pilot.press("ctrl+o")
             await wait_for(pilot, lambda: pilot.app.current is not None and pilot.app.current.metrics.state == "waiting")
-            await step_through(pilot, fixed_server, clock, [(0.120, "pairA-0", 1), (0.180, "pairA-1", 2), (0.310, "pairA-2", 3), (0.520, "pairA-3", 4)])
+            await step_through(pilot, fixed_server, clock, schedule("pairA-"))
             # Run #2 is stamped as started at 0.52 s: the clock does not move until it waits.
             await wait_for(pilot, lambda: len(pilot.app.runs) == 1 and pilot.app.current.request.stream is False)
             await wait_for(pilot, lambda: pilot.app.current.metrics.state == "waiting")
@@ -186,7 +195,7 @@ class TestComparison:
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, [(0.120, "tline-0", 1), (0.180, "tline-1", 2), (0.310, "tline-2", 3), (0.520, "tline-3", 4)])
+            await step_through(pilot, fixed_server, clock, schedule("tline-"))
             await settle(pilot)
             await pilot.press("ctrl+l")
             await pilot.pause()
@@ -233,7 +242,7 @@ class TestHistory:
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, [(0.120, "hist1-0", 1), (0.180, "hist1-1", 2), (0.310, "hist1-2", 3), (0.520, "hist1-3", 4)])
+            await step_through(pilot, fixed_server, clock, schedule("hist1-"))
             await settle(pilot)
             await send(pilot, "And a short one?")
             await settle(pilot)
