@@ -141,7 +141,15 @@ async def _app_stream(
 
 async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: bool, interval: float, timeout: float, profile: str | None, stalls: bool) -> dict:  # type: ignore[no-untyped-def]
     from benchmarks.common import summary
-    from benchmarks.probe import GcPauses, StallSampler, Typist, display_lags, echo_latencies, frame_gaps, wait_for_frame
+    from benchmarks.probe import (
+        GcPauses,
+        StallSampler,
+        Typist,
+        display_lags,
+        echo_latencies,
+        frame_gaps,
+        wait_for_frame,
+    )
 
     arrivals.times.clear()
     gc_pauses = GcPauses()

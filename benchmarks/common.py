@@ -20,9 +20,9 @@ PYTHON = sys.executable
 
 @contextlib.contextmanager
 def scripted_server(*args: str, timeout: float = 30.0) -> Iterator[str]:
-    """``python -m tui.scripted_server ARGS`` in its own process (its own GIL); yields the base URL."""
+    """``python -m tests.support.scripted_server ARGS`` in its own process (its own GIL); yields the base URL."""
     process = subprocess.Popen(
-        [PYTHON, "-m", "tui.scripted_server", *args],
+        [PYTHON, "-m", "tests.support.scripted_server", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import re
 
-#: The scripted server's word split (``tui.scripted_server.words``): one chunk per match.
+#: The scripted server's word split (``tests.support.scripted_server.words``): one chunk per match.
 _WORD = re.compile(r"\S+\s*|\s+")
 
 _NOUNS = (

@@ -24,7 +24,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks import tmux  # noqa: E402
-from benchmarks.common import PYTHON, ROOT, machine, paced_server, run_child, scripted_server  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    PYTHON,
+    ROOT,
+    machine,
+    paced_server,
+    run_child,
+    scripted_server,
+)
 from benchmarks.mdtext import markdown_words  # noqa: E402
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"

@@ -21,10 +21,11 @@ async def main(base_url: str, db_path: str, wanted: int) -> None:
     app = make_app(base_url, clock=monotonic_clock, history=store)
     async with app.run_test(size=(100, 30)) as pilot:
         await send(pilot, "Count slowly, please.")
-        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks >= wanted, timeout=30)
-        run = app.current
-        await wait_for(pilot, lambda: (record := store.get(run.history_id)) is not None and record.chunk_count >= wanted, timeout=30)
-        print(f"SAVED {run.history_id}", flush=True)
+        main = app.main_screen
+        await wait_for(pilot, lambda: main.current is not None and main.current.metrics.chunks >= wanted, timeout=30)
+        run = main.current
+        await wait_for(pilot, lambda: (record := store.get(run.number)) is not None and record.chunk_count >= wanted, timeout=30)
+        print(f"SAVED {run.number}", flush=True)
         await asyncio.sleep(120)
 
 

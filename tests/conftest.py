@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tui.scripted_server import ScriptedServer
+from tests.support.scripted_server import ScriptedServer
 
 # Snapshots must not depend on animations or a blinking cursor.
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
@@ -20,6 +20,22 @@ def server():
 
 @pytest.fixture
 def client(server):
-    from openai import AsyncOpenAI
+    """The SDK client streamtui builds (wire-stamping transport, no hidden retries)."""
+    from tui.engine.stream import make_client
+    from tui.engine.target import Target
 
-    return AsyncOpenAI(base_url=server.base_url, api_key="test-key-not-secret", max_retries=0, timeout=10)
+    return make_client(Target(server.base_url, "test-key-not-secret", read_timeout=10))
+
+
+@pytest.fixture
+def refused_url():
+    """A loopback URL where connections are refused while the test runs: a socket bound and
+    never listening holds the port (no fixed port, no hope that some port is closed)."""
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    try:
+        yield f"http://127.0.0.1:{holder.getsockname()[1]}/v1"
+    finally:
+        holder.close()

@@ -1,4 +1,5 @@
-"""Helpers to drive the app in tests: wait for conditions (never sleep and hope)."""
+"""Helpers to drive the app in tests. They wait for conditions (never sleep and hope), and
+they never redraw or refresh anything by hand: a test sees only what the app drew by itself."""
 
 from __future__ import annotations
 
@@ -8,13 +9,26 @@ from collections.abc import Callable
 from tui.app import StreamTuiApp
 from tui.engine.clock import ManualClock
 from tui.engine.endpoint import resolve_endpoint
-from tui.engine.settings import Settings
+from tui.engine.history import HistoryStore
+from tui.engine.settings import Settings, open_session
+from tui.engine.stream import InProcessStreamer
 
 
-def make_app(base_url: str, *, clock=None, history=None, **settings) -> StreamTuiApp:
-    settings.setdefault("model", "gpt-4o")
+def make_app(base_url: str | None, *, clock=None, history=None, streamer=None, local_server=None, **settings) -> StreamTuiApp:
+    """The app as ``streamtui --base-url URL --model gpt-4o`` builds it (``base_url`` None: with
+    nothing configured, the embedded model), with an injected clock and history in memory."""
+    if base_url is not None:
+        settings.setdefault("model", "gpt-4o")
     endpoint = resolve_endpoint(base_url=base_url, environ={})
-    return StreamTuiApp(Settings(endpoint, **settings), clock=clock or ManualClock(), history=history)
+    resolved = Settings(endpoint, **settings)
+    session = open_session(
+        resolved,
+        streamer=streamer or InProcessStreamer(),
+        history=history if history is not None else HistoryStore.in_memory(),
+        local_server=local_server,
+        clock=clock or ManualClock(),
+    )
+    return StreamTuiApp(session, prompt=resolved.prompt)
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -25,26 +39,27 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) 
 
 
 async def send(pilot, prompt: str) -> None:
-    app = pilot.app
-    app.prompt_input.load_text(prompt)
+    pilot.app.main_screen.prompt_input.load_text(prompt)
     await pilot.press("ctrl+j")
 
 
 async def settle(pilot) -> None:
-    """Wait for the run to end and everything it caused to be drawn."""
-    await pilot.app.workers.wait_for_complete()
+    """Wait for the send to end and for the frames it caused (the app draws them itself)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: not app.session.busy)
+    await app.workers.wait_for_complete()
+    await app.session.writer.flush()  # history written, for tests that read the store
     await pilot.pause()
-    pilot.app.draw_pending()
-    pilot.app._refresh_panel()
     await pilot.pause()
 
 
 async def step_through(pilot, server, clock: ManualClock, schedule: list[tuple[float, str, int]]) -> None:
     """Replay a gated script with exact times: for each (time, gate, chunks) set the clock to
     ``time``, open ``gate``, and wait until the run has seen ``chunks`` answer chunks."""
-    app = pilot.app
-    await wait_for(pilot, lambda: app.current is not None)
-    run = app.current  # a Compare action starts the next run as soon as this one ends
+    main = pilot.app.main_screen
+    await wait_for(pilot, lambda: main.current is not None)
+    run = main.current  # a Compare action starts the next run as soon as this one ends
+    await on_the_wire(pilot, run)
     for at, gate_name, chunks in schedule:
         clock.set(at)
         server.release(gate_name)
@@ -52,13 +67,21 @@ async def step_through(pilot, server, clock: ManualClock, schedule: list[tuple[f
     await pilot.pause()
 
 
+async def on_the_wire(pilot, run) -> None:
+    """Wait until ``run``'s request is on the wire and its headers are back: latencies count
+    from there, so a test moves the clock only after it."""
+    await wait_for(pilot, lambda: run.metrics.sent_at is not None)
+
+
 def panel_text(app: StreamTuiApp) -> str:
-    """The side panel as plain text, as a person reads it."""
+    """The side panel as plain text, as it is drawn now (what the panel last rendered)."""
     from rich.console import Console
 
-    from tui.engine.comparison import pair_of
-
-    run = app.current
     console = Console(width=60, record=True, file=open("/dev/null", "w"))
-    console.print(app.metrics_panel.render_figures(run, pair_of(run, app.runs) if run else None))
+    console.print(app.main_screen.metrics_panel.content)
     return console.export_text()
+
+
+def cell(table, row: int, column: str) -> str:
+    """The text of a table's cell by row index and column name."""
+    return str(table.get_row_at(row)[list(table.columns).index(column)])

@@ -2,9 +2,9 @@
 
     python tests/history_child.py BASE_URL DB_PATH N
 
-Streams one run from BASE_URL through the real SDK into a HistoryStore at DB_PATH, calling
-update() every 0.2 s (the app does it every ≤0.5 s). Prints ``RUN <id>`` once the row exists and
-``RECEIVED <count>`` once an update holding at least N answer chunks has been committed; the
+Streams one run from BASE_URL through the real SDK into a HistoryStore at DB_PATH, saving
+every 0.2 s (the session does it every 0.4 s). Prints ``RUN <id>`` once the row exists and
+``RECEIVED <count>`` once a save holding at least N answer chunks has been committed; the
 parent then kills it with SIGKILL. Prints ``FINISHED`` if the stream ever ends (it should not).
 """
 
@@ -13,46 +13,39 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from openai import AsyncOpenAI
-
 from tui.engine.clock import monotonic_clock
-from tui.engine.events import Delta
-from tui.engine.history import HistoryStore
-from tui.engine.metrics import RunMetrics
+from tui.engine.history import HistoryStore, snapshot
 from tui.engine.request import RunRequest
 from tui.engine.run import Run
-from tui.engine.stream import stream_batches
+from tui.engine.stream import make_client, stream_batches
+from tui.engine.target import Target
 
-UPDATE_EVERY = 0.2
+SAVE_EVERY = 0.2
 
 
 async def main(base_url: str, db_path: str, wanted: int) -> None:
-    client = AsyncOpenAI(base_url=base_url, api_key="child-key-not-secret", max_retries=0, timeout=120)
-    request = RunRequest("Count slowly, please.", "scripted-model")
-    metrics = RunMetrics(monotonic_clock, stream=True)
-    run = Run(request, metrics, endpoint_label=base_url.removeprefix("http://"))
+    client = make_client(Target(base_url, "child-key-not-secret"))
     store = HistoryStore(db_path)
-    run_id = store.start(run)
-    print(f"RUN {run_id}", flush=True)
+    run = Run.new(RunRequest("Count slowly, please.", "scripted-model"), clock=monotonic_clock, endpoint_label=base_url.removeprefix("http://"))
+    run.number = store.allocate_id()
+    store.start(run)
+    print(f"RUN {run.number}", flush=True)
 
     async def save_periodically() -> None:
         reported = False
         while True:
-            await asyncio.sleep(UPDATE_EVERY)
-            count = metrics.chunks
-            store.update(run_id, run)
+            await asyncio.sleep(SAVE_EVERY)
+            count = run.metrics.chunks
+            store.save(run.number, snapshot(run))
             if not reported and count >= wanted:
                 print(f"RECEIVED {count}", flush=True)
                 reported = True
 
     saver = asyncio.create_task(save_periodically())
-    async for batch in stream_batches(client, request, monotonic_clock):
-        for event in batch:
-            metrics.on_event(event)
-            if type(event) is Delta:
-                (run.answer_parts if event.kind == "answer" else run.reasoning_parts).append(event.text)
+    async for batch in stream_batches(client, run.request, monotonic_clock):
+        run.apply(batch)
     saver.cancel()
-    store.finish(run_id, run)
+    store.finish(run.number, snapshot(run))
     print("FINISHED", flush=True)
 
 

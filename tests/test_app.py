@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.driving import make_app, panel_text, send, settle, step_through, wait_for
+from tests.driving import (
+    cell,
+    make_app,
+    panel_text,
+    send,
+    settle,
+    step_through,
+    wait_for,
+)
+from tests.support.scripted_server import Script, chunk, drop, gate, raw, stop, words
 from tui.engine.clock import ManualClock
-from tui.scripted_server import Script, chunk, drop, gate, raw, stop, words
 
 
 async def test_send_streams_into_the_output_and_records_the_run(server):
@@ -15,13 +23,13 @@ async def test_send_streams_into_the_output_and_records_the_run(server):
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "Say something")
         await settle(pilot)
-        assert app.output.text == "The answer arrives word by word."
+        assert app.main_screen.output.text == "The answer arrives word by word."
         assert server.requests[-1]["messages"] == [{"role": "user", "content": "Say something"}]
-        run = app.runs[-1]
+        run = app.session.runs[-1]
         assert run.metrics.state == "done"
         assert run.metrics.server_completion_tokens == 7
-        assert app.runs_table.row_count == 1
-        assert app.prompt_input.text == ""
+        assert app.main_screen.runs_table.row_count == 1
+        assert app.main_screen.prompt_input.text == ""
 
 
 async def test_figures_come_from_the_injected_clock_exactly(server):
@@ -30,15 +38,15 @@ async def test_figures_come_from_the_injected_clock_exactly(server):
     app = make_app(server.base_url, clock=clock)
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "count")
-        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.state == "waiting")
+        await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.state == "waiting")
         await step_through(pilot, server, clock, [(0.150, "g1", 1), (0.200, "g2", 2), (0.450, "g3", 3)])
         await settle(pilot)
-        metrics = app.runs[-1].metrics
+        metrics = app.session.runs[-1].metrics
         assert metrics.ttft == pytest.approx(0.150)
         assert metrics.e2e == pytest.approx(0.450)
         gaps = metrics.gap_stats()
-        assert gaps.p50 == pytest.approx(0.150) and gaps.max == pytest.approx(0.250)
-        figures = str(app.metrics_panel.render_figures(app.current).columns[1]._cells)
+        assert gaps.p50 == pytest.approx(0.050) and gaps.max == pytest.approx(0.250)  # nearest rank of [0.05, 0.25]
+        figures = panel_text(app)
         assert "150.0 ms" in figures and "450.0 ms" in figures
 
 
@@ -47,18 +55,18 @@ async def test_escape_cancels_and_keeps_the_partial_text(server):
     app = make_app(server.base_url)
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "long one")
-        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks == 2)
+        await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.chunks == 2)
         await pilot.press("escape")
         await settle(pilot)
-        run = app.runs[-1]
+        run = app.session.runs[-1]
         assert run.metrics.state == "cancelled"
-        assert app.output.text == "partial answer"
+        assert app.main_screen.output.text == "partial answer"
         assert run.text == "partial answer"
-        assert app.runs_table.get_row_at(0)[-1] == "cancelled"
+        assert cell(app.main_screen.runs_table, 0, "Outcome") == "cancelled"
         # The connection was closed and the app goes on: the next run works.
         await send(pilot, "again")
         await settle(pilot)
-        assert app.output.text == "next run"
+        assert app.main_screen.output.text == "next run"
 
 
 async def test_ctrl_t_switches_streaming_off_and_the_answer_shows_at_once(server):
@@ -66,19 +74,19 @@ async def test_ctrl_t_switches_streaming_off_and_the_answer_shows_at_once(server
     app = make_app(server.base_url)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("ctrl+t")
-        assert app.streaming is False
+        assert app.session.params.stream is False
         await send(pilot, "wait for it")
-        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.state == "waiting")
+        await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.state == "waiting")
         assert server.requests[-1]["stream"] is False
-        assert app.output.text == ""
-        assert "Waiting for the complete response" in app.output._notice
+        assert app.main_screen.output.text == ""
+        assert "Waiting for the complete response" in app.main_screen.output.notice
         server.release("done")
         await settle(pilot)
-        run = app.runs[-1]
-        assert app.output.text == "all at once"
+        run = app.session.runs[-1]
+        assert app.main_screen.output.text == "all at once"
         assert run.metrics.ttft is None and run.metrics.chunks == 1
         assert run.metrics.server_completion_tokens == 3 and run.metrics.tiktoken_tokens == 3
-        assert app.runs_table.get_row_at(0)[1] == "off"
+        assert cell(app.main_screen.runs_table, 0, "Stream") == "off"
 
 
 @pytest.mark.parametrize(
@@ -95,25 +103,25 @@ async def test_ctrl_t_switches_streaming_off_and_the_answer_shows_at_once(server
 )
 async def test_failures_say_what_went_wrong_and_keep_what_arrived(server, script, kept, kind):
     server.push(script)
-    app = make_app(server.base_url)
+    app = make_app(server.base_url, retries=0)
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "try")
         await settle(pilot)
-        run = app.runs[-1]
+        run = app.session.runs[-1]
         assert run.metrics.state == "failed" and run.metrics.error_kind == kind
-        assert app.output.text == kept
+        assert app.main_screen.output.text == kept
         assert "\n" not in run.metrics.error
-        assert app.runs_table.get_row_at(0)[-1] == "failed"
+        assert cell(app.main_screen.runs_table, 0, "Outcome") == "failed"
         assert app.is_running
 
 
-async def test_an_unreachable_server_fails_clearly():
-    app = make_app("http://127.0.0.1:9/v1")
+async def test_an_unreachable_server_fails_clearly(refused_url):
+    app = make_app(refused_url)
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "hello?")
         await settle(pilot)
-        assert "Cannot reach http://127.0.0.1:9/v1" in app.runs[-1].metrics.error
-        assert app.runs_table.row_count == 1
+        assert f"Cannot reach {refused_url}" in app.session.runs[-1].metrics.error
+        assert app.main_screen.runs_table.row_count == 1
 
 
 async def test_an_empty_prompt_sends_nothing_and_hints(server):
@@ -122,8 +130,8 @@ async def test_an_empty_prompt_sends_nothing_and_hints(server):
         await send(pilot, "   \n ")
         await pilot.pause()
         assert server.requests == []
-        assert app.runs == []
-        assert "Type a prompt first" in app.metrics_panel.message
+        assert app.session.runs == []
+        assert "Type a prompt first" in app.main_screen.metrics_panel.message
 
 
 async def test_model_output_is_never_markup_or_escape_sequences(server):
@@ -133,8 +141,8 @@ async def test_model_output_is_never_markup_or_escape_sequences(server):
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "be hostile")
         await settle(pilot)
-        assert app.runs[-1].text == hostile
-        drawn = "".join(segment.text for segment in app.output.render_line(0))
+        assert app.session.runs[-1].text == hostile
+        drawn = "".join(segment.text for segment in app.main_screen.output.render_line(0))
         assert "[bold]x[/] [link=http://e.vil]y[/link]" in drawn
         assert "\x1b" not in drawn and "\x07" not in drawn
         assert "␛[31mred" in drawn
@@ -148,7 +156,7 @@ async def test_prompt_history_is_recalled_with_ctrl_up_and_down(server):
         for prompt in ("first prompt", "second\nprompt"):
             await send(pilot, prompt)
             await settle(pilot)
-        prompt_input = app.prompt_input
+        prompt_input = app.main_screen.prompt_input
         prompt_input.load_text("a draft")
         await pilot.press("ctrl+up")
         assert prompt_input.text == "second\nprompt"
@@ -162,7 +170,7 @@ async def test_enter_inserts_a_newline_and_ctrl_j_sends(server):
     app = make_app(server.base_url)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("a", "enter", "b")
-        assert app.prompt_input.text == "a\nb"
+        assert app.main_screen.prompt_input.text == "a\nb"
         assert server.requests == []
         await pilot.press("ctrl+j")
         await settle(pilot)
@@ -176,7 +184,7 @@ async def test_the_output_follows_the_end_unless_scrolled_up(server):
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "long")
         await settle(pilot)
-        output = app.output
+        output = app.main_screen.output
         assert output.max_scroll_y > 0 and output.scroll_y == output.max_scroll_y
         await send(pilot, "again")
         await wait_for(pilot, lambda: output.text.count("x") == 50)
@@ -196,8 +204,8 @@ async def test_raw_view_shades_alternate_chunks(server):
         await send(pilot, "chunks")
         await settle(pilot)
         await pilot.press("ctrl+r")
-        assert app.output.mode == "raw"
-        segments = [segment for segment in app.output.render_line(0) if segment.text.strip()]
+        assert app.main_screen.output.mode == "raw"
+        segments = [segment for segment in app.main_screen.output.render_line(0) if segment.text.strip()]
         assert [segment.text for segment in segments[:3]] == ["aaa", "bbb", "ccc"]
         assert segments[0].style != segments[1].style and segments[0].style == segments[2].style
 
@@ -209,9 +217,9 @@ async def test_other_apis_stream_through_the_same_path(server, api):
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "1,2,3,")
         await settle(pilot)
-        run = app.runs[-1]
+        run = app.session.runs[-1]
         assert server.requests[-1]["_path"].endswith("/completions" if api == "completions" else "/responses")
-        assert app.output.text == "1, 2, 3, 4" and run.metrics.state == "done"
+        assert app.main_screen.output.text == "1, 2, 3, 4" and run.metrics.state == "done"
         assert run.metrics.chunks == 4 and run.metrics.server_completion_tokens == 7
 
 
@@ -221,12 +229,17 @@ async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
         await send(pilot, "the same prompt")
         await settle(pilot)
         await pilot.press("ctrl+o")  # the panel is empty: Compare takes the last prompt
-        await wait_for(pilot, lambda: len(app.runs) == 3)
+        await wait_for(pilot, lambda: len(app.session.runs) == 3)
         await settle(pilot)
-        first, streamed, waited = app.runs
-        assert [request["stream"] for request in server.requests] == [True, True, False]
-        assert all(request["messages"][0]["content"] == "the same prompt" for request in server.requests)
+        first, streamed, waited = app.session.runs
+        # A discarded warm-up (1 token) first, then the pair; both with temperature 0 and one seed.
+        assert [request["stream"] for request in server.requests] == [True, True, True, False]
+        warm_up, *pair = server.requests[1:]
+        assert warm_up["max_tokens"] == 1 and "stream_options" not in warm_up
+        assert all(request["messages"][-1]["content"] == "the same prompt" for request in server.requests)
+        assert all(request["temperature"] == 0 and request["seed"] == 1234 for request in pair)
         assert first.pair_id is None and streamed.pair_id is not None and streamed.pair_id == waited.pair_id
-        assert [app.runs_table.get_row_at(row)[0] for row in range(3)] == ["1", "2 ⇄2", "3 ⇄2"]
+        # Newest first, as in History; the pair is marked with its first run's number.
+        assert [cell(app.main_screen.runs_table, row, "#") for row in range(3)] == ["3 ⇄2", "2 ⇄2", "1"]
         text = panel_text(app)
         assert "Compare" in text and "sooner" in text

@@ -12,8 +12,8 @@ import json
 
 import pytest
 
+from tests.support.scripted_server import Script, chunk
 from tui.cli import main
-from tui.scripted_server import Script, chunk
 
 FIRST = 0.100
 REST = [0.050] * 5
@@ -46,27 +46,37 @@ def test_compare_json_agrees_with_the_script(server, capsys):
         assert run["usage_difference"] == 6 - 11
     saved = result["summary"]["time_saved"]
     assert sum(REST) - SLACK < saved["median"] < sum(REST) + SLACK
-    # Streamed and waited requests alternate their order between repeats.
-    assert [request["stream"] for request in server.requests] == [True, False, False, True]
+    # Each pair: a discarded 1-token warm-up, then both ways, their order alternating; both
+    # with temperature 0 and the same seed, since none was set.
+    warm_ups = [request for request in server.requests if request.get("max_tokens") == 1]
+    measured = [request for request in server.requests if request.get("max_tokens") != 1]
+    assert len(warm_ups) == 2 and [request["stream"] for request in measured] == [True, False, False, True]
+    assert all(request["temperature"] == 0 and request["seed"] == 1234 for request in measured)
+    assert result["fair"] == {"temperature": 0.0, "seed": 1234} and result["warm_up"] is True
+    assert all(run["encoding"] == "o200k_base" and run["estimated"] is False for run in result["runs"])
 
 
 def test_compare_prints_a_table(server, capsys):
     server.default = timed_script()
     assert main(["compare", "--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "x", "--repeat", "1"]) == 0
-    out = capsys.readouterr().out
-    for label in ("TTFT streamed", "E2E waited", "Sooner by", "median", "tiktoken on"):
+    captured = capsys.readouterr()
+    out = captured.out
+    for label in ("TTFT, streamed", "E2E, waited", "First text sooner by", "median", "min – max", "Tokens, streamed"):
         assert label in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "run 1/2: streamed" in captured.err and "run 2/2: waited" in captured.err  # progress on stderr
 
 
 @pytest.mark.parametrize(("status", "words"), [(401, "401"), (500, "500")])
 def test_compare_fails_with_one_clear_line(server, capsys, status, words):
     server.default = Script([], status=status)
-    assert main(["compare", "--base-url", server.base_url, "--model", "m", "--prompt", "x"]) == 1
+    assert main(["compare", "--base-url", server.base_url, "--model", "m", "--prompt", "x", "--retries", "0"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("streamtui compare:") and words in err
-    assert "\n" not in err and "Traceback" not in err
+    last = err.splitlines()[-1]  # after the progress lines: one line that says why
+    assert last.startswith("streamtui compare:") and words in last
+    assert "Traceback" not in err
 
 
-def test_compare_unreachable(capsys):
-    assert main(["compare", "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--prompt", "x"]) == 1
+def test_compare_unreachable(capsys, refused_url):
+    assert main(["compare", "--base-url", refused_url, "--model", "m", "--prompt", "x", "--retries", "0"]) == 1
     assert "Cannot reach" in capsys.readouterr().err

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.driving import make_app, send, settle, wait_for
+from tests.support.scripted_server import Script, chunk, gate, words
 from tui.engine.history import HistoryStore
-from tui.scripted_server import Script, chunk, gate, words
-from tui.widgets.history_screen import HistoryScreen
-from tui.widgets.timeline_screen import TimelineScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.timeline import TimelineScreen
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ async def test_runs_are_stored_listed_reopened_and_exported(server, tmp_path):
         await settle(pilot)
         await send(pilot, "second")
         await settle(pilot)
-        records = store.list_runs()
+        records = store.list_runs(with_chunks=True)
         assert [record.prompt for record in records] == ["second", "first"]
         assert all(record.final and record.state == "done" for record in records)
         assert records[1].output == "A stored answer." and records[1].server_completion_tokens == 4
@@ -38,20 +38,26 @@ async def test_runs_are_stored_listed_reopened_and_exported(server, tmp_path):
         screen = app.screen
         assert isinstance(screen, HistoryScreen)
         screen.export_dir = tmp_path
-        assert screen.query_one("#history-runs").row_count == 2
+        await wait_for(pilot, lambda: screen.query_one("#history-runs").row_count == 2)
         await pilot.press("down")  # the older run
-        await pilot.press("e", "m")
-        exported = json.loads((tmp_path / f"streamtui-run-{records[1].id}.jsonl").read_text())
+        await pilot.press("e")
+        await wait_for(pilot, lambda: list(tmp_path.glob(f"streamtui-run-{records[1].id}-*.jsonl")))
+        (one,) = tmp_path.glob(f"streamtui-run-{records[1].id}-*.jsonl")
+        exported = json.loads(one.read_text())
         assert exported["output"] == "A stored answer." and exported["itl"] == pytest.approx(records[1].gaps)
-        assert "A stored answer." in (tmp_path / f"streamtui-run-{records[1].id}.md").read_text()
+        await pilot.press("m")
+        await wait_for(pilot, lambda: list(tmp_path.glob(f"streamtui-run-{records[1].id}-*.md")))
+        (markdown,) = tmp_path.glob(f"streamtui-run-{records[1].id}-*.md")
+        assert "A stored answer." in markdown.read_text()
         await pilot.press("a")
-        assert len((tmp_path / "streamtui-runs.jsonl").read_text().splitlines()) == 2
+        await wait_for(pilot, lambda: list(tmp_path.glob("streamtui-runs-*.jsonl")))
+        (everything,) = tmp_path.glob("streamtui-runs-*.jsonl")
+        assert len(everything.read_text().splitlines()) == 2
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, TimelineScreen)
-        assert app.screen.query_one("#chunks").row_count == 3
+        await wait_for(pilot, lambda: isinstance(app.screen, TimelineScreen))
+        await wait_for(pilot, lambda: app.screen.query_one("#chunks").row_count == 3)
         await pilot.press("escape", "escape")
-        assert app.screen is app.screen_stack[0]
+        assert app.screen is app.main_screen
 
 
 async def test_a_cancelled_run_keeps_its_partial_text_in_history(server, tmp_path):
@@ -60,7 +66,7 @@ async def test_a_cancelled_run_keeps_its_partial_text_in_history(server, tmp_pat
     app = make_app(server.base_url, history=store)
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "stop me")
-        await wait_for(pilot, lambda: app.current is not None and app.current.metrics.chunks == 1)
+        await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.chunks == 1)
         await pilot.press("escape")
         await settle(pilot)
     (record,) = store.list_runs()

@@ -7,9 +7,18 @@ import random
 import pytest
 
 from tui.engine.clock import ManualClock
-from tui.engine.events import Delta, Failed, Finished, Started, Usage
-from tui.engine.metrics import GapStats, RunMetrics, percentile
-from tui.engine.tokens import IncrementalTokenCounter, encoding_for_model, load_encoding
+from tui.engine.events import (
+    Delta,
+    Failed,
+    Finished,
+    RequestSent,
+    ResponseHeaders,
+    Retrying,
+    Started,
+    Usage,
+)
+from tui.engine.metrics import GapHistogram, GapStats, RunMetrics, nearest_rank
+from tui.engine.tokens import encoding_for_model, load_encoding
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +32,10 @@ def clock() -> ManualClock:
 
 
 def make(clock: ManualClock, o200k=None, stream: bool = True) -> RunMetrics:
-    counter = IncrementalTokenCounter(o200k) if o200k is not None else None
-    return RunMetrics(clock, counter, encoding_for_model("gpt-4o") if o200k is not None else None, stream=stream)
+    metrics = RunMetrics(clock, stream=stream)
+    if o200k is not None:
+        metrics.count_with(encoding_for_model("gpt-4o"), o200k)
+    return metrics
 
 
 def feed(metrics: RunMetrics, *events) -> None:
@@ -32,41 +43,84 @@ def feed(metrics: RunMetrics, *events) -> None:
         metrics.on_event(event)
 
 
-# -- percentile ---------------------------------------------------------------------------------
+# -- percentile: nearest rank, live and final alike ---------------------------------------------
 
 
-def test_percentile_linear_interpolation_hand_values():
+def test_nearest_rank_hand_values():
     values = [1.0, 2.0, 3.0, 4.0]
-    assert percentile(values, 0.0) == 1.0
-    assert percentile(values, 1.0) == 4.0
-    assert percentile(values, 0.5) == pytest.approx(2.5)
-    assert percentile(values, 0.95) == pytest.approx(3.85)  # position 2.85: 3 + 0.85 * (4 - 3)
-    assert percentile(values, 0.25) == pytest.approx(1.75)
-    assert percentile([10.0, 20.0, 30.0, 40.0, 50.0], 0.5) == 30.0
-    assert percentile([10.0, 20.0, 30.0, 40.0, 50.0], 0.95) == pytest.approx(48.0)
-    assert percentile([7.0], 0.95) == 7.0
+    assert nearest_rank(values, 0.5) == 2.0  # rank ceil(2) = 2
+    assert nearest_rank(values, 0.95) == 4.0  # rank ceil(3.8) = 4: an observed value, no midpoint
+    assert nearest_rank(values, 0.25) == 1.0
+    assert nearest_rank(values, 1.0) == 4.0
+    assert nearest_rank([10.0, 20.0, 30.0, 40.0, 50.0], 0.5) == 30.0
+    assert nearest_rank([7.0], 0.95) == 7.0
 
 
-def test_percentile_of_nothing_raises():
+def test_nearest_rank_of_nothing_raises():
     with pytest.raises(ValueError):
-        percentile([], 0.5)
+        nearest_rank([], 0.5)
 
 
-def _reference_percentile(values: list[float], fraction: float) -> float:
-    """numpy's default ("linear", closest ranks), written out from its definition."""
+def _reference_nearest_rank(values: list[float], fraction: float) -> float:
+    """The textbook definition: the smallest value with at least ``fraction`` of all at or below it."""
     ordered = sorted(values)
-    h = (len(ordered) - 1) * fraction
-    below = ordered[int(h // 1)]
-    above = ordered[min(int(h // 1) + 1, len(ordered) - 1)]
-    return below + (h - h // 1) * (above - below)
+    for value in ordered:
+        if sum(1 for other in ordered if other <= value) >= fraction * len(ordered):
+            return value
+    return ordered[-1]
 
 
-def test_percentile_matches_numpy_definition_on_random_data():
+def test_nearest_rank_matches_the_definition_on_random_data():
     rng = random.Random(3)
-    for size in (2, 3, 10, 21, 100, 1001):
-        values = sorted(rng.expovariate(20) for _ in range(size))
-        for fraction in (0.0, 0.1, 0.5, 0.9, 0.95, 0.99, 1.0):
-            assert percentile(values, fraction) == pytest.approx(_reference_percentile(values, fraction), rel=1e-12, abs=1e-15)
+    for size in (1, 2, 3, 10, 21, 100):
+        values = sorted(round(rng.expovariate(20), 4) for _ in range(size))
+        for fraction in (0.1, 0.5, 0.9, 0.95, 0.99, 1.0):
+            assert nearest_rank(values, fraction) == _reference_nearest_rank(values, fraction)
+
+
+def _gap_sets() -> dict[str, list[float]]:
+    rng = random.Random(9)
+    return {
+        # The issue's case: two modes (1 ms and 100 ms); interpolation invented a p95 between them.
+        "bimodal": [0.001 if i % 10 else 0.1 for i in range(5_011)],
+        "bimodal-5pct": [0.0005] * 4_760 + [0.1] * 251,
+        # A long tail: most gaps small, a few of seconds (kept exactly by the histogram).
+        "long-tailed": [rng.paretovariate(1.2) * 0.002 for _ in range(6_000)],
+        "exponential": [rng.expovariate(400) for _ in range(8_000)],
+        "all-equal": [0.02] * 5_500,
+    }
+
+
+@pytest.mark.parametrize("name", list(_gap_sets()))
+def test_live_and_final_gap_percentiles_share_one_definition_within_the_stated_bound(name):
+    """While a long run streams, p50 and p95 come from the histogram; at the end they are
+    exact. Both are nearest-rank, so they differ by at most GapHistogram.ERROR_BOUND (5 µs)."""
+    gaps = _gap_sets()[name]
+    clock = ManualClock()
+    metrics = RunMetrics(clock)
+    metrics.on_event(Started(0.0))
+    at = 0.0
+    metrics.on_event(Delta("x", at))
+    for gap in gaps:
+        at += gap
+        metrics.on_event(Delta("x", at))
+    assert len(metrics.gaps) > RunMetrics.EXACT_GAPS_WHILE_RUNNING
+    live = metrics.gap_stats()
+    metrics.on_event(Finished("stop", at))
+    final = metrics.gap_stats()
+    exact = sorted(metrics.gaps)
+    assert final == GapStats(nearest_rank(exact, 0.5), nearest_rank(exact, 0.95), exact[-1])
+    bound = GapHistogram.ERROR_BOUND + 1e-9
+    assert abs(live.p50 - final.p50) <= bound
+    assert abs(live.p95 - final.p95) <= bound
+    assert live.max == final.max
+
+
+def test_the_histogram_bound_is_half_a_bucket():
+    assert GapHistogram.ERROR_BOUND == GapHistogram.STEP / 2 == 5e-6
+    histogram = GapHistogram([0.0123456, 0.3, 2.5])
+    assert abs(histogram.percentile(0.2) - 0.0123456) <= GapHistogram.ERROR_BOUND
+    assert histogram.percentile(0.5) == 0.3 and histogram.percentile(1.0) == 2.5  # long gaps exact
 
 
 # -- TTFT / E2E / TPOT --------------------------------------------------------------------------
@@ -122,7 +176,6 @@ def test_reasoning_first_is_not_ttft(clock):
 
 def test_reasoning_counter_counts_only_reasoning(clock, o200k):
     m = make(clock, o200k)
-    m.attach_reasoning_counter(IncrementalTokenCounter(o200k))
     feed(m, Started(100.0), Delta("hello world", 100.1, "reasoning"), Delta("hello", 100.2))
     assert m.reasoning_tiktoken_tokens == 2
     assert m.tiktoken_tokens == 1
@@ -135,14 +188,14 @@ def test_tpot_and_decode_rate_with_server_usage(clock, o200k):
     counted = len(o200k.encode_ordinary("hello world!"))
     assert m.tiktoken_tokens == counted == 3
     assert m.output_tokens == 3
-    assert m.tpot == pytest.approx((2.5 - 0.5) / (3 - 1))
-    assert m.decode_tokens_per_second == pytest.approx((3 - 1) / (2.5 - 0.5))
+    assert m.tpot() == pytest.approx((2.5 - 0.5) / (3 - 1))
+    assert m.decode_rate() == pytest.approx((3 - 1) / (2.5 - 0.5))
     # With usage: the server's completion tokens win.
     feed(m, Usage(prompt_tokens=9, completion_tokens=11), Finished("stop", 103.0))
     assert m.output_tokens == 11
     assert m.server_completion_tokens == 11
-    assert m.tpot == pytest.approx(2.0 / 10)
-    assert m.decode_tokens_per_second == pytest.approx(10 / 2.0)
+    assert m.tpot() == pytest.approx(2.0 / 10)
+    assert m.decode_rate() == pytest.approx(10 / 2.0)
     assert m.usage_difference == 11 - 3
 
 
@@ -151,7 +204,7 @@ def test_usage_without_completion_tokens_falls_back_to_tiktoken(clock, o200k):
     feed(m, Started(100.0), Delta("hello", 100.5), Delta(" world", 101.5), Usage(4, None), Finished("stop", 102.0))
     assert m.server_completion_tokens is None
     assert m.output_tokens == 2
-    assert m.tpot == pytest.approx(1.0)
+    assert m.tpot() == pytest.approx(1.0)
     assert m.usage_difference is None
 
 
@@ -167,15 +220,15 @@ def test_tpot_undefined_for_too_few_tokens_or_no_span(clock, o200k):
     one_token = make(clock, o200k)
     feed(one_token, Started(100.0), Delta("hello", 100.5), Finished("stop", 101.0))
     assert one_token.output_tokens == 1
-    assert one_token.tpot is None and one_token.decode_tokens_per_second is None
+    assert one_token.tpot() is None and one_token.decode_rate() is None
 
     single_chunk = make(clock, o200k)  # many tokens in one chunk: E2E == TTFT, no decode span
     feed(single_chunk, Started(100.0), Delta("hello world hello world", 100.5), Finished("stop", 101.0))
-    assert single_chunk.tpot is None and single_chunk.decode_tokens_per_second is None
+    assert single_chunk.tpot() is None and single_chunk.decode_rate() is None
 
     no_counter = make(clock)
     feed(no_counter, Started(100.0), Delta("a", 100.5), Delta("b", 101.0))
-    assert no_counter.output_tokens is None and no_counter.tpot is None and no_counter.usage_difference is None
+    assert no_counter.output_tokens is None and no_counter.tpot() is None and no_counter.usage_difference is None
 
 
 def test_non_streaming_has_no_ttft_and_full_e2e(clock, o200k):
@@ -184,15 +237,16 @@ def test_non_streaming_has_no_ttft_and_full_e2e(clock, o200k):
     assert m.ttft is None
     assert m.ttfr is None
     assert m.e2e == pytest.approx(3.0)
-    assert m.tpot is None and m.decode_tokens_per_second is None
+    assert m.tpot() is None and m.decode_rate() is None
     assert m.state == "done"
 
 
-def test_nothing_before_start(clock):
+def test_a_run_exists_from_the_send(clock):
     m = make(clock)
-    assert m.state == "idle"
-    assert (m.ttft, m.e2e, m.elapsed, m.gap_stats()) == (None, None, None, None)
-    assert not m.running
+    assert m.state == "connecting" and m.running
+    assert (m.ttft, m.e2e, m.client_time, m.gap_stats()) == (None, None, None, None)
+    clock.advance(0.25)
+    assert m.elapsed == pytest.approx(0.25)  # Elapsed counts from the send
 
 
 # -- gaps ---------------------------------------------------------------------------------------
@@ -204,9 +258,9 @@ def test_gap_stats_hand_computed(clock):
     feed(m, Started(99.0), *(Delta("x", t) for t in times), Finished("stop", 102.0))
     assert m.gaps == pytest.approx([0.1, 0.2, 0.05, 1.0, 0.1])
     stats = m.gap_stats()
-    # sorted: 0.05, 0.1, 0.1, 0.2, 1.0 → p50 at position 2 = 0.1; p95 at 3.8 = 0.2 + 0.8 * 0.8
+    # sorted: 0.05, 0.1, 0.1, 0.2, 1.0 → nearest rank: p50 = rank 3 = 0.1, p95 = rank 5 = 1.0
     assert stats.p50 == pytest.approx(0.1)
-    assert stats.p95 == pytest.approx(0.84)
+    assert stats.p95 == pytest.approx(1.0)
     assert stats.max == pytest.approx(1.0)
 
 
@@ -220,7 +274,7 @@ def test_gap_stats_needs_two_chunks(clock):
 
 def _sorted_stats(gaps: list[float]) -> tuple[float, float, float]:
     ordered = sorted(gaps)
-    return _reference_percentile(ordered, 0.5), _reference_percentile(ordered, 0.95), ordered[-1]
+    return nearest_rank(ordered, 0.5), nearest_rank(ordered, 0.95), ordered[-1]
 
 
 def test_gap_stats_exact_at_end_after_many_chunks(clock):
@@ -272,7 +326,7 @@ def test_gap_stats_follow_new_chunks_below_the_threshold(clock):
 
 
 def test_elapsed_ticks_while_running_and_freezes_at_end(clock):
-    m = make(clock)
+    m = make(clock)  # sent at 100.0
     feed(m, Started(100.0))
     clock.set(100.5)
     assert m.elapsed == pytest.approx(0.5)
@@ -286,7 +340,7 @@ def test_elapsed_ticks_while_running_and_freezes_at_end(clock):
 
 def test_states_to_done(clock):
     m = make(clock)
-    assert m.state == "idle"
+    assert m.state == "connecting"
     feed(m, Started(100.0))
     assert m.state == "waiting" and m.running
     feed(m, Delta("x", 100.1))
@@ -363,59 +417,60 @@ def test_failed_after_done_does_nothing(clock):
 
 
 def test_retry_started_resets_the_start(clock):
-    m = make(clock)
-    feed(m, Started(100.0))  # rejected (stream_options unknown), retried without it:
-    feed(m, Started(100.8))
-    assert m.state == "waiting"
+    m = make(clock)  # sent at 100.0
+    feed(m, Started(100.0), RequestSent(100.01))  # rejected, retried:
+    feed(m, Retrying(1, 2, 0.5, "429", 100.3), Started(100.8))
+    assert m.state == "waiting" and m.sent_at is None and m.waiting_retry is None
     clock.set(101.0)
-    assert m.elapsed == pytest.approx(0.2)
-    feed(m, Delta("a", 101.0), Delta("b", 101.3), Finished("stop", 101.4))
-    assert m.started_at == 100.8
-    assert m.ttft == pytest.approx(0.2)
-    assert m.e2e == pytest.approx(0.5)
-    assert m.elapsed == pytest.approx(0.6)
-    assert list(m.arrivals) == pytest.approx([0.2, 0.5])
+    assert m.elapsed == pytest.approx(1.0)  # the person has waited since the send
+    feed(m, RequestSent(100.85), Delta("a", 101.0), Delta("b", 101.3), Finished("stop", 101.4))
+    assert m.started_at == 100.8 and len(m.retries) == 1
+    assert m.ttft == pytest.approx(0.15)  # from the request that answered, on the wire
+    assert m.e2e == pytest.approx(0.45)
+    assert m.elapsed == pytest.approx(1.4)
+    assert list(m.arrivals) == pytest.approx([0.15, 0.45])
 
 
-def test_gap_percentiles_of_a_long_live_run_stay_within_5_microseconds():
-    """Past EXACT_GAPS_WHILE_RUNNING the live figures come from a 10 µs histogram; the final
-    figures are exact again."""
-    import random
-
-    from tui.engine.clock import ManualClock
-    from tui.engine.events import Delta, Finished, Started
-    from tui.engine.metrics import RunMetrics, percentile
-
-    clock = ManualClock()
-    metrics = RunMetrics(clock)
-    metrics.on_event(Started(0.0))
-    rng = random.Random(7)
-    at = 0.0
-    for _ in range(RunMetrics.EXACT_GAPS_WHILE_RUNNING + 3_000):
-        at += rng.expovariate(400)
-        metrics.on_event(Delta("x", at))
-    exact = sorted(metrics.gaps)
-    live = metrics.gap_stats()
-    assert metrics.running
-    assert abs(live.p50 - percentile(exact, 0.5)) <= 5e-6 + 1e-9
-    assert abs(live.p95 - percentile(exact, 0.95)) <= 5e-6 + 1e-9
-    assert live.max == exact[-1]
-    metrics.on_event(Finished("stop", at))
-    final = metrics.gap_stats()
-    assert final.p50 == percentile(exact, 0.5) and final.p95 == percentile(exact, 0.95)
+def test_latencies_count_from_the_request_on_the_wire(clock):
+    """The client's own time (SDK, connection) is its own figure, never part of TTFT."""
+    m = make(clock)  # sent (created) at 100.0
+    feed(m, Started(100.2), RequestSent(100.35), ResponseHeaders(100.55, 200), Delta("a", 100.85), Delta("b", 101.35), Finished("stop", 101.4))
+    assert m.client_time == pytest.approx(0.15)
+    assert m.headers_time == pytest.approx(0.2)
+    assert m.ttft == pytest.approx(0.5)
+    assert m.e2e == pytest.approx(1.0)
+    assert m.elapsed == pytest.approx(1.4)
 
 
-def test_output_tokens_prefer_the_server_then_the_model_tokenizer_then_tiktoken():
-    from tui.engine.clock import ManualClock
-    from tui.engine.events import Delta, Started, Usage
-    from tui.engine.metrics import RunMetrics
-    from tui.engine.tokens import IncrementalTokenCounter, load_encoding
+def test_a_cut_answer_says_so(clock):
+    m = make(clock)
+    feed(m, Started(100.0), Delta("a", 100.1), Finished("length", 100.2))
+    assert m.state == "done" and m.cut_short == "max tokens"
+    other = make(clock)
+    feed(other, Started(100.0), Delta("a", 100.1), Finished("stop", 100.2))
+    assert other.cut_short is None
 
-    metrics = RunMetrics(ManualClock(), IncrementalTokenCounter(load_encoding("o200k_base")))
+
+def test_output_tokens_prefer_the_server_then_the_model_tokenizer_then_tiktoken(o200k):
+    metrics = make(ManualClock(), o200k)
     metrics.on_event(Started(0.0))
     metrics.on_event(Delta("hello world", 0.1))
-    assert metrics.output_tokens == metrics.tiktoken_tokens == 2
+    assert metrics.output_tokens == metrics.tiktoken_tokens == 2 and metrics.token_source == "tiktoken"
     metrics.model_tokens = 3
-    assert metrics.output_tokens == 3
+    assert metrics.output_tokens == 3 and metrics.token_source == "model"
     metrics.on_event(Usage(1, 5))
-    assert metrics.output_tokens == 5
+    assert metrics.output_tokens == 5 and metrics.token_source == "server"
+    assert metrics.tokens_from("tiktoken") == 2
+
+
+def test_counting_can_start_late_and_catches_up_exactly(o200k):
+    """The encoding may load after the first chunks: the count covers everything that arrived."""
+    metrics = RunMetrics(ManualClock())
+    metrics.on_event(Started(0.0))
+    metrics.on_event(Delta("hello ", 0.1))
+    metrics.on_event(Delta("thinking", 0.1, "reasoning"))
+    assert metrics.tiktoken_tokens is None
+    metrics.count_with(encoding_for_model("gpt-4o"), o200k)
+    metrics.on_event(Delta("world", 0.2))
+    assert metrics.tiktoken_tokens == len(o200k.encode_ordinary("hello world"))
+    assert metrics.reasoning_tiktoken_tokens == len(o200k.encode_ordinary("thinking"))

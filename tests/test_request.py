@@ -96,7 +96,24 @@ def test_include_usage_false_means_no_stream_options(api):
 def test_extra_is_not_in_body_and_describe_has_no_extra():
     request = RunRequest(PROMPT, MODEL, extra={"top_k": 5, "api_key": "sk-secret"})
     assert "top_k" not in request.body()
-    assert request.describe() == {"api": "chat", "model": MODEL, "stream": True, "max_tokens": None, "temperature": None}
+    assert request.describe() == {"api": "chat", "model": MODEL, "stream": True, "max_tokens": None, "temperature": None, "seed": None, "system_prompt": None, "turns": 0}
+
+
+def test_system_prompt_and_turns_make_the_conversation():
+    from tui.engine.request import Turn
+
+    request = RunRequest("and now?", MODEL, system_prompt="Be terse.", turns=(Turn("hi", "hello"),), seed=7)
+    assert request.body()["messages"] == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": "and now?"},
+    ]
+    assert request.body()["seed"] == 7
+    responses = RunRequest("and now?", MODEL, api="responses", system_prompt="Be terse.", turns=(Turn("hi", "hello"),))
+    assert responses.body()["instructions"] == "Be terse."
+    assert [m["role"] for m in responses.body()["input"]] == ["user", "assistant", "user"]
+    assert "seed" not in responses.body()
 
 
 def test_body_is_a_fresh_dict_each_time():

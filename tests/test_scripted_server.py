@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from openai import AsyncOpenAI
 
-from tui.scripted_server import (
+from tests.support.scripted_server import (
     Script,
     ScriptedServer,
     chunk,
@@ -292,7 +292,7 @@ def test_script_helpers_split_text() -> None:
 
 async def test_cli_serves_until_sigterm() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.scripted_server", "--port", "0", "--text", "from the cli",
+        sys.executable, "-m", "tests.support.scripted_server", "--port", "0", "--text", "from the cli",
         cwd=REPO, stdout=asyncio.subprocess.PIPE,
     )
     try:

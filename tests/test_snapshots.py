@@ -1,22 +1,25 @@
 """Snapshots of every screen state that matters, made deterministic by an injected clock
-and gated scripts: the test sets the clock, then opens the gate that lets a chunk through.
+and gated scripts: the test sets the clock, then opens the gate that lets a chunk through,
+and waits for what the app draws by itself (nothing here redraws by hand).
+
+The scripted server listens on a free port; the app reaches it as an HTTP proxy for the
+stable address ``http://llm.example.test/v1``, so the endpoint on screen never changes.
 
 Update after an intended change: pytest tests/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from tests.driving import make_app, send, settle, step_through, wait_for
+from tests.driving import make_app, on_the_wire, panel_text, send, settle, step_through, wait_for
+from tests.support.scripted_server import Script, ScriptedServer, chunk, gate, reasoning, words
 from tui.engine.clock import ManualClock
-from tui.scripted_server import Script, ScriptedServer, chunk, gate, reasoning, words
+from tui.engine.history import HistoryStore
 
 SIZE = (120, 34)
-#: Fixed, so the endpoint shown on screen is the same in every run.
-PORT = 47611
+#: What the app is pointed at; the proxy settings send it to the scripted server.
+STABLE_URL = "http://llm.example.test/v1"
 
 ANSWER = [
     "# Streaming vs waiting\n\n",
@@ -27,9 +30,19 @@ ANSWER = [
 
 
 @pytest.fixture(scope="module")
-def fixed_server():
-    with ScriptedServer(port=PORT) as running:
+def scripted():
+    with ScriptedServer() as running:
         yield running
+
+
+@pytest.fixture
+def fixed_server(scripted, monkeypatch):
+    """The scripted server, reached through the proxy settings as STABLE_URL."""
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{scripted.port}")
+    return scripted
 
 
 def gated_answer(prefix: str, **options) -> Script:
@@ -41,7 +54,7 @@ def gated_answer(prefix: str, **options) -> Script:
     return Script(steps, usage=(9, 31), **options)
 
 
-#: When each chunk of ANSWER arrives, in seconds after the request.
+#: When each chunk of ANSWER arrives, in seconds after the request went on the wire.
 ARRIVALS = (0.120, 0.180, 0.310, 0.520)
 
 
@@ -50,16 +63,20 @@ def schedule(prefix: str, chunks: int = len(ARRIVALS)) -> list[tuple[float, str,
     return [(at, f"{prefix}{index}", index + 1) for index, at in enumerate(ARRIVALS[:chunks])]
 
 
+def app_for(**options):
+    return make_app(STABLE_URL, **options)
+
+
 async def started(pilot) -> None:
-    pilot.app.prompt_input.cursor_blink = False
+    pilot.app.main_screen.prompt_input.cursor_blink = False
     await send(pilot, "Why stream completions?")
-    await wait_for(pilot, lambda: pilot.app.current is not None and pilot.app.current.metrics.state == "waiting")
+    await wait_for(pilot, lambda: pilot.app.main_screen.current is not None)
+    await on_the_wire(pilot, pilot.app.main_screen.current)
 
 
-def freeze(pilot, clock: ManualClock, at: float) -> None:
-    clock.set(at)
-    pilot.app.draw_pending()
-    pilot.app._refresh_panel()
+async def shows(pilot, text: str) -> None:
+    """Wait until the panel, redrawn by the app's own ticker, shows ``text``."""
+    await wait_for(pilot, lambda: text in panel_text(pilot.app))
 
 
 class TestRunStates:
@@ -69,23 +86,23 @@ class TestRunStates:
         """Empty output with a hint, the endpoint and model in the panel, no runs yet."""
 
         async def run_before(pilot):
-            pilot.app.prompt_input.cursor_blink = False
+            pilot.app.main_screen.prompt_input.cursor_blink = False
             await pilot.pause()
 
-        assert snap_compare(make_app(fixed_server.base_url), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(), run_before=run_before, terminal_size=SIZE)
 
     def test_streaming_midway(self, snap_compare, fixed_server):
-        """Three chunks in: TTFT 120 ms, elapsed 400 ms, state streaming, E2E pending."""
+        """Three chunks in: TTFT 120 ms, elapsed 400 ms (ticking by itself), E2E pending."""
         fixed_server.push(gated_answer("stream-"))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
             await step_through(pilot, fixed_server, clock, schedule("stream-", 3))
-            freeze(pilot, clock, 0.400)
-            await pilot.pause()
+            clock.set(0.400)
+            await shows(pilot, "400.0 ms")
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
     def test_finished_streaming(self, snap_compare, fixed_server):
         """All chunks in, server usage against tiktoken, one row in the runs table."""
@@ -96,9 +113,8 @@ class TestRunStates:
             await started(pilot)
             await step_through(pilot, fixed_server, clock, schedule("finish-"))
             await settle(pilot)
-            freeze(pilot, clock, 0.600)
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
     def test_non_streaming_waiting(self, snap_compare, fixed_server):
         """Streaming off: nothing yet, the pane says it waits for the whole answer, Elapsed ticks."""
@@ -106,15 +122,16 @@ class TestRunStates:
         clock = ManualClock()
 
         async def run_before(pilot):
-            await started(pilot)
-            freeze(pilot, clock, 1.250)
-            await pilot.pause()
+            pilot.app.main_screen.prompt_input.cursor_blink = False
+            await send(pilot, "Why stream completions?")
+            await wait_for(pilot, lambda: pilot.app.main_screen.current is not None and pilot.app.main_screen.current.metrics.state == "waiting")
+            clock.set(1.250)
+            await shows(pilot, "1.250 s")
 
-        app = make_app(fixed_server.base_url, clock=clock, stream=False)
-        assert snap_compare(app, run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock, stream=False), run_before=run_before, terminal_size=SIZE)
 
     def test_finished_comparison(self, snap_compare, fixed_server):
-        """The same prompt streamed and not: TTFT 120 ms against an E2E of 520 ms / 900 ms."""
+        """The same prompt streamed and not (Ctrl+T between): TTFT 120 ms against 900 ms."""
         fixed_server.push(gated_answer("both1-"), gated_answer("both2-"))
         clock = ManualClock()
 
@@ -133,7 +150,7 @@ class TestRunStates:
             pilot.app.clear_notifications()
             await pilot.pause()
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
     def test_cancelled(self, snap_compare, fixed_server):
         """Escape mid-stream: the partial answer stays, state cancelled."""
@@ -147,46 +164,47 @@ class TestRunStates:
             await pilot.press("escape")
             await settle(pilot)
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
     def test_failed(self, snap_compare, fixed_server):
-        """A 401: one clear line in the panel, the run failed in the table, the app still running."""
+        """A 401: one clear line in the pane, the panel and a toast; the run failed in the table."""
         fixed_server.push(Script(words("never"), status=401, error_message="Incorrect API key provided."))
         clock = ManualClock()
 
         async def run_before(pilot):
-            pilot.app.prompt_input.cursor_blink = False
+            pilot.app.main_screen.prompt_input.cursor_blink = False
             await send(pilot, "Why stream completions?")
             await settle(pilot)
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock, retries=0), run_before=run_before, terminal_size=SIZE)
 
 
 class TestComparison:
     """The product's point: the same prompt streamed and not, side by side."""
 
     def test_compare_pair(self, snap_compare, fixed_server):
-        """Ctrl+O: run #1 streamed (first text at 120 ms); run #2 starts as #1 ends (0.52 s) and
-        waits until 1.9 s (first text after 1.380 s): streaming showed text 1.260 s sooner."""
-        fixed_server.push(gated_answer("pairA-"), gated_answer("pairB-"))
+        """Ctrl+O: a discarded warm-up, then run #1 streamed (first text at 120 ms); run #2
+        waits until 1.9 s after its request went out at 0.52 s: streaming showed text 1.260 s
+        sooner. Both were sent with temperature 0 and seed 1234."""
+        fixed_server.push(Script(words("warm")), gated_answer("pairA-"), gated_answer("pairB-"))
         clock = ManualClock()
 
         async def run_before(pilot):
-            pilot.app.prompt_input.cursor_blink = False
-            pilot.app.prompt_input.load_text("Why stream completions?")
+            main = pilot.app.main_screen
+            main.prompt_input.cursor_blink = False
+            main.prompt_input.load_text("Why stream completions?")
             await pilot.press("ctrl+o")
-            await wait_for(pilot, lambda: pilot.app.current is not None and pilot.app.current.metrics.state == "waiting")
+            await wait_for(pilot, lambda: main.current is not None)
             await step_through(pilot, fixed_server, clock, schedule("pairA-"))
-            # Run #2 is stamped as started at 0.52 s: the clock does not move until it waits.
-            await wait_for(pilot, lambda: len(pilot.app.runs) == 1 and pilot.app.current.request.stream is False)
-            await wait_for(pilot, lambda: pilot.app.current.metrics.state == "waiting")
+            await wait_for(pilot, lambda: len(pilot.app.session.runs) == 2)
+            await on_the_wire(pilot, pilot.app.session.runs[1])
             for name in ("pairB-0", "pairB-1", "pairB-2"):
                 fixed_server.release(name)
             clock.set(1.900)
             fixed_server.release("pairB-3")
             await settle(pilot)
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
     def test_timeline_of_a_streamed_run(self, snap_compare, fixed_server):
         """Ctrl+L: every chunk with its arrival, gap, tokens and visible whitespace, and the plot."""
@@ -198,45 +216,41 @@ class TestComparison:
             await step_through(pilot, fixed_server, clock, schedule("tline-"))
             await settle(pilot)
             await pilot.press("ctrl+l")
-            await pilot.pause()
+            await wait_for(pilot, lambda: pilot.app.screen.query_one("#chunks").row_count == len(ANSWER))
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
 
 class TestReasoning:
     def test_reasoning_shown_apart_and_timed(self, snap_compare, fixed_server):
-        """Reasoning in its own dimmed pane above the answer; TTF reason 40 ms, TTFT 200 ms."""
+        """Reasoning in its own dimmed pane above the answer; first thought at 40 ms, TTFT 200 ms."""
         fixed_server.push(Script([gate("rsn-0"), reasoning("The user asks why. "), gate("rsn-1"), reasoning("Compare TTFT with E2E."), gate("rsn-2"), chunk("Because the first words arrive at once.")]))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
+            run = pilot.app.main_screen.current
             clock.set(0.040)
             fixed_server.release("rsn-0")
-            await wait_for(pilot, lambda: pilot.app.current.metrics.reasoning_chunks == 1)
+            await wait_for(pilot, lambda: run.metrics.reasoning_chunks == 1)
             clock.set(0.090)
             fixed_server.release("rsn-1")
-            await wait_for(pilot, lambda: pilot.app.current.metrics.reasoning_chunks == 2)
+            await wait_for(pilot, lambda: run.metrics.reasoning_chunks == 2)
             await step_through(pilot, fixed_server, clock, [(0.200, "rsn-2", 1)])
             await settle(pilot)
 
-        assert snap_compare(make_app(fixed_server.base_url, clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
 
 class TestHistory:
-    def test_history_screen(self, snap_compare, fixed_server, monkeypatch):
-        """Ctrl+G: past runs with their figures, newest first, the pair marked by its outcome rows."""
+    def test_history_screen(self, snap_compare, fixed_server, monkeypatch, tmp_path):
+        """Ctrl+G: past runs with their figures, newest first."""
         import time
 
-        from tui.engine.history import HistoryStore
-
         monkeypatch.setenv("TZ", "UTC")
+        monkeypatch.setenv("HOME", str(tmp_path))
         time.tzset()
-        path = "/tmp/streamtui-snapshot-history.sqlite3"
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
-        store = HistoryStore(path)
+        store = HistoryStore(tmp_path / "history.sqlite3")
         fixed_server.push(gated_answer("hist1-"), Script(words("A short one."), usage=(2, 4)))
         clock = ManualClock()
 
@@ -249,10 +263,10 @@ class TestHistory:
             # Wall-clock creation times vary: pin them for the picture.
             store._db.execute("UPDATE runs SET created = 1795000000 + id * 60")
             await pilot.press("ctrl+g")
-            await pilot.pause()
+            await wait_for(pilot, lambda: pilot.app.screen.query_one("#history-runs").row_count == 2)
 
         try:
-            assert snap_compare(make_app(fixed_server.base_url, clock=clock, history=store), run_before=run_before, terminal_size=SIZE)
+            assert snap_compare(app_for(clock=clock, history=store), run_before=run_before, terminal_size=SIZE)
         finally:
             store.close()
             time.tzset()

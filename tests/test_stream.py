@@ -7,10 +7,29 @@ import json
 
 import pytest
 
-from tui.engine.events import Delta, Failed, Finished, Started, Usage
+from tests.support.scripted_server import (
+    Script,
+    chunk,
+    drop,
+    gate,
+    raw,
+    reasoning,
+    stop,
+    words,
+)
+from tui.engine.clock import ManualClock
+from tui.engine.events import (
+    Delta,
+    Failed,
+    Finished,
+    RequestSent,
+    ResponseHeaders,
+    Started,
+    Usage,
+)
 from tui.engine.request import RunRequest
-from tui.engine.stream import stream_events
-from tui.scripted_server import Script, chunk, drop, gate, raw, reasoning, stop, words
+from tui.engine.stream import make_client, stream_events
+from tui.engine.target import Target
 
 TEXT = "Streaming shows the first words at once. Non-streaming waits for all of them."
 
@@ -41,7 +60,7 @@ async def test_non_streaming_yields_the_whole_text_at_once(server, client, api):
     server.push(Script(words(TEXT), usage=(5, 9)))
     events = await collect(client, RunRequest(TEXT, "m", api=api, stream=False))
     assert texts(events) == [TEXT]
-    assert [type(e) for e in events] == [Started, Delta, Usage, Finished]
+    assert [type(e) for e in events] == [Started, RequestSent, ResponseHeaders, Delta, Usage, Finished]
     assert server.requests[-1]["stream"] is False
 
 
@@ -96,13 +115,11 @@ async def test_status_errors_become_one_clear_failed_event(server, client, statu
     assert "scripted trouble" in failed.message
 
 
-async def test_unreachable_server():
-    from openai import AsyncOpenAI
-
-    dead = AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="x", max_retries=0)
+async def test_unreachable_server(refused_url):
+    dead = make_client(Target(refused_url, "x"))
     events = await collect(dead, RunRequest("x", "m"))
     assert isinstance(events[-1], Failed) and events[-1].kind == "unreachable"
-    assert "Cannot reach http://127.0.0.1:9/v1" in events[-1].message
+    assert f"Cannot reach {refused_url}" in events[-1].message
 
 
 async def test_a_dropped_connection_keeps_what_arrived(server, client):
@@ -158,9 +175,24 @@ async def test_cancelling_closes_the_stream_and_the_server_serves_the_next(serve
     assert "".join(texts(events)) == "next one"
 
 
-async def test_arrival_times_follow_the_script(server, client):
-    """Each chunk is stamped when its bytes are read: a 0.2 s pause shows as a 0.2 s gap."""
-    server.push(Script([chunk("a"), chunk("b", delay=0.2)]))
-    events = await collect(client, RunRequest("x", "m"))
+async def test_each_chunk_is_stamped_when_its_bytes_are_read(server, client):
+    """The clock is read when a network read brings the chunk: a chunk held back until the
+    clock says 1.25 s is stamped 1.25 s. The request is stamped when it goes on the wire."""
+    server.push(Script([chunk("a"), gate("b"), chunk("b")]))
+    clock = ManualClock(0.5)
+    events: list = []
+
+    async def consume():
+        async for event in stream_events(client, RunRequest("x", "m"), clock):
+            events.append(event)
+
+    task = asyncio.create_task(consume())
+    async with asyncio.timeout(5):
+        while not any(isinstance(e, Delta) for e in events):
+            await asyncio.sleep(0.002)
+    clock.set(1.25)
+    server.release("b")
+    await asyncio.wait_for(task, 5)
+    sent = next(e for e in events if isinstance(e, RequestSent))
     a, b = [e for e in events if isinstance(e, Delta)]
-    assert 0.19 <= b.at - a.at < 0.4
+    assert (sent.at, a.at, b.at) == (0.5, 0.5, 1.25)

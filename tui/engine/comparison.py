@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .metrics import TokenSource
 from .run import Run
+
+#: Answers whose token counts differ by more than this are called different, not compared as equals.
+DIFFERENT_ANSWERS = 0.05
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,40 @@ class Comparison:
     @property
     def complete(self) -> bool:
         return self.streamed.metrics.state == "done" and self.waited.metrics.state == "done"
+
+    @property
+    def token_source(self) -> TokenSource | None:
+        """The best source both runs have, so their counts compare like with like."""
+        for source in ("server", "model", "tiktoken"):
+            if self.streamed.metrics.tokens_from(source) is not None and self.waited.metrics.tokens_from(source) is not None:  # type: ignore[arg-type]
+                return source  # type: ignore[return-value]
+        return None
+
+    @property
+    def tokens(self) -> tuple[int | None, int | None]:
+        """(streamed, waited) output tokens, from the same source."""
+        source = self.token_source
+        if source is None:
+            return None, None
+        return self.streamed.metrics.tokens_from(source), self.waited.metrics.tokens_from(source)
+
+    @property
+    def answers_differ(self) -> bool:
+        """The two answers differ in length by more than 5%: their times are not like for like."""
+        streamed, waited = self.tokens
+        if not streamed or not waited:
+            return False
+        return abs(streamed - waited) / max(streamed, waited) > DIFFERENT_ANSWERS
+
+    @property
+    def time_per_token(self) -> tuple[float | None, float | None]:
+        """E2E per output token of each run: comparable even when the answers' lengths differ."""
+        streamed, waited = self.tokens
+        e2e_s, e2e_w = self.streamed.metrics.e2e, self.waited.metrics.e2e
+        return (
+            e2e_s / streamed if e2e_s is not None and streamed else None,
+            e2e_w / waited if e2e_w is not None and waited else None,
+        )
 
 
 def pair_of(run: Run, runs: list[Run]) -> Comparison | None:

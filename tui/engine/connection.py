@@ -1,32 +1,69 @@
-"""One place that knows how to reach the endpoint: the embedded server, the client, the model."""
+"""One place that knows how to reach the endpoint: the embedded server, the streamer, the model."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import TYPE_CHECKING, Protocol
 
+from .clock import Clock
 from .endpoint import Endpoint
 from .errors import UserFacingError
+from .request import RunRequest
+from .target import Target
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
-
+    from .events import RunEvent
     from .local_server import LocalServer
 
 NOT_INSTALLED = "The embedded model is not installed: pip install 'streamtui[local]', or pass --base-url."
 
 
+class Streamer(Protocol):
+    """What streams a request: in this process (``stream.InProcessStreamer``) or in the
+    streaming worker process (``worker_client.WorkerStreamer``)."""
+
+    def batches(self, request: RunRequest, target: Target, clock: Clock) -> AsyncIterator[list[RunEvent]]: ...
+
+    async def list_models(self, target: Target) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
 class Connection:
-    def __init__(self, endpoint: Endpoint, *, local_server: LocalServer | None = None, model: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        streamer: Streamer,
+        *,
+        local_server: LocalServer | None = None,
+        model: str | None = None,
+        target: Target | None = None,
+    ) -> None:
         self.endpoint = endpoint
+        self.streamer = streamer
         self.local_server = local_server
         self._model = model or endpoint.default_model
-        self._client: AsyncOpenAI | None = None
-        self._client_key: tuple[str, str] | None = None
+        #: Timeouts and retries; the address and key come from the endpoint.
+        self._target_options = target or Target("", "")
 
     @property
     def model(self) -> str | None:
         """The model if known yet (a server's first listed model is only known after asking)."""
         return self._model
+
+    @model.setter
+    def model(self, model: str | None) -> None:
+        self._model = model
+
+    @property
+    def needs_start(self) -> bool:
+        """The embedded server is not answering yet: the next request starts it first."""
+        server = self.local_server
+        return self.endpoint.kind == "local" and (server is None or server.state != "ready" or not server.is_alive())
+
+    def target(self) -> Target:
+        return replace(self._target_options, base_url=self.endpoint.base_url, api_key=self.endpoint.api_key)
 
     async def ready(self) -> None:
         """Make sure a request can be sent: start (or restart after a crash) the embedded server."""
@@ -41,29 +78,20 @@ class Connection:
         if self._model is None or self._model == self.endpoint.default_model:
             self._model = server.model
 
-    def warm_up(self) -> None:
-        """Import the SDK and build the client ahead of the first request (about 150 ms)."""
-        client = self.client() if self.endpoint.base_url else _scratch_client()
-        for resource in (client.chat.completions, client.completions, client.responses):
-            resource.with_streaming_response  # noqa: B018 - the SDK imports these lazily
-
-    def client(self) -> AsyncOpenAI:
-        key = (self.endpoint.base_url, self.endpoint.api_key)
-        if self._client is None or self._client_key != key:
-            from openai import AsyncOpenAI
-
-            # No hidden retries: a retried request would inflate TTFT without saying so.
-            self._client = AsyncOpenAI(base_url=key[0], api_key=key[1], max_retries=0, timeout=120.0)
-            self._client_key = key
-        return self._client
-
     async def resolve_model(self) -> str:
         if self._model is None:
-            models = await self.client().models.list()
-            if not models.data:
+            models = await self.streamer.list_models(self.target())
+            if not models:
                 raise UserFacingError("No --model given and the server lists no models.")
-            self._model = models.data[0].id
+            self._model = models[0]
         return self._model
+
+    async def list_models(self) -> list[str]:
+        await self.ready()
+        return await self.streamer.list_models(self.target())
+
+    def batches(self, request: RunRequest, clock: Clock) -> AsyncIterator[list[RunEvent]]:
+        return self.streamer.batches(request, self.target(), clock)
 
     async def count_model_tokens(self, text: str) -> int | None:
         """The text's length in the model's own tokenizer, where the server can say (the
@@ -76,13 +104,7 @@ class Connection:
         except Exception:  # noqa: BLE001 - an extra figure; the run itself is complete
             return None
 
-    def close(self) -> None:
-        if self.local_server is not None:
-            self.local_server.stop()
-
-
-def _scratch_client() -> AsyncOpenAI:
-    """A client for nothing: the embedded server's address is only known once it runs."""
-    from openai import AsyncOpenAI
-
-    return AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key="warm-up")
+    async def close(self) -> None:
+        """Close the streamer's connections. The embedded server is stopped by its owner
+        (the command line), after the event loop, since stopping it waits for the child."""
+        await self.streamer.close()

@@ -7,8 +7,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
+from urllib.parse import urlsplit
 
-from .secrets import mask_secret
+from .secrets import mask_secret, mask_url, register_secret
 
 EndpointKind = Literal["custom", "openai", "local"]
 
@@ -21,22 +22,30 @@ PLACEHOLDER_KEY = "no-key-needed"
 @dataclass(frozen=True)
 class Endpoint:
     kind: EndpointKind
-    base_url: str
+    base_url: str = field(repr=False)
     api_key: str = field(repr=False)
     #: What decided this endpoint, for the side panel and --help: "--base-url", "OPENAI_API_KEY", …
     source: str
     #: The model to use when --model is not given (None: ask the server's /models).
     default_model: str | None = None
 
+    def __post_init__(self) -> None:
+        register_secret(self.api_key if self.api_key != PLACEHOLDER_KEY else None)
+        try:
+            register_secret(urlsplit(self.base_url).password)
+        except ValueError:
+            pass
+
     @property
     def key_label(self) -> str:
-        return "none" if self.api_key == PLACEHOLDER_KEY else mask_secret(self.api_key)
+        return "none" if self.api_key in (PLACEHOLDER_KEY, "") else mask_secret(self.api_key)
 
     @property
     def label(self) -> str:
+        """The endpoint as shown and stored: no scheme, no credentials."""
         if self.kind == "local":
             return "embedded model"
-        return self.base_url.removeprefix("https://").removeprefix("http://")
+        return mask_url(self.base_url).removeprefix("https://").removeprefix("http://")
 
     def with_server(self, base_url: str, api_key: str, model: str) -> Endpoint:
         """The embedded model's endpoint once its server has started."""

@@ -1,6 +1,10 @@
 """The normalized events of one run, the same for every API, streaming or not.
 
-Times are seconds on the run's injected clock (see ``tui.engine.clock``).
+Times are seconds on the run's injected clock (see ``tui.engine.clock``). A request's life:
+``Started`` (the client begins: the SDK builds the request, a connection is made or reused),
+``RequestSent`` (the request's first byte is written to the socket), ``ResponseHeaders``,
+then ``Delta`` and ``Usage`` as the body arrives, and ``Finished`` or ``Failed``. A retry
+before the first byte is ``Retrying`` followed by a new ``Started``.
 """
 
 from __future__ import annotations
@@ -13,9 +17,24 @@ DeltaKind = Literal["answer", "reasoning"]
 
 @dataclass(frozen=True, slots=True)
 class Started:
-    """The request is about to be sent: every latency is measured from here."""
+    """The client begins the request (just before the SDK is called)."""
 
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSent:
+    """The request is on the wire: its first byte was written to the connection."""
+
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHeaders:
+    """The response's status line and headers arrived."""
+
+    at: float
+    status: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +56,17 @@ class Usage:
 
 
 @dataclass(frozen=True, slots=True)
+class Retrying:
+    """The request failed before any byte of an answer and is tried again after ``delay``."""
+
+    attempt: int
+    of: int
+    delay: float
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     """The server said the answer is complete (``reason`` is its finish reason)."""
 
@@ -53,4 +83,4 @@ class Failed:
     kind: str = "error"
 
 
-RunEvent = Union[Started, Delta, Usage, Finished, Failed]
+RunEvent = Union[Started, RequestSent, ResponseHeaders, Delta, Usage, Retrying, Finished, Failed]

@@ -1,23 +1,22 @@
-"""Run history: every run in SQLite from the moment it starts, and export to JSONL and Markdown.
+"""Run history: every run in SQLite from the moment it is sent.
 
-A run is written when it starts (``start``), rewritten while it streams (``update``, which the
-app calls every ≤0.5 s) and marked final when it ends (``finish``). A run that fails, is
-cancelled, or is cut off by the process dying keeps what had arrived by its last update; such a
-run has ``final`` false and its last running state ("waiting"/"streaming").
+A run is inserted when it is sent (``start``), rewritten while it streams (``save``) and marked
+final when it ends (``finish``). The app never calls these itself: ``HistoryWriter`` does, on
+one thread, in that order. A run that fails, is cancelled, or is cut off by the process dying
+keeps what had arrived by its last save; such a run has ``final`` false and its last running
+state.
+
+A run's id is its number everywhere (Runs table, Timeline, History): ``allocate_id`` hands
+out the next one at the send, before anything is written.
 
 Where: ``platformdirs.user_data_dir("streamtui")/history.sqlite3``. ``STREAMTUI_HISTORY`` names
-another file, or turns persistence off with ``off`` or ``:memory:`` (an in-memory database).
-An explicit ``HistoryStore(path)`` wins over both.
+another file, or keeps history in memory with ``off`` or ``:memory:``. An explicit path wins.
+The file is private to its owner (0600 in a 0700 folder; SQLite gives its WAL files the same
+mode). When the file cannot be used, history is kept in memory and ``problem`` says why.
 
 What is stored: the prompt, parameters, output, reasoning, every figure, the answer chunks'
-arrival times and sizes (compact little-endian BLOBs), usage and error. Never a key or a header:
-the endpoint is stored as ``Run.endpoint_label``, and error messages are already redacted by
-``errors.py``.
-
-History never stops a run: a failed write (disk full, locked database) is kept in
-``store.problem`` and the write is skipped.
-
-Figure names follow vLLM / genai-perf (see /work/shared/notes/metrics.md and ``metrics.py``).
+arrival times and sizes (compact little-endian BLOBs), usage and error. Never a key or a
+password: the endpoint is stored as ``Run.endpoint_label``, error messages are redacted.
 """
 
 from __future__ import annotations
@@ -29,15 +28,16 @@ import sys
 import threading
 import time
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from .private_files import private_file
 from .run import Run
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ENV_VAR = "STREAMTUI_HISTORY"
 #: Values of STREAMTUI_HISTORY that keep history in memory only.
 _OFF_VALUES = ("off", ":memory:")
@@ -49,7 +49,7 @@ CREATE TABLE runs (
     created REAL NOT NULL,              -- wall clock, Unix seconds (Run.created)
     updated REAL NOT NULL,              -- wall clock of the last write
     final INTEGER NOT NULL DEFAULT 0,   -- 1 once finish() wrote it
-    state TEXT NOT NULL,                -- waiting / streaming / done / cancelled / failed
+    state TEXT NOT NULL,                -- connecting / waiting / streaming / done / cancelled / failed
     pair_id INTEGER,                    -- runs of one Compare action share it
     endpoint TEXT NOT NULL,             -- Run.endpoint_label: host and path, never a key
     model TEXT NOT NULL,
@@ -87,17 +87,31 @@ CREATE TABLE runs (
     chunk_sizes BLOB NOT NULL DEFAULT x'' -- uint32 little-endian: answer chunk lengths in characters
 );
 CREATE INDEX runs_created ON runs (created DESC, id DESC);
-CREATE INDEX runs_model ON runs (model, created DESC);
+CREATE INDEX runs_model ON runs (model, created DESC)
 """
 
-#: The columns update() rewrites, in order (see _changing_values).
+#: Columns added by each schema version after 1 (new databases get them through migration too).
+_MIGRATIONS: dict[int, list[str]] = {
+    2: [
+        "ALTER TABLE runs ADD COLUMN client_time REAL",       # request start → on the wire
+        "ALTER TABLE runs ADD COLUMN headers_time REAL",      # on the wire → response headers
+        "ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN token_source TEXT",      # server / model / tiktoken
+        "ALTER TABLE runs ADD COLUMN conversation_id INTEGER",  # the number of the conversation's first run
+        "ALTER TABLE runs ADD COLUMN turn INTEGER",           # 1, 2, … within the conversation
+        "CREATE INDEX runs_conversation ON runs (conversation_id, turn)",
+    ],
+}
+
+#: The columns a save rewrites, in order (see _changing_values).
 _CHANGING = (
     "updated", "state", "output", "reasoning", "ttft", "ttfr", "e2e", "elapsed", "tpot", "decode_tps",
     "chunks", "reasoning_chunks", "tiktoken_tokens", "reasoning_tiktoken_tokens", "encoding", "model_tokens",
     "server_prompt_tokens", "server_completion_tokens", "reasoning_tokens", "usage_difference",
     "gap_p50", "gap_p95", "gap_max", "finish_reason", "error", "error_kind", "arrivals", "chunk_sizes",
+    "client_time", "headers_time", "retries", "token_source", "model",
 )
-_UPDATE_SQL = f"UPDATE runs SET {', '.join(f'{name} = ?' for name in _CHANGING)} WHERE id = ?"
+_SAVE_SQL = f"UPDATE runs SET {', '.join(f'{name} = ?' for name in _CHANGING)} WHERE id = ? AND final = 0"
 _FINISH_SQL = f"UPDATE runs SET {', '.join(f'{name} = ?' for name in _CHANGING)}, final = 1 WHERE id = ?"
 
 # -- blobs ------------------------------------------------------------------------------------------
@@ -200,6 +214,12 @@ class RunRecord:
     arrivals: list[float] = field(default_factory=list)
     #: Answer chunks' lengths in characters (Python str length), in arrival order.
     chunk_sizes: list[int] = field(default_factory=list)
+    client_time: float | None = None
+    headers_time: float | None = None
+    retries: int = 0
+    token_source: str | None = None
+    conversation_id: int | None = None
+    turn: int | None = None
 
     def chunks(self) -> list[str]:
         """The answer chunks' texts, sliced from the output by the stored sizes."""
@@ -219,24 +239,25 @@ class RunRecord:
 
     @property
     def output_tokens(self) -> int | None:
-        """As ``RunMetrics.output_tokens``: the server's usage, else the model's tokenizer, else tiktoken's."""
-        for count in (self.server_completion_tokens, self.model_tokens):
-            if count is not None:
-                return count
-        return self.tiktoken_tokens
+        """As ``RunMetrics.output_tokens``: the count from ``token_source``."""
+        return {"server": self.server_completion_tokens, "model": self.model_tokens, "tiktoken": self.tiktoken_tokens}.get(self.token_source or "")
 
     @property
     def interrupted(self) -> bool:
         """Never finished: the process stopped mid-run (or another session is still running it)."""
-        return not self.final and self.state in ("idle", "waiting", "streaming")
+        return not self.final and self.state in ("connecting", "waiting", "streaming")
 
     @property
     def outcome(self) -> str:
         """As ``Run.outcome``; "interrupted" for a run whose process stopped before it ended."""
         if self.interrupted:
             return "interrupted"
+        from .metrics import CUT_REASONS
+
         if self.state == "done":
-            return f"done ({self.finish_reason})" if self.finish_reason not in (None, "stop", "completed") else "done"
+            if self.finish_reason in CUT_REASONS:
+                return f"cut ({CUT_REASONS[self.finish_reason]})"
+            return "done" if self.finish_reason in (None, "stop", "completed", "end_turn") else f"done ({self.finish_reason})"
         return self.state
 
     @property
@@ -269,7 +290,8 @@ def _record(row: tuple) -> RunRecord:
 
 
 class HistoryStore:
-    """SQLite history. Safe to call from one thread at a time or several (a lock serializes)."""
+    """SQLite history. Safe from several threads (a lock serializes). Every method does I/O:
+    call them from a thread, never the event loop (HistoryWriter and the screens' workers do)."""
 
     def __init__(self, path: Path | str | None = None, *, environ: Mapping[str, str] = os.environ) -> None:
         #: The database file, or None when history is in memory only.
@@ -283,6 +305,11 @@ class HistoryStore:
             self.problem = f"History is kept in memory only: cannot use {self.path} ({exc})."
             self.path = None
             self._db = self._open(None)
+        self._next_id = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM runs").fetchone()[0]
+
+    @classmethod
+    def in_memory(cls) -> HistoryStore:
+        return cls(":memory:")
 
     @property
     def persistent(self) -> bool:
@@ -291,7 +318,7 @@ class HistoryStore:
     @staticmethod
     def _open(path: Path | None) -> sqlite3.Connection:
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         # Autocommit: each write is its own transaction, committed when the statement ends.
         db = sqlite3.connect(":memory:" if path is None else str(path), timeout=2.0, isolation_level=None, check_same_thread=False)
         try:
@@ -303,12 +330,16 @@ class HistoryStore:
             if version < SCHEMA_VERSION:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    # Another process may have created it meanwhile: look again inside the lock.
-                    if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    # Another process may have created or migrated it meanwhile: look again inside the lock.
+                    version = db.execute("PRAGMA user_version").fetchone()[0]
+                    if version == 0:
                         for statement in _SCHEMA.split(";\n"):
-                            if statement.strip():
-                                db.execute(statement)
-                        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                            db.execute(statement)
+                        version = 1
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in _MIGRATIONS[step]:
+                            db.execute(statement)
+                    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -328,14 +359,23 @@ class HistoryStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- writing ---------------------------------------------------------------------------------
-    def start(self, run: Run) -> int | None:
-        """Insert the run as it starts; returns its id (None if the write failed: see ``problem``)."""
+    # -- writing (HistoryWriter's thread) ---------------------------------------------------------
+    def allocate_id(self) -> int:
+        """The next run's number, handed out without touching the disk (see ``start``)."""
+        with self._lock:
+            number = self._next_id
+            self._next_id += 1
+            return number
+
+    def start(self, run: Run) -> bool:
+        """Insert the run under its number. If another streamtui took that id meanwhile, the run
+        gets the next free one (``run.number`` is updated). False if the write failed."""
         request = run.request
         row = {
+            "id": run.number,
             "created": run.created,
             "updated": time.time(),
-            "state": run.metrics.state if run.metrics.state != "idle" else "waiting",
+            "state": run.metrics.state,
             "pair_id": run.pair_id,
             "endpoint": run.endpoint_label,
             "model": request.model,
@@ -345,64 +385,90 @@ class HistoryStore:
             "temperature": request.temperature,
             "params": json.dumps(request.describe(), sort_keys=True),
             "prompt": request.prompt,
+            "conversation_id": run.conversation_id,
+            "turn": run.turn,
         }
         sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-        run_id = self._write(sql, tuple(row.values()))
-        if run_id is None:
-            return None
-        # Whatever arrived before start() was called is stored too.
-        self.update(run_id, run)
-        return run_id
-
-    def update(self, run_id: int | None, run: Run) -> bool:
-        """Rewrite the run's changing columns. False if nothing was written (unknown id or a failed write)."""
-        return self.write_snapshot(run_id, self.snapshot(run))
-
-    @staticmethod
-    def snapshot(run: Run) -> tuple:
-        """The run's changing columns as they are now. Take it where the run is updated (the
-        event loop): its text, arrivals and counts then agree with each other."""
-        return _changing_values(run)
-
-    def write_snapshot(self, run_id: int | None, snapshot: tuple) -> bool:
-        """Write a :meth:`snapshot`; safe from another thread (the write is the slow part)."""
-        if run_id is None:
-            return False
-        return bool(self._write(_UPDATE_SQL, (*snapshot, run_id), rowcount=True))
-
-    def finish(self, run_id: int | None, run: Run) -> bool:
-        """The last update: marks the run final."""
-        if run_id is None:
-            return False
-        return bool(self._write(_FINISH_SQL, (*_changing_values(run), run_id), rowcount=True))
-
-    def delete(self, run_id: int) -> bool:
-        return bool(self._write("DELETE FROM runs WHERE id = ?", (run_id,), rowcount=True))
-
-    def _write(self, sql: str, parameters: tuple, rowcount: bool = False) -> int | None:
         try:
             with self._lock:
-                cursor = self._db.execute(sql, parameters)
-                return cursor.rowcount if rowcount else cursor.lastrowid
+                try:
+                    self._db.execute(sql, tuple(row.values()))
+                except sqlite3.IntegrityError:
+                    row["id"] = run.number = self._db.execute("SELECT MAX(id) + 1 FROM runs").fetchone()[0]
+                    self._next_id = max(self._next_id, run.number + 1)
+                    self._db.execute(sql, tuple(row.values()))
+        except sqlite3.Error as exc:
+            self.problem = f"History could not save run #{run.number}: {exc}."
+            return False
+        return True
+
+    def save(self, number: int, snapshot: tuple) -> bool:
+        """Rewrite a running run's changing columns from a :func:`snapshot`; never a final row."""
+        return self._write(_SAVE_SQL, (*snapshot, number))
+
+    def finish(self, number: int, snapshot: tuple) -> bool:
+        """The last write of a run: its final columns, marked final."""
+        return self._write(_FINISH_SQL, (*snapshot, number))
+
+    def delete(self, number: int) -> bool:
+        return self._write("DELETE FROM runs WHERE id = ?", (number,))
+
+    def _write(self, sql: str, parameters: tuple) -> bool:
+        try:
+            with self._lock:
+                return self._db.execute(sql, parameters).rowcount > 0
         except sqlite3.Error as exc:
             self.problem = f"History could not save a run: {exc}."
-            return None
+            return False
 
     # -- reading ---------------------------------------------------------------------------------
-    def list_runs(self, model: str | None = None, limit: int = 500, *, with_chunks: bool = True) -> list[RunRecord]:
-        """Newest first. ``with_chunks=False`` skips the arrivals and chunk sizes (empty lists):
-        cheaper for a list of long runs; ``get()`` one to have them."""
+    def list_runs(
+        self, model: str | None = None, limit: int = 500, *, with_chunks: bool = False, search: str | None = None
+    ) -> list[RunRecord]:
+        """Newest first. Without ``with_chunks`` the arrivals and chunk sizes are empty lists
+        (cheaper for a list of long runs; ``get()`` one to have them). ``search`` matches the
+        prompt or the answer, case-insensitively."""
         columns = _SELECT_COLUMNS if with_chunks else _LIGHT_SELECT_COLUMNS
-        where, parameters = ("WHERE model = ?", (model,)) if model is not None else ("", ())
+        clauses, parameters = [], []
+        if model is not None:
+            clauses.append("model = ?")
+            parameters.append(model)
+        if search:
+            clauses.append("(prompt LIKE ? ESCAPE '\\' OR output LIKE ? ESCAPE '\\')")
+            pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            parameters += [pattern, pattern]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {columns} FROM runs {where} ORDER BY created DESC, id DESC LIMIT ?"
         with self._lock:
             rows = self._db.execute(sql, (*parameters, limit)).fetchall()
         return [_record(row) for row in rows]
 
-    def get(self, run_id: int) -> RunRecord | None:
+    def get(self, number: int) -> RunRecord | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {_SELECT_COLUMNS} FROM runs WHERE id = ?", (run_id,)).fetchone()
+            row = self._db.execute(f"SELECT {_SELECT_COLUMNS} FROM runs WHERE id = ?", (number,)).fetchone()
         return _record(row) if row is not None else None
+
+    def get_many(self, numbers: list[int]) -> list[RunRecord]:
+        """Whole records of these runs in one query, in the order given."""
+        if not numbers:
+            return []
+        marks = ", ".join("?" * len(numbers))
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_SELECT_COLUMNS} FROM runs WHERE id IN ({marks})", numbers).fetchall()
+        by_id = {record.id: record for record in map(_record, rows)}
+        return [by_id[number] for number in numbers if number in by_id]
+
+    def conversation(self, conversation_id: int) -> list[RunRecord]:
+        """A conversation's runs in turn order."""
+        with self._lock:
+            rows = self._db.execute(f"SELECT {_LIGHT_SELECT_COLUMNS} FROM runs WHERE conversation_id = ? ORDER BY turn, id", (conversation_id,)).fetchall()
+        return [_record(row) for row in rows]
+
+    def recent_prompts(self, limit: int = 200) -> list[str]:
+        """Distinct prompts, oldest first, the newest last (for Ctrl+↑ recall)."""
+        with self._lock:
+            rows = self._db.execute("SELECT prompt FROM runs GROUP BY prompt ORDER BY MAX(created) DESC LIMIT ?", (limit,)).fetchall()
+        return [row[0] for row in reversed(rows)]
 
     def models(self) -> list[str]:
         """Every model with a stored run, sorted."""
@@ -425,15 +491,15 @@ def _changing_figures(run: Run) -> dict[str, Any]:
     gaps = metrics.gap_stats()
     return {
         "updated": time.time(),
-        "state": metrics.state if metrics.state != "idle" else "waiting",
+        "state": metrics.state,
         "output": run.text,
         "reasoning": run.reasoning,
         "ttft": metrics.ttft,
         "ttfr": metrics.ttfr,
         "e2e": metrics.e2e,
         "elapsed": metrics.elapsed,
-        "tpot": metrics.tpot,
-        "decode_tps": metrics.decode_tokens_per_second,
+        "tpot": metrics.tpot(),
+        "decode_tps": metrics.decode_rate(),
         "chunks": metrics.chunks,
         "reasoning_chunks": metrics.reasoning_chunks,
         "tiktoken_tokens": metrics.tiktoken_tokens,
@@ -452,10 +518,17 @@ def _changing_figures(run: Run) -> dict[str, Any]:
         "error_kind": metrics.error_kind,
         "arrivals": metrics.arrivals,
         "chunk_sizes": metrics.chunk_sizes,
+        "client_time": metrics.client_time,
+        "headers_time": metrics.headers_time,
+        "retries": len(metrics.retries),
+        "token_source": metrics.token_source,
+        "model": run.request.model,
     }
 
 
-def _changing_values(run: Run) -> tuple:
+def snapshot(run: Run) -> tuple:
+    """The run's changing columns as they are now, ready to write. Take it where the run
+    changes (the event loop): its text, arrivals and counts then agree with each other."""
     figures = _changing_figures(run)
     figures["arrivals"] = _pack(figures["arrivals"], "d")
     figures["chunk_sizes"] = _pack(figures["chunk_sizes"], _U32)
@@ -463,126 +536,25 @@ def _changing_values(run: Run) -> tuple:
 
 
 def record_of(run: Run) -> RunRecord:
-    """A run of this session as a record, without the database: for the timeline and export."""
+    """A run of this session as a record, without the database: for the tables and the timeline."""
     request = run.request
     figures = _changing_figures(run)
     figures["chunk_count"] = figures.pop("chunks")
     figures["arrivals"] = list(figures["arrivals"])
     figures["chunk_sizes"] = list(figures["chunk_sizes"])
     return RunRecord(
-        id=run.history_id or 0,
+        id=run.number,
         created=run.created,
         final=not run.metrics.running,
         pair_id=run.pair_id,
         endpoint=run.endpoint_label,
-        model=request.model,
         api=request.api,
         stream=request.stream,
         max_tokens=request.max_tokens,
         temperature=request.temperature,
         params=request.describe(),
         prompt=request.prompt,
+        conversation_id=run.conversation_id,
+        turn=run.turn,
         **figures,
     )
-
-
-# -- export -----------------------------------------------------------------------------------------
-
-
-def to_jsonl_record(record: RunRecord) -> dict[str, Any]:
-    """One run as a JSON object, with field names close to vLLM's and genai-perf's. Seconds as floats."""
-    return {
-        "id": record.id,
-        "created": record.created_iso,
-        "model": record.model,
-        "api": record.api,
-        "endpoint": record.endpoint,
-        "stream": record.stream,
-        "prompt": record.prompt,
-        "output": record.output,
-        "reasoning": record.reasoning,
-        "outcome": record.outcome,
-        "finish_reason": record.finish_reason,
-        "error": record.error,
-        "error_kind": record.error_kind,
-        "ttft": record.ttft,
-        "ttfr": record.ttfr,
-        "e2e": record.e2e,
-        "tpot": record.tpot,
-        "itl": record.gaps,
-        "chunk_times": list(record.arrivals),
-        "chunks": record.chunk_count,
-        "output_tokens": record.output_tokens,
-        "tiktoken_tokens": record.tiktoken_tokens,
-        "encoding": record.encoding,
-        "server_usage": {
-            "prompt_tokens": record.server_prompt_tokens,
-            "completion_tokens": record.server_completion_tokens,
-            "reasoning_tokens": record.reasoning_tokens,
-        },
-        "usage_difference": record.usage_difference,
-        "decode_tokens_per_s": record.decode_tps,
-        "gap_p50": record.gap_p50,
-        "gap_p95": record.gap_p95,
-        "gap_max": record.gap_max,
-        "pair_id": record.pair_id,
-        "params": {"max_tokens": record.max_tokens, "temperature": record.temperature},
-    }
-
-
-def export_jsonl(records: Iterable[RunRecord], file: IO[str] | Path | str) -> int:
-    """One JSON object per line (UTF-8, non-ASCII kept). Returns the number of lines written."""
-    if isinstance(file, (str, Path)):
-        with open(file, "w", encoding="utf-8") as handle:
-            return export_jsonl(records, handle)
-    written = 0
-    for record in records:
-        file.write(json.dumps(to_jsonl_record(record), ensure_ascii=False) + "\n")
-        written += 1
-    return written
-
-
-def _seconds(value: float | None) -> str:
-    """As the side panel shows them: "123.4 ms" below a second, "2.224 s" above."""
-    if value is None:
-        return "–"
-    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:,.3f} s"
-
-
-def _count(value: int | None) -> str:
-    return "–" if value is None else f"{value:,}"
-
-
-def _quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines() or [""])
-
-
-def to_markdown(record: RunRecord) -> str:
-    """The prompt as a quote, the reasoning (if any) as a quote, the answer as it is, then the figures."""
-    lines = [f"## Run {record.id} · {record.model} · {record.created_iso}", "", _quote(record.prompt), ""]
-    if record.reasoning:
-        lines += ["**Reasoning**", "", _quote(record.reasoning), ""]
-    lines += [record.output if record.output else "*(no answer text)*", ""]
-    ttft = _seconds(record.ttft) if record.stream else "n/a (not streamed)"
-    tokens = _count(record.tiktoken_tokens)
-    if record.tiktoken_tokens is not None and record.encoding:
-        tokens += f" ({record.encoding})"
-    rows = [
-        ("Outcome", record.outcome + (f": {record.error}" if record.error and record.state != "done" else "")),
-        ("Endpoint", f"{record.endpoint or '–'} · {record.api} · {'streaming' if record.stream else 'not streaming'}"),
-        ("TTFT", ttft),
-        ("Time to first reasoning", _seconds(record.ttfr)) if record.ttfr is not None else None,
-        ("E2E latency", _seconds(record.e2e)),
-        ("TPOT", _seconds(record.tpot)),
-        ("Decode tok/s", "–" if record.decode_tps is None else f"{record.decode_tps:,.1f}"),
-        ("Inter-chunk gap p50 / p95 / max", " / ".join(_seconds(v) for v in (record.gap_p50, record.gap_p95, record.gap_max))),
-        ("Chunks", _count(record.chunk_count)),
-        ("Output tokens (server)", _count(record.server_completion_tokens) if record.server_completion_tokens is not None else "not reported"),
-        ("Output tokens (tiktoken)", tokens),
-        ("Reasoning tokens (server)", _count(record.reasoning_tokens)) if record.reasoning_tokens is not None else None,
-        ("Prompt tokens (server)", _count(record.server_prompt_tokens)),
-        ("max_tokens / temperature", f"{_count(record.max_tokens)} / {'–' if record.temperature is None else record.temperature}"),
-    ]
-    lines += ["| Figure | Value |", "|---|---|"]
-    lines += ["| " + name + " | " + value.replace("|", "\\|") + " |" for name, value in filter(None, rows)]
-    return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ import importlib.metadata
 import importlib.util
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -38,6 +39,7 @@ import urllib.request
 from pathlib import Path
 
 from .errors import UserFacingError
+from .sanitize import one_line
 
 DEFAULT_MODEL_ALIAS = "SmolLM2-135M-Instruct"
 
@@ -147,12 +149,16 @@ def _pick_free_port(host: str) -> int:
         return probe.getsockname()[1]
 
 
-def _last_meaningful_line(log_path: Path) -> str:
-    """The line of the child's log that best explains why it stopped.
+#: An uvicorn access-log line ("INFO:     127.0.0.1:5123 - \"POST /v1/… HTTP/1.1\" 200 OK"):
+#: it says a request happened, never why the server stopped.
+_ACCESS_LINE = re.compile(r'^INFO:\s+\S+ - "[A-Z]+ ')
+_ERROR_LINE = re.compile(r"(^|\b)(error|exception|traceback|fatal|killed|abort|failed|cannot|could not|out of memory)\b", re.IGNORECASE)
 
-    The last line mentioning an error (a Python exception, uvicorn's "ERROR:"), else
-    the last line: after a failure uvicorn and llama.cpp still log their shutdown.
-    """
+
+def _last_meaningful_line(log_path: Path) -> str:
+    """The line of the child's log that best explains why it stopped: the last one that reads
+    like an error (an exception, uvicorn's "ERROR:", llama.cpp's failures), else nothing.
+    Access-log lines and ordinary progress lines never explain a death."""
     try:
         with log_path.open("rb") as log:
             log.seek(0, os.SEEK_END)
@@ -161,10 +167,8 @@ def _last_meaningful_line(log_path: Path) -> str:
     except OSError:
         return ""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    if errors:
-        return errors[-1]
-    return lines[-1] if lines else ""
+    errors = [line for line in lines if not _ACCESS_LINE.match(line) and _ERROR_LINE.search(line)]
+    return one_line(errors[-1], 200) if errors else ""
 
 
 def _exit_description(process: subprocess.Popen[bytes]) -> str:

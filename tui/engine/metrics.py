@@ -1,35 +1,56 @@
 """The figures of one run, computed from its events with an injected clock.
 
-Definitions (vLLM / genai-perf; see README "What the figures mean"):
-- TTFT: from just before the request is sent to the first chunk with non-empty answer text.
-- E2E: from the request to the last content chunk.
+Definitions (vLLM / genai-perf; README "What the figures mean"). Every latency is measured
+from the moment the request went on the wire (``RequestSent``), so nothing the client does
+before it (building the request, opening a connection) is mixed in; that time is its own
+figure, ``client``.
+
+- Elapsed: from the send (the run's creation) until the run ends, ticking meanwhile.
+- Client: from the client starting the request to the request on the wire.
+- Headers: from the request on the wire to the response's headers.
+- TTFT: from the request on the wire to the first chunk with answer text (streaming only).
+- E2E: from the request on the wire to the last answer chunk.
 - TPOT = (E2E − TTFT) / (tokens − 1); decode tok/s = (tokens − 1) / (E2E − TTFT).
-- Gaps: between consecutive content chunks (per chunk, not per token).
-Tokens are the server's completion tokens when it reports them, else tiktoken's count.
+- Gaps: between consecutive answer chunks (per chunk, not per token). Percentiles are
+  nearest-rank (a value that was really observed), live and final alike.
 """
 
 from __future__ import annotations
 
+import math
 from array import array
 from dataclasses import dataclass
 from typing import Literal
 
 from .clock import Clock
-from .events import Delta, Failed, Finished, RunEvent, Started, Usage
+from .events import (
+    Delta,
+    Failed,
+    Finished,
+    RequestSent,
+    ResponseHeaders,
+    Retrying,
+    RunEvent,
+    Started,
+    Usage,
+)
 from .tokens import EncodingChoice, IncrementalTokenCounter
 
-RunState = Literal["idle", "waiting", "streaming", "done", "cancelled", "failed"]
+RunState = Literal["connecting", "waiting", "streaming", "done", "cancelled", "failed"]
 TERMINAL_STATES = ("done", "cancelled", "failed")
+#: Finish reasons that mean the answer was cut short by a token limit (chat/completions, responses).
+CUT_REASONS = {"length": "max tokens", "max_output_tokens": "max tokens", "content_filter": "content filter"}
+
+TokenSource = Literal["server", "model", "tiktoken"]
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), on pre-sorted values."""
+def nearest_rank(sorted_values, fraction: float) -> float:
+    """The nearest-rank percentile of pre-sorted values: the smallest value with at least
+    ``fraction`` of all values at or below it."""
     if not sorted_values:
         raise ValueError("no values")
-    position = (len(sorted_values) - 1) * fraction
-    low = int(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (position - low)
+    rank = max(1, math.ceil(fraction * len(sorted_values) - 1e-9))
+    return sorted_values[rank - 1]
 
 
 @dataclass(frozen=True)
@@ -40,20 +61,27 @@ class GapStats:
 
 
 class GapHistogram:
-    """Gaps counted in 10 µs buckets, so percentiles of a long live run cost the same at any
-    length: each is the middle of its bucket, within 5 µs of the exact value."""
+    """Gaps counted in buckets of :attr:`STEP` seconds, so a live run's percentiles cost the
+    same at any length. A percentile read from it is the nearest-rank value's bucket middle:
+    within ``STEP / 2`` (5 µs) of the exact nearest-rank value. Gaps of :attr:`LIMIT` or more
+    are kept exactly, so a long tail loses nothing."""
 
     STEP = 1e-5
-    BUCKETS = 20_000  # up to 200 ms; longer gaps are kept as they are
+    BUCKETS = 20_000
+    LIMIT = STEP * BUCKETS  # 200 ms
+    #: The stated error bound of every percentile it gives.
+    ERROR_BOUND = STEP / 2
 
-    def __init__(self) -> None:
+    def __init__(self, gaps=()) -> None:
         self.counts = array("I", bytes(4 * self.BUCKETS))
         self.long_gaps: list[float] = []
         self.total = 0
         self.max = 0.0
+        for gap in gaps:
+            self.add(gap)
 
     def add(self, gap: float) -> None:
-        index = int(gap / self.STEP)
+        index = int(gap / self.STEP) if gap > 0 else 0
         if index < self.BUCKETS:
             self.counts[index] += 1
         else:
@@ -62,42 +90,40 @@ class GapHistogram:
         if gap > self.max:
             self.max = gap
 
-    def stats(self) -> GapStats:
-        ranks = {fraction: round((self.total - 1) * fraction) for fraction in (0.5, 0.95)}
-        found: dict[float, float] = {}
+    def percentile(self, fraction: float) -> float:
+        rank = max(1, math.ceil(fraction * self.total - 1e-9))
         seen = 0
         for index, count in enumerate(self.counts):
-            if not count:
-                continue
-            seen += count
-            for fraction, rank in ranks.items():
-                if fraction not in found and rank < seen:
-                    found[fraction] = (index + 0.5) * self.STEP
-            if len(found) == len(ranks):
-                break
-        if len(found) < len(ranks):
-            long_gaps = sorted(self.long_gaps)
-            for fraction, rank in ranks.items():
-                found.setdefault(fraction, long_gaps[rank - seen])
-        return GapStats(found[0.5], found[0.95], self.max)
+            if count:
+                seen += count
+                if seen >= rank:
+                    return (index + 0.5) * self.STEP
+        return sorted(self.long_gaps)[rank - seen - 1]
+
+    def stats(self) -> GapStats:
+        return GapStats(self.percentile(0.5), self.percentile(0.95), self.max)
 
 
 class RunMetrics:
     """Everything the side panel shows about one run. Feed it events; read its properties."""
 
-    def __init__(self, clock: Clock, counter: IncrementalTokenCounter | None = None, encoding: EncodingChoice | None = None, stream: bool = True) -> None:
+    #: Up to this many gaps, percentiles are exact even while the run streams; past it a live
+    #: run reads them from a histogram (see GapHistogram.ERROR_BOUND). Final figures are exact.
+    EXACT_GAPS_WHILE_RUNNING = 5_000
+
+    def __init__(self, clock: Clock, *, stream: bool = True, created_at: float | None = None) -> None:
         self.clock = clock
         self.stream = stream
-        self.state: RunState = "idle"
-        self.encoding = encoding
-        self._counter = counter
-        self._reasoning_counter: IncrementalTokenCounter | None = None
+        self.state: RunState = "connecting"
+        self.created_at = clock() if created_at is None else created_at
         self.started_at: float | None = None
+        self.sent_at: float | None = None
+        self.headers_at: float | None = None
         self.ended_at: float | None = None
         self.first_answer_at: float | None = None
         self.first_reasoning_at: float | None = None
         self.last_answer_at: float | None = None
-        #: Arrival times of answer chunks (seconds since the request), and their texts' lengths.
+        #: Arrival times of answer chunks (seconds since the request was sent), and their lengths.
         self.arrivals = array("d")
         self.chunk_sizes = array("I")
         self.reasoning_chunks = 0
@@ -107,107 +133,174 @@ class RunMetrics:
         self.finish_reason: str | None = None
         self.error: str | None = None
         self.error_kind: str | None = None
+        #: Retries before the request that answered, and the one being waited for now.
+        self.retries: list[Retrying] = []
+        self.waiting_retry: Retrying | None = None
         #: The answer's length in the model's own tokenizer, where the server can count it.
         self.model_tokens: int | None = None
+        self.encoding: EncodingChoice | None = None
+        self._counter: IncrementalTokenCounter | None = None
+        self._reasoning_counter: IncrementalTokenCounter | None = None
+        self._answer_texts: list[str] | None = []  # kept only until a counter is attached
+        self._reasoning_texts: list[str] | None = []
         self._gap_cache: tuple[int, GapStats | None] = (-1, None)
-        self._gap_histogram = GapHistogram()
+        self._gap_histogram: GapHistogram | None = None
 
     # -- events in -------------------------------------------------------------------------
     def on_event(self, event: RunEvent) -> None:
-        if type(event) is Delta:
-            self.on_delta(event)
-        elif isinstance(event, Started):
-            self.on_started(event.at)
-        elif isinstance(event, Usage):
-            self.usage = event
-        elif isinstance(event, Finished):
-            self.finish_reason = event.reason
+        kind = type(event)
+        if kind is Delta:
+            self.on_delta(event)  # type: ignore[arg-type]
+        elif kind is Started:
+            self._on_started(event.at)  # type: ignore[union-attr]
+        elif kind is RequestSent:
+            self.sent_at = event.at  # type: ignore[union-attr]
+        elif kind is ResponseHeaders:
+            self.headers_at = event.at  # type: ignore[union-attr]
+        elif kind is Usage:
+            self.usage = event  # type: ignore[assignment]
+        elif kind is Retrying:
+            self.retries.append(event)  # type: ignore[arg-type]
+            self.waiting_retry = event  # type: ignore[assignment]
+        elif kind is Finished:
+            self.finish_reason = event.reason  # type: ignore[union-attr]
             self._end("done", event.at)
-        elif isinstance(event, Failed):
-            self.error = event.message
-            self.error_kind = event.kind
-            self._end("failed", event.at)
+        elif kind is Failed:
+            self.fail(event.message, event.kind, event.at)  # type: ignore[union-attr]
 
-    def on_started(self, at: float) -> None:
-        # A retry (without stream_options) starts the clock again: the figures are the request's that answered.
+    def _on_started(self, at: float) -> None:
+        # A retry starts the request again: the figures are those of the request that answered.
         self.started_at = at
+        self.sent_at = self.headers_at = None
+        self.waiting_retry = None
         self.state = "waiting"
 
     def on_delta(self, delta: Delta) -> None:
-        if not delta.text:  # a role-only or empty chunk is not a token: no TTFT, no gap
+        text = delta.text
+        if not text:  # a role-only or empty chunk is not a token: no TTFT, no gap
             return
         if delta.kind == "reasoning":
             if self.first_reasoning_at is None:
                 self.first_reasoning_at = delta.at
             self.reasoning_chunks += 1
-            self.reasoning_chars += len(delta.text)
+            self.reasoning_chars += len(text)
             if self._reasoning_counter is not None:
-                self._reasoning_counter.add(delta.text)
+                self._reasoning_counter.add(text)
+            else:
+                self._reasoning_texts.append(text)  # type: ignore[union-attr]
         else:
             if self.first_answer_at is None:
                 self.first_answer_at = delta.at
-            arrival = delta.at - (self.started_at or 0.0)
-            if self.arrivals:
-                self._gap_histogram.add(arrival - self.arrivals[-1])
+            arrival = delta.at - self.request_origin
+            arrivals = self.arrivals
+            if arrivals and self._gap_histogram is not None:
+                self._gap_histogram.add(arrival - arrivals[-1])
             self.last_answer_at = delta.at
-            self.arrivals.append(arrival)
-            self.chunk_sizes.append(len(delta.text))
-            self.answer_chars += len(delta.text)
+            arrivals.append(arrival)
+            self.chunk_sizes.append(len(text))
+            self.answer_chars += len(text)
             if self._counter is not None:
-                self._counter.add(delta.text)
+                self._counter.add(text)
+            else:
+                self._answer_texts.append(text)  # type: ignore[union-attr]
+            if self._gap_histogram is None and len(arrivals) > self.EXACT_GAPS_WHILE_RUNNING:
+                self._gap_histogram = GapHistogram(self.gaps)
         if self.state == "waiting":
             self.state = "streaming"
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "Cancelled: the partial answer is kept.") -> None:
         if self.state not in TERMINAL_STATES:
-            self.error = "Cancelled: the partial answer is kept."
+            self.error = reason
+            self.error_kind = "cancelled"
             self._end("cancelled", self.clock())
+
+    def fail(self, message: str, kind: str = "error", at: float | None = None) -> None:
+        if self.state not in TERMINAL_STATES:
+            self.error = message
+            self.error_kind = kind
+            self._end("failed", self.clock() if at is None else at)
 
     def _end(self, state: RunState, at: float) -> None:
         if self.state in TERMINAL_STATES:
             return
         self.state = state
         self.ended_at = at
+        self.waiting_retry = None
 
-    def attach_reasoning_counter(self, counter: IncrementalTokenCounter) -> None:
-        self._reasoning_counter = counter
+    def count_with(self, encoding_choice: EncodingChoice, encoding) -> None:  # encoding: tiktoken.Encoding
+        """Start counting tokens with tiktoken; the text that arrived before is counted too."""
+        self.encoding = encoding_choice
+        self._counter = IncrementalTokenCounter(encoding)
+        self._reasoning_counter = IncrementalTokenCounter(encoding)
+        for text in self._answer_texts or ():
+            self._counter.add(text)
+        for text in self._reasoning_texts or ():
+            self._reasoning_counter.add(text)
+        self._answer_texts = self._reasoning_texts = None
 
     # -- figures out (seconds; None when not applicable yet) ---------------------------------
     @property
     def running(self) -> bool:
-        return self.state in ("waiting", "streaming")
+        return self.state not in TERMINAL_STATES
 
     @property
-    def elapsed(self) -> float | None:
-        if self.started_at is None:
-            return None
+    def request_origin(self) -> float:
+        """Where latencies count from: the request on the wire (the client's start if the
+        transport could not tell)."""
+        if self.sent_at is not None:
+            return self.sent_at
+        if self.started_at is not None:
+            return self.started_at
+        return self.created_at
+
+    @property
+    def elapsed(self) -> float:
         end = self.ended_at if self.ended_at is not None else self.clock()
-        return end - self.started_at
+        return end - self.created_at
+
+    @property
+    def client_time(self) -> float | None:
+        """Client-side time before the request was on the wire (SDK, connection)."""
+        if self.started_at is None or self.sent_at is None:
+            return None
+        return self.sent_at - self.started_at
+
+    @property
+    def headers_time(self) -> float | None:
+        if self.headers_at is None or self.sent_at is None:
+            return None
+        return self.headers_at - self.sent_at
 
     @property
     def ttft(self) -> float | None:
         """Not applicable without streaming: the first text is the whole answer."""
-        if not self.stream or self.first_answer_at is None or self.started_at is None:
+        if not self.stream or self.first_answer_at is None:
             return None
-        return self.first_answer_at - self.started_at
+        return self.first_answer_at - self.request_origin
 
     @property
     def ttfr(self) -> float | None:
-        """Time to the first reasoning token."""
-        if not self.stream or self.first_reasoning_at is None or self.started_at is None:
+        """Time to the first reasoning text."""
+        if not self.stream or self.first_reasoning_at is None:
             return None
-        return self.first_reasoning_at - self.started_at
+        return self.first_reasoning_at - self.request_origin
 
     @property
     def e2e(self) -> float | None:
-        if self.last_answer_at is None or self.started_at is None:
+        if self.last_answer_at is None:
             return None
-        return self.last_answer_at - self.started_at
+        return self.last_answer_at - self.request_origin
 
     @property
     def chunks(self) -> int:
         return len(self.arrivals)
 
+    @property
+    def cut_short(self) -> str | None:
+        """Why the answer was cut ("max tokens", "content filter"), or None."""
+        return CUT_REASONS.get(self.finish_reason or "")
+
+    # -- tokens ------------------------------------------------------------------------------
     @property
     def tiktoken_tokens(self) -> int | None:
         return self._counter.count() if self._counter is not None else None
@@ -220,14 +313,26 @@ class RunMetrics:
     def server_completion_tokens(self) -> int | None:
         return self.usage.completion_tokens if self.usage else None
 
+    def tokens_from(self, source: TokenSource) -> int | None:
+        if source == "server":
+            return self.server_completion_tokens
+        if source == "model":
+            return self.model_tokens
+        return self.tiktoken_tokens
+
     @property
-    def output_tokens(self) -> int | None:
+    def token_source(self) -> TokenSource | None:
         """The best count there is: the server's usage, else the model's own tokenizer (the
         embedded server counts), else tiktoken's."""
-        for count in (self.server_completion_tokens, self.model_tokens):
-            if count is not None:
-                return count
-        return self.tiktoken_tokens
+        for source in ("server", "model", "tiktoken"):
+            if self.tokens_from(source) is not None:  # type: ignore[arg-type]
+                return source  # type: ignore[return-value]
+        return None
+
+    @property
+    def output_tokens(self) -> int | None:
+        source = self.token_source
+        return None if source is None else self.tokens_from(source)
 
     @property
     def usage_difference(self) -> int | None:
@@ -243,40 +348,38 @@ class RunMetrics:
             return None
         return e2e - ttft
 
-    @property
-    def tpot(self) -> float | None:
-        tokens, span = self.output_tokens, self._decode_span()
+    def tpot(self, source: TokenSource | None = None) -> float | None:
+        """Time per output token after the first, counting with ``source`` (default: the best)."""
+        tokens = self.tokens_from(source) if source else self.output_tokens
+        span = self._decode_span()
         if span is None or tokens is None or tokens < 2:
             return None
         return span / (tokens - 1)
 
-    @property
-    def decode_tokens_per_second(self) -> float | None:
-        tokens, span = self.output_tokens, self._decode_span()
-        if span is None or tokens is None or tokens < 2:
-            return None
-        return (tokens - 1) / span
+    def decode_rate(self, source: TokenSource | None = None) -> float | None:
+        tpot = self.tpot(source)
+        return None if not tpot else 1 / tpot
 
+    # -- gaps ------------------------------------------------------------------------------
     @property
     def gaps(self) -> list[float]:
         arrivals = self.arrivals
         return [arrivals[i] - arrivals[i - 1] for i in range(1, len(arrivals))]
 
-    #: Up to this many gaps, percentiles are computed exactly even while the run streams.
-    EXACT_GAPS_WHILE_RUNNING = 5_000
-
     def gap_stats(self) -> GapStats | None:
-        """p50/p95/max of the gaps: exact (linear interpolation) when the run has ended; while a
-        long run streams, from a 10 µs histogram, so a refresh costs the same at any length."""
+        """p50/p95/max of the gaps, nearest rank: exact when the run has ended; while a long
+        run streams, from the histogram (within GapHistogram.ERROR_BOUND)."""
         count = len(self.arrivals)
         if count < 2:
             return None
-        if self.running and count > self.EXACT_GAPS_WHILE_RUNNING:
+        if self.running and self._gap_histogram is not None:
             return self._gap_histogram.stats()
         cached_count, cached = self._gap_cache
         if count == cached_count and cached is not None:
             return cached
         gaps = sorted(self.gaps)
-        stats = GapStats(percentile(gaps, 0.5), percentile(gaps, 0.95), gaps[-1])
+        stats = GapStats(nearest_rank(gaps, 0.5), nearest_rank(gaps, 0.95), gaps[-1])
         self._gap_cache = (count, stats)
+        if not self.running:
+            self._gap_histogram = None  # no longer needed: the figures are final
         return stats

@@ -1,51 +1,77 @@
-"""One run: what was asked, what arrived, and its figures."""
+"""One run: what was asked, what arrived, and its figures.
+
+A run exists from the moment the person sends: it is numbered then, and a failure while
+connecting or looking up the model is a failed run like any other.
+
+What a run keeps in memory: its request, its figures (arrival times as 8 bytes and sizes as
+4 bytes per chunk) and its text as one string per network read (``answer_parts``), not one
+per chunk. Finished runs beyond the session's most recent few keep their figures only; their
+text is in history.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .clock import Clock
 from .events import Delta, RunEvent
 from .metrics import RunMetrics
 from .request import RunRequest
-from .tokens import IncrementalTokenCounter, encoding_for_model, load_encoding
+
 
 @dataclass(eq=False)
 class Run:
     request: RunRequest
     metrics: RunMetrics
-    #: Where it went, without the key ("127.0.0.1:8080/v1", "embedded model").
-    endpoint_label: str = ""
-    #: Order in the session, from 1 (history gives runs their own ids).
+    #: The run's number: the same in the Runs table, the Timeline and History (its history id).
     number: int = 0
+    #: Where it went, without any secret ("127.0.0.1:8080/v1", "embedded model").
+    endpoint_label: str = ""
+    #: Wall clock at the send, Unix seconds.
     created: float = field(default_factory=time.time)
-    #: Runs made by one Compare action share a pair id.
+    #: Runs made by one Compare action share a pair id: the number of the pair's first run.
     pair_id: int | None = None
-    #: The run's row in the history store, once stored.
-    history_id: int | None = None
+    #: A conversation's runs share its first run's number, and count their turns from 1.
+    conversation_id: int | None = None
+    turn: int | None = None
+    #: The answer and reasoning as they arrived: one string per network read.
     answer_parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
+    #: Set once the text was dropped from memory (it stays in history).
+    text_released: bool = False
+    #: What the run is doing before its request ("starting the embedded model…"), or None.
+    note: str | None = None
 
     @classmethod
-    def new(cls, request: RunRequest, *, clock: Clock, encoding: str | None = None, **fields) -> Run:
-        """A run ready to take events, counting tokens in the model's encoding (or ``encoding``)."""
-        choice = encoding_for_model(request.model, encoding)
-        tiktoken_encoding = load_encoding(choice.name)
-        metrics = RunMetrics(clock, IncrementalTokenCounter(tiktoken_encoding), choice, stream=request.stream)
-        metrics.attach_reasoning_counter(IncrementalTokenCounter(tiktoken_encoding))
-        return cls(request, metrics, **fields)
+    def new(cls, request: RunRequest, *, clock: Clock, **fields) -> Run:
+        return cls(request, RunMetrics(clock, stream=request.stream), **fields)
+
+    def with_model(self, model: str) -> None:
+        """The model is known (a server's first listed model is only known after asking)."""
+        self.request = replace(self.request, model=model)
 
     def apply(self, batch: list[RunEvent]) -> None:
         """Take a batch of events: figures to the metrics, text to the run's parts."""
         metrics = self.metrics
-        answer, reasoning = self.answer_parts, self.reasoning_parts
+        answer: list[str] = []
+        reasoning: list[str] = []
         for event in batch:
             if type(event) is Delta:
                 metrics.on_delta(event)
                 (answer if event.kind == "answer" else reasoning).append(event.text)
             else:
                 metrics.on_event(event)
+        if answer:
+            self.answer_parts.append("".join(answer))
+        if reasoning:
+            self.reasoning_parts.append("".join(reasoning))
+
+    def release_text(self) -> None:
+        """Forget the text (history keeps it): an old run of a long session costs little."""
+        self.answer_parts = []
+        self.reasoning_parts = []
+        self.text_released = True
 
     @property
     def text(self) -> str:
@@ -57,7 +83,10 @@ class Run:
 
     @property
     def outcome(self) -> str:
+        """"done", "cut (max tokens)", "cancelled", "failed", … as a table shows it."""
         metrics = self.metrics
         if metrics.state == "done":
-            return f"done ({metrics.finish_reason})" if metrics.finish_reason not in (None, "stop", "completed") else "done"
+            if metrics.cut_short:
+                return f"cut ({metrics.cut_short})"
+            return "done" if metrics.finish_reason in (None, "stop", "completed", "end_turn") else f"done ({metrics.finish_reason})"
         return metrics.state

@@ -1,143 +1,182 @@
-"""The side panel: the live figures of the selected run, redrawn at a fixed rate."""
+"""The side panel: the figures of the run shown, redrawn at a fixed rate while it is live.
+
+The most important figures come first (State, TTFT, E2E, Tokens, Tok/s), so a short panel
+still shows them. Server text (errors, model names) is drawn as ``Text``, never as markup.
+"""
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from ..engine import format as fmt
 from ..engine.comparison import Comparison
-from ..engine.metrics import RunMetrics
 from ..engine.run import Run
-
-
-def format_seconds(seconds: float | None) -> str:
-    """Always to the millisecond or finer: "123.4 ms" below a second, "2.224 s" above."""
-    if seconds is None:
-        return "–"
-    if seconds < 1:
-        return f"{seconds * 1000:.1f} ms"
-    return f"{seconds:,.3f} s"
-
-
-def format_rate(rate: float | None) -> str:
-    return "–" if rate is None else f"{rate:,.1f}"
-
-
-def _tokens_label(run: Run) -> str:
-    metrics = run.metrics
-    count = metrics.tiktoken_tokens
-    if count is None or metrics.encoding is None:
-        return "–"
-    label = f"{count:,} ({metrics.encoding.label})"
-    if metrics.model_tokens is not None:
-        label += f"; {metrics.model_tokens:,} by the model's tokenizer"
-    return label
-
-
-def _usage_label(metrics: RunMetrics) -> str:
-    server = metrics.server_completion_tokens
-    if server is None:
-        return "not reported" if metrics.state in ("done", "failed", "cancelled") else "–"
-    difference = metrics.usage_difference
-    return f"{server:,}" + (f" ({difference:+,} vs tiktoken)" if difference is not None else "")
-
-
-def _streaming_label(run: Run | None, next_run: bool) -> str:
-    shown = run.request.stream if run else next_run
-    label = "on" if shown else "off"
-    if shown != next_run:
-        label += f" (next run: {'on' if next_run else 'off'})"
-    return label
-
-
-class MetricsPanel(Static):
-    """Shows one run's figures; the app calls :meth:`show` on a timer while a run is live.
-
-    Its height is fixed by the layout, so an update never re-lays out the screen.
-    """
-
-    DEFAULT_CSS = """
-    MetricsPanel { width: 100%; height: 1fr; }
-    """
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.endpoint = "–"
-        self.model = "–"
-        self.api = "chat"
-        self.streaming = True
-        self.message = ""
-
-    def show(self, run: Run | None, comparison: Comparison | None = None) -> None:
-        self.update(self.render_figures(run, comparison), layout=False)
-
-    def render_figures(self, run: Run | None, comparison: Comparison | None = None) -> Table:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(overflow="fold")
-        metrics = run.metrics if run else None
-        state = metrics.state if metrics else "idle"
-        rows: list[tuple[str, str | Text]] = [
-            ("State", Text(state, style=f"bold {_STATE_STYLE.get(state, '')}")),
-            ("Endpoint", self.endpoint),
-            ("Model", run.request.model if run else self.model),
-            ("API", run.request.api if run else self.api),
-            ("Streaming", _streaming_label(run, self.streaming)),
-        ]
-        if metrics is not None:
-            stream = metrics.stream
-            gaps = metrics.gap_stats()
-            rows += [
-                ("Elapsed", format_seconds(metrics.elapsed)),
-                ("TTFT", format_seconds(metrics.ttft) if stream else "n/a (not streaming)"),
-                ("Chunks", f"{metrics.chunks:,}"),
-                ("Tokens", _tokens_label(run)),
-                ("Usage", _usage_label(metrics)),
-                ("Tok/s", format_rate(metrics.decode_tokens_per_second)),
-                ("Gap p50", format_seconds(gaps.p50) if gaps else "–"),
-                ("Gap p95", format_seconds(gaps.p95) if gaps else "–"),
-                ("E2E", format_seconds(metrics.e2e) if metrics.state != "streaming" or not stream else "…"),
-            ]
-            if metrics.reasoning_chunks:
-                rows.insert(7, ("TTF reason", format_seconds(metrics.ttfr)))
-        for label, value in rows:
-            table.add_row(label, value)
-        if comparison is not None:
-            table.add_row("", "")
-            for label, value in _comparison_rows(comparison):
-                table.add_row(label, value)
-        message = (metrics.error if metrics and metrics.error else None) or self.message
-        if message:
-            table.add_row("", "")
-            table.add_row(Text("Note", style="bold"), Text(message, style="italic"))
-        return table
-
-
-def _comparison_rows(comparison: Comparison) -> list[tuple[str | Text, str | Text]]:
-    """The pair side by side: when the first text showed with and without streaming, and tokens."""
-    streamed, waited = comparison.streamed, comparison.waited
-    rows: list[tuple[str | Text, str | Text]] = [
-        (Text("Compare", style="bold underline"), f"#{streamed.number} streamed / #{waited.number} waited"),
-        ("First text", f"{format_seconds(comparison.first_text_streamed)} / {format_seconds(comparison.first_text_waited)}"),
-    ]
-    saved, speedup = comparison.time_saved, comparison.speedup
-    if saved is not None:
-        rows.append(("Saved", Text(f"{format_seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green")))
-
-    def tokens(run: Run, counted: bool) -> str:
-        value = run.metrics.tiktoken_tokens if counted else run.metrics.server_completion_tokens
-        return "–" if value is None else f"{value:,}"
-
-    rows.append(("Usage", f"{tokens(streamed, False)} / {tokens(waited, False)} by the server"))
-    rows.append(("tiktoken", f"{tokens(streamed, True)} / {tokens(waited, True)}"))
-    return rows
-
+from ..engine.sanitize import one_line
+from ..engine.summary import SOURCE_NAMES
 
 _STATE_STYLE = {
+    "connecting": "yellow",
     "waiting": "yellow",
     "streaming": "cyan",
     "done": "green",
     "cancelled": "magenta",
     "failed": "red",
 }
+
+
+class MetricsPanel(Static):
+    """Shows one run's figures. The screen calls :meth:`show` on a timer while a run is live."""
+
+    DEFAULT_CSS = """
+    MetricsPanel { width: 100%; height: auto; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        #: What the panel shows when no run is selected, and for the next run.
+        self.endpoint = fmt.NONE
+        self.model = fmt.NONE
+        self.api = "chat"
+        self.streaming = True
+        #: A line about the session, not a run (a hint, the embedded model's state).
+        self.message = ""
+
+    def show(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> None:
+        self.update(self.render_figures(run, comparison, activity))
+
+    def render_figures(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> Group:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column(overflow="fold")
+        for label, value in _rows(self, run):
+            table.add_row(label, value)
+        parts: list = [table]
+        if comparison is not None:
+            parts.append(_comparison_table(comparison))
+        notes = [text for text in (activity, run.metrics.error if run else None, self.message) if text]
+        for note in notes:
+            parts.append(Text(""))
+            parts.append(Text(one_line(note, 600), style="italic"))
+        return Group(*parts)
+
+
+def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
+    if run is None:
+        return [
+            ("State", Text("idle", style="bold")),
+            ("Endpoint", Text(panel.endpoint)),
+            ("Model", Text(one_line(panel.model, 80))),
+            ("API", panel.api),
+            ("Streaming", "on" if panel.streaming else "off"),
+        ]
+    metrics = run.metrics
+    stream = metrics.stream
+    state = Text(metrics.state, style=f"bold {_STATE_STYLE.get(metrics.state, '')}")
+    if run.note:
+        state.append(f" · {run.note}", style="")
+    if metrics.waiting_retry is not None:
+        retry = metrics.waiting_retry
+        state.append(f" · {retry.reason}: retry {retry.attempt}/{retry.of} in {retry.delay:.1f} s", style="yellow")
+    gaps = metrics.gap_stats()
+    rows: list[tuple[str, Text | str]] = [
+        ("State", state),
+        ("TTFT", fmt.seconds(metrics.ttft) if stream else "n/a (not streaming)"),
+        ("E2E", fmt.seconds(metrics.e2e) if not (metrics.running and stream) else "…"),
+        ("Tokens", _tokens(run)),
+        ("Tok/s", fmt.rate(metrics.decode_rate())),
+        ("Elapsed", fmt.seconds(metrics.elapsed)),
+        ("Client", fmt.seconds(metrics.client_time)),
+        ("Headers", fmt.seconds(metrics.headers_time)),
+        ("Chunks", fmt.count(metrics.chunks)),
+        ("Usage", _usage(run)),
+        ("Gap p50", fmt.seconds(gaps.p50) if gaps else fmt.NONE),
+        ("Gap p95", fmt.seconds(gaps.p95) if gaps else fmt.NONE),
+    ]
+    if metrics.reasoning_chunks:
+        rows.insert(2, ("First thought", fmt.seconds(metrics.ttfr)))
+    if metrics.cut_short:
+        rows.insert(1, ("Finish", Text(f"cut short: {metrics.cut_short} ({metrics.finish_reason})", style="bold yellow")))
+    if metrics.retries:
+        rows.append(("Retries", f"{len(metrics.retries)} before the request that answered"))
+    rows += [
+        ("Endpoint", Text(run.endpoint_label or panel.endpoint)),
+        ("Model", Text(one_line(run.request.model or panel.model, 80))),
+        ("API", run.request.api),
+        ("Streaming", _streaming(run, panel.streaming)),
+    ]
+    params = _params(run)
+    if params:
+        rows.append(("Params", params))
+    return rows
+
+
+def _tokens(run: Run) -> Text:
+    metrics = run.metrics
+    source = metrics.token_source
+    if source is None:
+        return Text(fmt.NONE if metrics.running else "not counted")
+    text = Text(f"{metrics.output_tokens:,}")
+    label = SOURCE_NAMES[source]
+    if source == "tiktoken" and metrics.encoding is not None:
+        label = f"tiktoken {metrics.encoding.label}"
+    text.append(f" ({label})", style="dim")
+    return text
+
+
+def _usage(run: Run) -> str:
+    metrics = run.metrics
+    server = metrics.server_completion_tokens
+    if server is None:
+        return "not reported" if not metrics.running else fmt.NONE
+    difference = metrics.usage_difference
+    return f"{server:,}" + (f" ({difference:+,} vs tiktoken)" if difference is not None else "")
+
+
+def _streaming(run: Run, next_run: bool) -> str:
+    label = "on" if run.request.stream else "off"
+    if run.request.stream != next_run:
+        label += f" (next run: {'on' if next_run else 'off'})"
+    return label
+
+
+def _params(run: Run) -> str:
+    request = run.request
+    parts = []
+    if request.temperature is not None:
+        parts.append(f"temperature {request.temperature:g}")
+    if request.seed is not None:
+        parts.append(f"seed {request.seed}")
+    if request.max_tokens is not None:
+        parts.append(f"max {request.max_tokens:,} tokens")
+    if request.turns:
+        parts.append(f"turn {len(request.turns) + 1}")
+    return ", ".join(parts)
+
+
+def _comparison_table(comparison: Comparison) -> Table:
+    """The pair side by side: when the first text showed with and without streaming, and tokens."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    streamed, waited = comparison.streamed, comparison.waited
+    table.add_row("", "")
+    table.add_row(Text("Compare", style="bold underline"), f"#{streamed.number} streamed / #{waited.number} waited")
+    table.add_row("First text", f"{fmt.seconds(comparison.first_text_streamed)} / {fmt.seconds(comparison.first_text_waited)}")
+    saved, speedup = comparison.time_saved, comparison.speedup
+    if saved is not None:
+        table.add_row("Saved", Text(f"{fmt.seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green"))
+    tokens_s, tokens_w = comparison.tokens
+    source = comparison.token_source
+    if source is not None:
+        table.add_row("Tokens", f"{fmt.count(tokens_s)} / {fmt.count(tokens_w)} ({SOURCE_NAMES[source]})")
+    if comparison.answers_differ:
+        per_s, per_w = comparison.time_per_token
+        table.add_row("", Text(f"answers differ: {fmt.count(tokens_s)} vs {fmt.count(tokens_w)} tokens", style="bold yellow"))
+        table.add_row("Per token", f"{fmt.seconds(per_s)} / {fmt.seconds(per_w)} (E2E ÷ tokens)")
+    fair = _params(streamed)
+    if fair:
+        table.add_row("Both sent", fair)
+    return table

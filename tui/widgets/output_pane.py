@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from array import array
 from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Literal
 
 from rich.cells import cell_len
@@ -25,25 +26,23 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from ..engine.sanitize import server_text
+
 OutputMode = Literal["markdown", "raw"]
 
 #: Drawn rows kept for redraws; past this, rows far from the view are dropped.
 _STRIP_CACHE_ROWS = 400
 
-# C0 and C1 controls except newline become visible "control pictures"; tab becomes spaces.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROL_PICTURES = {code: chr(0x2400 + code) for code in range(0x20)} | {0x7F: "\u2421"}
 _INLINE = re.compile(r"(`[^`]+`)|(\*\*[^*]+\*\*)")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
 
 
 def sanitize(text: str) -> str:
-    """Make model text safe to draw: tabs to spaces, every other control char visible."""
+    """Text as the pane draws it: tabs as spaces, and (for text from anywhere) every control
+    made visible by the one sanitizer of server text."""
     if "\t" in text:
         text = text.replace("\t", "    ")
-    if _CONTROLS.search(text) is None:
-        return text
-    return _CONTROLS.sub(lambda m: _CONTROL_PICTURES.get(ord(m.group()), "\ufffd"), text)
+    return server_text(text)
 
 
 def _fit(line: str, position: int, width: int) -> int:
@@ -85,6 +84,34 @@ class OutputPane(ScrollView, can_focus=True):
     OutputPane {
         scrollbar-gutter: stable;
         overflow-x: hidden;
+    }
+    OutputPane > .output-pane--notice {
+        color: $text-muted;
+        text-style: italic;
+    }
+    OutputPane > .output-pane--heading {
+        color: $accent;
+        text-style: bold;
+    }
+    OutputPane > .output-pane--code {
+        color: $text-success;
+        background: $boost;
+    }
+    OutputPane > .output-pane--quote {
+        color: $text-muted;
+        text-style: italic;
+    }
+    OutputPane > .output-pane--marker {
+        color: $accent;
+    }
+    OutputPane > .output-pane--inline-code {
+        color: $text-success;
+    }
+    OutputPane > .output-pane--bold {
+        text-style: bold;
+    }
+    OutputPane > .output-pane--chunk-odd {
+        background: $primary 35%;
     }
     """
     COMPONENT_CLASSES = {
@@ -140,6 +167,11 @@ class OutputPane(ScrollView, can_focus=True):
         self._rewrap_all()
         self.scroll_to(y=0, animate=False)
 
+    @property
+    def notice(self) -> str:
+        """The dim text shown while the pane has no answer text."""
+        return self._notice
+
     def set_notice(self, notice: str) -> None:
         """A dim line shown while the pane has no text (a hint, or "waiting for…")."""
         self._notice = notice
@@ -147,26 +179,26 @@ class OutputPane(ScrollView, can_focus=True):
             self._strips.clear()
             self.refresh()
 
-    def append_chunks(self, chunks: list[str]) -> None:
-        """Append streamed chunks in one go (one call per frame, whatever the chunk count)."""
-        if not chunks:
+    def append(self, text: str, chunk_sizes: Sequence[int] | None = None) -> None:
+        """Append streamed text in one go (one call per frame, whatever the chunk count).
+        ``chunk_sizes``: the lengths of the chunks ``text`` is made of (one chunk if None)."""
+        if not text:
             return
-        joined = "".join(chunks)
-        text = sanitize(joined)
+        sizes = chunk_sizes if chunk_sizes is not None else (len(text),)
+        safe = sanitize(text)
         starts = self._chunk_starts
         offset = self._length
-        if len(text) == len(joined):
-            for chunk in chunks:
+        if len(safe) == len(text):
+            for size in sizes:
                 starts.append(offset)
-                offset += len(chunk)
+                offset += size
         else:  # sanitizing changed lengths (tabs): measure each chunk as drawn
-            for chunk in chunks:
+            position = 0
+            for size in sizes:
                 starts.append(offset)
-                offset += len(sanitize(chunk))
-        self._append_text(text)
-
-    def append(self, text: str) -> None:
-        self.append_chunks([text])
+                offset += len(sanitize(text[position : position + size]))
+                position += size
+        self._append_text(safe)
 
     def _append_text(self, text: str) -> None:
         if not text:

@@ -1,51 +1,83 @@
-"""The prompt panel: a multi-line editor with the session's prompt history."""
+"""The prompt panel: a multi-line editor with prompt recall.
+
+The send keys are handled here, in the editor's own key handler, not by a screen binding: the
+editor receives keys in the order they were typed, so the text it sends is exactly what was
+typed before the send key (a fast typist, type-ahead while the app loads, a paste without
+bracketed paste), and what is typed after it stays in the box for the next prompt.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import TextArea
 
+#: Keys that send. Ctrl+J is what many terminals send for Ctrl+Enter; Alt+Enter as in elia and posting.
+SEND_KEYS = ("ctrl+j", "alt+enter", "ctrl+enter")
+#: Ctrl+O sends the prompt both ways, as a Compare pair.
+COMPARE_KEYS = ("ctrl+o",)
+
 
 class PromptInput(TextArea):
-    """Enter inserts a newline; Ctrl+J sends (terminals send Ctrl+J for Ctrl+Enter)."""
+    """Enter inserts a newline; Ctrl+J or Alt+Enter sends; Ctrl+↑/↓ recall earlier prompts."""
 
     BINDINGS = [
-        Binding("ctrl+j", "submit", "Send", priority=True),
-        Binding("ctrl+up", "history(-1)", "Older prompt", show=False),
-        Binding("ctrl+down", "history(1)", "Newer prompt", show=False),
+        Binding("ctrl+up", "recall(-1)", "Older prompt", show=False),
+        Binding("ctrl+down", "recall(1)", "Newer prompt", show=False),
     ]
 
     @dataclass
     class Submitted(Message):
-        """The person asked to send this prompt."""
+        """The person asked to send ``text`` (both ways, with ``compare``)."""
 
         prompt_input: PromptInput
         text: str
+        compare: bool = False
 
     def __init__(self, text: str = "", *, id: str | None = None) -> None:
         super().__init__(text, id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        self.prompt_history: list[str] = []
-        #: Position in history while recalling; len(history) means "the draft".
+        self.recall_list: list[str] = []
+        #: Position while recalling; len(recall_list) means "the draft".
         self._cursor = 0
         self._draft = ""
 
+    async def _on_key(self, event: events.Key) -> None:
+        if event.key in SEND_KEYS or event.key in COMPARE_KEYS:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.Submitted(self, self.text, compare=event.key in COMPARE_KEYS))
+            return
+        await super()._on_key(event)
+
+    def consume(self, sent: str) -> None:
+        """The prompt ``sent`` was accepted: take it out of the box, keeping what was typed after
+        the send key, and remember it for recall."""
+        self.remember(sent)
+        current = self.text
+        if current.startswith(sent):
+            rest = current[len(sent) :]
+            self.load_text(rest)
+            self.move_cursor(self.document.end)
+
     def remember(self, prompt: str) -> None:
-        if prompt and (not self.prompt_history or self.prompt_history[-1] != prompt):
-            self.prompt_history.append(prompt)
-        self._cursor = len(self.prompt_history)
+        if prompt.strip() and (not self.recall_list or self.recall_list[-1] != prompt):
+            self.recall_list.append(prompt)
+        self._cursor = len(self.recall_list)
         self._draft = ""
 
-    def action_submit(self) -> None:
-        self.post_message(self.Submitted(self, self.text))
+    def seed_recall(self, prompts: list[str]) -> None:
+        """Earlier sessions' prompts (oldest first), before this session's own."""
+        self.recall_list = [*prompts, *(p for p in self.recall_list if p not in prompts)]
+        self._cursor = len(self.recall_list)
 
-    def action_history(self, step: int) -> None:
-        if not self.prompt_history:
+    def action_recall(self, step: int) -> None:
+        if not self.recall_list:
             return
-        if self._cursor == len(self.prompt_history):
+        if self._cursor == len(self.recall_list):
             self._draft = self.text
-        self._cursor = max(0, min(len(self.prompt_history), self._cursor + step))
-        self.load_text(self._draft if self._cursor == len(self.prompt_history) else self.prompt_history[self._cursor])
+        self._cursor = max(0, min(len(self.recall_list), self._cursor + step))
+        self.load_text(self._draft if self._cursor == len(self.recall_list) else self.recall_list[self._cursor])
         self.move_cursor(self.document.end)

@@ -1,13 +1,16 @@
-"""The session's finished runs, one row each, so streaming on and off compare at a glance."""
+"""The session's runs, one row each, newest first (as in History), so streaming on and off
+compare at a glance."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import DataTable
 
-from ..engine.run import Run
-from .metrics_panel import format_rate, format_seconds
+from ..engine.history import RunRecord
+from ..engine.metrics import TokenSource
+from ..engine.summary import record_cells
 
-COLUMNS = ("#", "Stream", "API", "Model", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "Outcome")
+COLUMNS = ("#", "Stream", "Model", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "Outcome", "Prompt")
 
 
 class RunsTable(DataTable):
@@ -21,22 +24,17 @@ class RunsTable(DataTable):
         for column in COLUMNS:
             self.add_column(column, key=column)
 
-    def add_run(self, run: Run, pair_number: int | None = None) -> None:
-        """``pair_number``: the first run of its Compare pair, marked on both rows."""
-        metrics = run.metrics
-        number = f"{run.number}" + (f" ⇄{pair_number}" if pair_number else "")
-        tokens = metrics.output_tokens
-        self.add_row(
-            number,
-            "on" if run.request.stream else "off",
-            run.request.api,
-            run.request.model,
-            format_seconds(metrics.ttft) if run.request.stream else "n/a",
-            format_seconds(metrics.e2e),
-            f"{metrics.chunks:,}",
-            "–" if tokens is None else f"{tokens:,}",
-            format_rate(metrics.decode_tokens_per_second),
-            run.outcome,
-            key=str(run.number),
-        )
-        self.move_cursor(row=self.row_count - 1)
+    def show_run(self, record: RunRecord, *, pair_of: int | None = None, token_source: TokenSource | None = None) -> None:
+        """Add the run's row, or update it (a pair's first run, once its partner is done).
+        ``pair_of``: the pair's first run number, marked on both rows."""
+        mark = f" ⇄{pair_of}" if pair_of is not None else ""
+        cells = record_cells(record, token_source=token_source, pair_mark=mark)
+        values = [Text(cells[column]) for column in COLUMNS]
+        key = str(record.id)
+        if key in self.rows:
+            for column, value in zip(COLUMNS, values):
+                self.update_cell(key, column, value)
+            return
+        self.add_row(*values, key=key)
+        self.sort("#", key=lambda cell: -int(str(cell).split()[0]))
+        self.move_cursor(row=0)

@@ -10,7 +10,7 @@ firehose of 200,000 chunks is limited by the client, not by this server.
         ...
         server.release("g")
 
-Run it in another process: ``python -m tui.scripted_server --firehose 20000`` prints
+Run it in another process: ``python -m tests.support.scripted_server --firehose 20000`` prints
 ``READY http://127.0.0.1:PORT/v1`` once listening and serves until SIGTERM/SIGINT.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import fcntl
 import itertools
 import json
 import re
@@ -535,7 +534,10 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
     except ValueError as error:
         raise _CloseConnection from error
     body = await reader.readexactly(length) if length else b""
-    return _Request(method, target.split("?", 1)[0], headers, body)
+    path = target.split("?", 1)[0]
+    if "://" in path:  # absolute form, as a client sends it to a proxy: the path is what counts
+        path = "/" + path.split("://", 1)[1].partition("/")[2]
+    return _Request(method, path, headers, body)
 
 
 class _Connection:
@@ -579,6 +581,8 @@ class _Connection:
         transport.set_write_buffer_limits(high=0)
         await self.writer.drain()
         sock = self.writer.get_extra_info("socket")
+        if _SIOCOUTQNSD is not None:
+            import fcntl  # Linux only, like the ioctl
         deadline = time.monotonic() + 2.0
         while _SIOCOUTQNSD is not None and time.monotonic() < deadline:
             unsent = struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQNSD, b"\0\0\0\0"))[0]
@@ -820,7 +824,7 @@ def _script_from_args(args: argparse.Namespace) -> Script:
 
 def main(argv: list[str] | None = None) -> None:
     """Serve one script to every request until SIGTERM/SIGINT (for benchmarks in another process)."""
-    parser = argparse.ArgumentParser(prog="python -m tui.scripted_server", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.support.scripted_server", description=main.__doc__)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY'")
     source = parser.add_mutually_exclusive_group()

@@ -1,23 +1,28 @@
 """The chunk timeline of one run: every chunk with its arrival time, gap, text and tokens,
 beside a plot of text arriving over time (both runs of a Compare pair when there is one).
 
-It is the cookbook's "Text received: 4 (0.16 seconds after request)", as a table.
+It is the cookbook's "Text received: 4 (0.16 seconds after request)", as a table. The per-chunk
+token counts need a tiktoken encoding, which can take a quarter second to load: the table is
+filled from a thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Sparkline, Static
 from textual_plotext import PlotextPlot
 
+from ..engine import format as fmt
 from ..engine.history import RunRecord
+from ..engine.sanitize import server_text
 from ..engine.tokens import SUPPORTED_ENCODINGS, load_encoding
-from .metrics_panel import format_seconds
-from .output_pane import sanitize
+from .watched import WatchedScreen
 
 #: Whitespace made visible, so a person sees exactly how the server cut the text.
 _VISIBLE = str.maketrans({" ": "·", "\n": "↵", "\t": "→"})
@@ -27,11 +32,25 @@ MAX_ROWS = 5_000
 
 
 def visible_whitespace(text: str) -> str:
-    return sanitize(text.translate(_VISIBLE))
+    return server_text(text.translate(_VISIBLE))
 
 
-class TimelineScreen(Screen[None]):
-    CSS_PATH = "timeline_screen.tcss"
+def chunk_rows(record: RunRecord) -> list[tuple]:
+    """The table's rows: number, arrival, gap, tokens of the chunk alone, visible text."""
+    name = (record.encoding or "").split(",")[0]
+    encoding = load_encoding(name) if name in SUPPORTED_ENCODINGS else None
+    arrivals = record.arrivals
+    rows = []
+    for index, text in enumerate(record.chunks()[:MAX_ROWS]):
+        at = arrivals[index] if index < len(arrivals) else None
+        gap = at - arrivals[index - 1] if at is not None and index > 0 else None
+        tokens = len(encoding.encode_ordinary(text)) if encoding else fmt.NONE
+        rows.append((index + 1, fmt.seconds(at), fmt.seconds(gap), tokens, Text(visible_whitespace(text), no_wrap=True)))
+    return rows
+
+
+class TimelineScreen(WatchedScreen[None]):
+    CSS_PATH = "timeline.tcss"
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("c", "copy", "Copy answer"),
@@ -57,8 +76,8 @@ class TimelineScreen(Screen[None]):
         record = self.record
         summary = Text()
         summary.append(self.title, style="bold")
-        summary.append(f" · {record.api} · {record.model} · streaming {'on' if record.stream else 'off'}")
-        summary.append(f" · {record.chunk_count:,} chunks · TTFT {format_seconds(record.ttft)} · E2E {format_seconds(record.e2e)}")
+        summary.append(f" · {record.api} · {server_text(record.model)} · streaming {'on' if record.stream else 'off'}")
+        summary.append(f" · {record.chunk_count:,} chunks · TTFT {fmt.seconds(record.ttft)} · E2E {fmt.seconds(record.e2e)}")
         if record.chunk_count > MAX_ROWS:
             summary.append(f" · the table shows the first {MAX_ROWS:,} chunks (export has all)", style="italic")
         return summary
@@ -67,24 +86,16 @@ class TimelineScreen(Screen[None]):
         self.query_one("#chunks").border_title = "Chunks (time since the request; tokens of each chunk alone)"
         self.query_one("#arrivals").border_title = "Text received over time"
         self.query_one("#gaps").border_title = "Gaps between chunks"
-        self._fill_table()
-        self._plot()
-
-    def _fill_table(self) -> None:
         table = self.query_one("#chunks", DataTable)
         for label in ("#", "Arrived", "Gap", "Tokens", "Text"):
             table.add_column(label, key=label)
-        record = self.record
-        name = (record.encoding or "").split(",")[0]
-        encoding = load_encoding(name) if name in SUPPORTED_ENCODINGS else None
-        arrivals = record.arrivals
-        rows = []
-        for index, text in enumerate(record.chunks()[:MAX_ROWS]):
-            at = arrivals[index] if index < len(arrivals) else None
-            gap = at - arrivals[index - 1] if at is not None and index > 0 else None
-            tokens = len(encoding.encode_ordinary(text)) if encoding else "–"
-            rows.append((index + 1, format_seconds(at), format_seconds(gap), tokens, Text(visible_whitespace(text), no_wrap=True)))
-        table.add_rows(rows)
+        self._plot()
+        self._fill_table()
+
+    @work(group="timeline", exit_on_error=False)
+    async def _fill_table(self) -> None:
+        rows = await asyncio.to_thread(chunk_rows, self.record)
+        self.query_one("#chunks", DataTable).add_rows(rows)
 
     def _plot(self) -> None:
         plt = self.query_one(PlotextPlot).plt

@@ -1,0 +1,1 @@
+"""Test and benchmark equipment (not shipped): the scripted OpenAI-compatible server."""

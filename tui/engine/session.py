@@ -1,0 +1,302 @@
+"""RunSession: the one owner of a session's runs.
+
+It numbers runs (their history id, the one number used everywhere), pairs them for Compare,
+starts, cancels and finishes them, and persists them through one ordered writer. A run exists
+from the moment it is sent: a failure while starting the embedded model or looking up the
+model is a failed run with its message, like a failure of the request itself.
+
+One send runs at a time. Who calls ``send`` while another is running decides what happens
+(the main screen asks for a second press, then ``cancel``s the running one and waits for it
+to end before sending): a run is never cancelled silently, and two runs never overlap.
+
+Everything here runs on the event loop; nothing blocks it (history is written on the writer's
+thread, encodings load in a thread). A listener is told when a run starts, changes and ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from .clock import Clock, monotonic_clock
+from .comparison import Comparison, pair_of
+from .connection import Connection
+from .errors import Problem, UserFacingError, internal_problem
+from .history import HistoryStore
+from .history_writer import HistoryWriter
+from .logfile import log_failure
+from .request import Api, RunRequest, Turn
+from .run import Run
+from .stream import RequestFailed
+from .tokens import encoding_for_model, load_encoding
+
+#: How often a live run is saved (at least every half second; a killed app loses no more).
+SAVE_EVERY = 0.4
+#: Finished runs that keep their text in memory; older ones keep figures only (history has the text).
+KEEP_TEXT_OF = 20
+#: Sent with both runs of a Compare pair when the person set none, so both answers match.
+FAIR_TEMPERATURE = 0.0
+FAIR_SEED = 1234
+
+
+class RunListener(Protocol):
+    """What the interface is told, on the event loop, as runs go."""
+
+    def run_started(self, run: Run) -> None: ...
+
+    def run_changed(self, run: Run) -> None: ...
+
+    def run_ended(self, run: Run) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunParams:
+    """The next run's parameters, as the person set them (None: the server's default)."""
+
+    api: Api = "chat"
+    stream: bool = True
+    max_tokens: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    system_prompt: str | None = None
+    #: A tiktoken encoding to count with instead of the model's own.
+    encoding: str | None = None
+
+
+class RunSession:
+    def __init__(self, connection: Connection, history: HistoryStore, *, clock: Clock = monotonic_clock, params: RunParams | None = None) -> None:
+        self.connection = connection
+        self.history = history
+        self.writer = HistoryWriter(history)
+        self.clock = clock
+        self.params = params or RunParams()
+        #: This session's runs, oldest first.
+        self.runs: list[Run] = []
+        #: The conversation's turns when conversation mode is on (None: single prompts).
+        self.conversation: list[Run] | None = None
+        self._task: asyncio.Task | None = None
+        self._cancel_reason: str | None = None
+        self._compares = 0
+        #: What the session is doing that is not a run (a Compare warm-up), for the interface.
+        self.activity: str | None = None
+        #: Set by close(): the interface is being taken down and is told nothing more.
+        self._closing = False
+
+    # -- state -------------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def active(self) -> Run | None:
+        """The run in progress, if any."""
+        if not self.busy:
+            return None
+        return next((run for run in reversed(self.runs) if run.metrics.running), None)
+
+    def pair_of(self, run: Run) -> Comparison | None:
+        return pair_of(run, self.runs)
+
+    # -- sending -----------------------------------------------------------------------------
+    async def send(self, prompt: str, listener: RunListener, *, compare: bool = False) -> list[Run]:
+        """Run ``prompt`` once with the current parameters, or as a Compare pair (streamed and
+        waited, in alternating order). Returns the runs made. Cancelled by :meth:`cancel`."""
+        if self.busy:
+            raise RuntimeError("a send is already running: cancel it first")
+        self._task = asyncio.current_task()
+        try:
+            if not compare:
+                run = self._new_run(prompt, self.params.stream)
+                await self._execute(run, listener)
+                return [run]
+            return await self._compare(prompt, listener)
+        finally:
+            self._task = None
+            self._cancel_reason = None
+            self.activity = None
+
+    async def cancel(self, reason: str = "Cancelled: the partial answer is kept.") -> None:
+        """Cancel the running send, if any, and wait until its run has ended (and is saved)."""
+        task = self._task
+        if task is None or task.done() or task is asyncio.current_task():
+            return
+        self._cancel_reason = reason
+        task.cancel()
+        await asyncio.wait([task])
+
+    def _new_run(self, prompt: str, stream: bool, *, pair_id: int | None = None, first_of_pair: bool = False, overrides: dict | None = None) -> Run:
+        params = self.params
+        turns = tuple(Turn(run.request.prompt, run.text) for run in self.conversation or () if run.metrics.state == "done")
+        request = RunRequest(
+            prompt=prompt,
+            model=self.connection.model or "",
+            api=params.api,
+            stream=stream,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            seed=params.seed,
+            system_prompt=params.system_prompt if params.api != "completions" else None,
+            turns=turns if params.api != "completions" else (),
+        )
+        if overrides:
+            request = replace(request, **overrides)
+        number = self.history.allocate_id()
+        run = Run.new(request, clock=self.clock, number=number, endpoint_label=self.connection.endpoint.label, pair_id=number if first_of_pair else pair_id)
+        if self.conversation is not None and params.api != "completions":
+            run.conversation_id = self.conversation[0].number if self.conversation else run.number
+            run.turn = len(self.conversation) + 1
+        self.runs.append(run)
+        self.writer.start(run)
+        return run
+
+    async def _execute(self, run: Run, listener: RunListener) -> None:
+        listener.run_started(run)
+        saver = asyncio.create_task(self._save_while_running(run))
+        counting: asyncio.Task | None = None
+        try:
+            await self._prepare(run, listener)
+            counting = asyncio.create_task(self._count_tokens(run))
+            async for batch in self.connection.batches(run.request, self.clock):
+                run.apply(batch)
+                listener.run_changed(run)
+            await counting
+            run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
+        except asyncio.CancelledError:
+            run.metrics.cancel(self._cancel_reason or "Cancelled: the partial answer is kept.")
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes the run's, in one line
+            problem = _problem_of(exc)
+            run.metrics.fail(problem.message, problem.kind)
+        finally:
+            run.note = None
+            saver.cancel()
+            if counting is not None and not counting.done():
+                counting.cancel()
+            self.writer.finish(run)
+            if self.conversation is not None and run.conversation_id is not None:
+                self.conversation.append(run)
+            self._release_old_texts()
+            if not self._closing:
+                listener.run_ended(run)
+
+    async def _prepare(self, run: Run, listener: RunListener) -> None:
+        """Reach the endpoint and learn the model: the part of a run before its request."""
+        connection = self.connection
+        if connection.needs_start:
+            run.note = "starting the embedded model…"
+            listener.run_changed(run)
+        await connection.ready()
+        run.endpoint_label = connection.endpoint.label
+        if not run.request.model:
+            run.note = "asking the server which model to use…"
+            listener.run_changed(run)
+            run.with_model(await connection.resolve_model())
+        run.note = None
+
+    async def _count_tokens(self, run: Run) -> None:
+        """Count with tiktoken once the encoding is loaded (in a thread): the run does not wait
+        for it, and the count catches up exactly with what arrived meanwhile."""
+        try:
+            choice, encoding = await asyncio.to_thread(_load_encoding_for, run.request.model, self.params.encoding)
+        except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
+            log_failure(f"Token counting for run #{run.number} is off", exc)
+            return
+        run.metrics.count_with(choice, encoding)
+
+    async def _save_while_running(self, run: Run) -> None:
+        saved = None
+        while True:
+            await asyncio.sleep(SAVE_EVERY)
+            mark = (run.metrics.state, run.metrics.chunks, run.metrics.reasoning_chunks, run.request.model)
+            if mark != saved:
+                self.writer.save(run)
+                saved = mark
+
+    def _release_old_texts(self) -> None:
+        """Keep memory flat over a long session: old runs' text lives in history only."""
+        finished = [run for run in self.runs if not run.metrics.running and not run.text_released]
+        keep = {id(run) for run in self.conversation or ()}
+        for run in finished[:-KEEP_TEXT_OF]:
+            if id(run) not in keep:
+                run.release_text()
+
+    # -- compare -----------------------------------------------------------------------------
+    async def _compare(self, prompt: str, listener: RunListener) -> list[Run]:
+        """The same prompt streamed and waited, fairly: a discarded warm-up request first, the
+        same temperature and seed in both (0 and a fixed seed unless the person set them),
+        and the order alternating from one Compare to the next."""
+        overrides = self.fair_overrides()
+        self.activity = "warming up (a discarded request)…"
+        await self._warm_up(prompt, overrides)
+        self.activity = None
+        order = (True, False) if self._compares % 2 == 0 else (False, True)
+        self._compares += 1
+        runs: list[Run] = []
+        for stream in order:
+            run = self._new_run(prompt, stream, pair_id=runs[0].number if runs else None, first_of_pair=not runs, overrides=overrides)
+            await self._execute(run, listener)
+            runs.append(run)
+            if run.metrics.state != "done":
+                break
+        return runs
+
+    def fair_overrides(self) -> dict:
+        """What a Compare pair sends that the person did not set: temperature and seed."""
+        overrides: dict = {}
+        if self.params.temperature is None:
+            overrides["temperature"] = FAIR_TEMPERATURE
+        if self.params.seed is None and self.params.api != "responses":
+            overrides["seed"] = FAIR_SEED
+        return overrides
+
+    async def _warm_up(self, prompt: str, overrides: dict) -> None:
+        """One short request that is not a run: it opens the connection and fills a server's
+        prompt cache, so neither run of the pair pays for them alone."""
+        try:
+            await self.connection.ready()
+            model = self.connection.model or await self.connection.resolve_model()
+            request = RunRequest(prompt=prompt, model=model, api=self.params.api, stream=True, max_tokens=1, include_usage=False, **overrides)
+            async for _ in self.connection.batches(request, self.clock):
+                pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the pair's own runs will say what is wrong
+            log_failure("Compare warm-up failed", exc)
+
+    # -- conversation ------------------------------------------------------------------------
+    def start_conversation(self) -> None:
+        """Conversation mode: each prompt is sent with the turns so far (chat and responses)."""
+        self.conversation = []
+
+    def end_conversation(self) -> None:
+        """Back to single prompts: each is sent alone, with no memory."""
+        self.conversation = None
+
+    def continue_conversation(self, runs: list[Run]) -> None:
+        """Continue a stored conversation (its runs, oldest first)."""
+        self.conversation = list(runs)
+
+    # -- closing -----------------------------------------------------------------------------
+    async def close(self) -> None:
+        """Cancel what runs (it is saved as cancelled), write what is queued, close connections."""
+        self._closing = True
+        await self.cancel("Cancelled: streamtui was closing.")
+        await self.writer.flush()
+        await self.connection.close()
+
+
+def _load_encoding_for(model: str, override: str | None):  # -> (EncodingChoice, tiktoken.Encoding)
+    choice = encoding_for_model(model, override)
+    return choice, load_encoding(choice.name)
+
+
+def _problem_of(exc: BaseException) -> Problem:
+    if isinstance(exc, RequestFailed):
+        return exc.problem
+    if isinstance(exc, UserFacingError):
+        return Problem("error", str(exc))
+    if isinstance(exc, (RuntimeError, TimeoutError)) and "local model server" in str(exc):
+        return Problem("local_server", f"The embedded model did not start: {exc}")
+    return internal_problem(exc)
+

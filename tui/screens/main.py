@@ -1,0 +1,363 @@
+"""The main screen: the prompt, the live output, the run's figures and the session's runs.
+
+It owns its layout, its keys and the pacing of drawing. Data flows one way: a prompt goes to
+the session, which runs it and tells this screen (a ``RunListener``) when a run starts,
+changes and ends; the screen pulls what is new from the run, at most once a frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer
+
+from ..engine.clock import monotonic_clock
+from ..engine.history import record_of
+from ..engine.run import Run
+from ..engine.sanitize import one_line
+from ..engine.session import RunSession
+from ..widgets.metrics_panel import MetricsPanel
+from ..widgets.output_pane import OutputPane
+from ..widgets.prompt_input import PromptInput
+from ..widgets.runs_table import RunsTable
+from .watched import WatchedScreen
+
+#: A second send within this many seconds replaces the running run.
+REPLACE_WITHIN = 5.0
+
+NO_LOCAL_MODEL = (
+    "Nothing is configured, and the embedded model is not installed.",
+    "",
+    "Install it (compiles llama.cpp once, a few minutes):   pip install 'streamtui[local]'",
+    "Or use a server:    streamtui --base-url http://127.0.0.1:8080/v1 --model NAME",
+    "Or use OpenAI:      export OPENAI_API_KEY=sk-...   then   streamtui",
+)
+HINT = "Type a prompt below and press Ctrl+J to send it (Ctrl+O sends it both ways)."
+
+
+class MainScreen(WatchedScreen[None]):
+    CSS_PATH = "main.tcss"
+    BINDINGS = [
+        Binding("ctrl+j", "send", "Send", show=False),
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+t", "toggle_streaming", "Streaming on/off"),
+        Binding("ctrl+o", "compare", "Compare"),
+        Binding("ctrl+l", "timeline", "Timeline"),
+        Binding("ctrl+g", "history", "History"),
+        Binding("ctrl+r", "toggle_raw", "Raw"),
+    ]
+
+    def __init__(self, session: RunSession, *, prompt: str = "", frame_interval: float = 1 / 120, tick_interval: float = 0.1) -> None:
+        super().__init__()
+        self.session = session
+        self.initial_prompt = prompt
+        self.frame_interval = frame_interval
+        self.tick_interval = tick_interval
+        #: The run the panel and the panes show: the live one, or one picked in the table.
+        self.current: Run | None = None
+        self._last_prompt = prompt
+        #: How much of the current run the panes already show: answer parts and chunks, reasoning parts.
+        self._drawn_parts = self._drawn_chunks = self._drawn_reasoning = 0
+        self._draw_scheduled = False
+        self._last_draw = 0.0
+        #: Until when a second send replaces the running run (a monotonic time).
+        self._replace_until = 0.0
+
+    # -- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield OutputPane(id="reasoning")
+                yield OutputPane(id="output")
+                yield PromptInput(self.initial_prompt, id="prompt")
+            with VerticalScroll(id="side"):
+                yield MetricsPanel(id="metrics")
+        yield RunsTable(id="runs")
+        yield Footer()
+
+    @property
+    def output(self) -> OutputPane:
+        return self.query_one("#output", OutputPane)
+
+    @property
+    def reasoning_pane(self) -> OutputPane:
+        return self.query_one("#reasoning", OutputPane)
+
+    @property
+    def prompt_input(self) -> PromptInput:
+        return self.query_one(PromptInput)
+
+    @property
+    def metrics_panel(self) -> MetricsPanel:
+        return self.query_one(MetricsPanel)
+
+    @property
+    def runs_table(self) -> RunsTable:
+        return self.query_one(RunsTable)
+
+    def on_mount(self) -> None:
+        self.output.border_title = "Output"
+        self.reasoning_pane.border_title = "Reasoning"
+        self.prompt_input.border_title = "Prompt · Ctrl+J send · Ctrl+↑/↓ earlier prompts"
+        self.query_one("#side").border_title = "Run"
+        self.runs_table.border_title = "Runs"
+        connection = self.session.connection
+        panel = self.metrics_panel
+        panel.endpoint = self._endpoint_label()
+        panel.model = connection.model or "(first listed by the server)"
+        panel.api = self.session.params.api
+        panel.streaming = self.session.params.stream
+        self._ticker = self.set_interval(self.tick_interval, self._tick, pause=True)
+        self.output.set_notice(HINT)
+        if connection.endpoint.kind == "local":
+            if connection.local_server is None:
+                self.output.set_notice("\n".join(NO_LOCAL_MODEL))
+                panel.message = "The embedded model is not installed: see the output pane."
+            else:
+                self._start_local_model()
+                self.set_interval(1.0, self._watch_local_server)
+        if self.session.history.problem:
+            panel.message = self.session.history.problem
+        self.refresh_panel()
+        self.prompt_input.focus()
+        self._load_recall()
+
+    def _endpoint_label(self) -> str:
+        connection = self.session.connection
+        endpoint = connection.endpoint
+        if endpoint.kind == "local":
+            server = connection.local_server
+            state = server.state if server else "not installed"
+            if state != "ready":
+                return f"embedded model ({state})"
+            return f"embedded · {endpoint.base_url.removeprefix('http://').removesuffix('/v1')}"
+        return f"{endpoint.label} (key {endpoint.key_label})"
+
+    # -- the embedded model -------------------------------------------------------------------
+    @work(group="local", exit_on_error=False)
+    async def _start_local_model(self) -> None:
+        """Start the embedded server now, so the first prompt does not wait for it."""
+        panel = self.metrics_panel
+        panel.message = "starting the embedded model…"
+        self.refresh_panel()
+        try:
+            await self.session.connection.ready()
+            panel.message = ""
+        except Exception as exc:  # noqa: BLE001 - the next prompt tries again and says why
+            panel.message = f"The embedded model did not start: {one_line(str(exc))}"
+        panel.endpoint = self._endpoint_label()
+        panel.model = self.session.connection.model or panel.model
+        self.refresh_panel()
+
+    def _watch_local_server(self) -> None:
+        server = self.session.connection.local_server
+        if server is None or server.state != "dead" or self.session.busy:
+            return
+        message = f"The embedded model stopped ({server.error or 'no reason given'}); the next prompt restarts it."
+        panel = self.metrics_panel
+        if panel.message != message:
+            panel.message = message
+            panel.endpoint = self._endpoint_label()
+            self.refresh_panel()
+
+    @work(group="recall", exit_on_error=False)
+    async def _load_recall(self) -> None:
+        """Earlier sessions' prompts for Ctrl+↑ (read in a thread)."""
+        import asyncio
+
+        prompts = await asyncio.to_thread(self.session.history.recent_prompts)
+        self.prompt_input.seed_recall(prompts)
+
+    # -- sending ----------------------------------------------------------------------------------
+    @on(PromptInput.Submitted)
+    async def _on_prompt_submitted(self, event: PromptInput.Submitted) -> None:
+        event.stop()
+        await self.submit(event.text, compare=event.compare)
+
+    async def action_send(self) -> None:
+        """Send from elsewhere than the prompt (the prompt sends itself, in key order)."""
+        await self.submit(self.prompt_input.text)
+
+    async def action_compare(self) -> None:
+        await self.submit(self.prompt_input.text, compare=True)
+
+    async def submit(self, text: str, *, compare: bool = False) -> None:
+        """Send ``text`` (Compare: streamed and waited). An empty prompt sends nothing (Compare
+        takes the last prompt again); while a run is live, a second press replaces it."""
+        prompt = text if text.strip() else (self._last_prompt if compare and self._last_prompt.strip() else None)
+        if prompt is None:
+            self._hint("Type a prompt first: nothing was sent.")
+            return
+        session = self.session
+        if session.busy:
+            now = monotonic_clock()
+            if now > self._replace_until:
+                self._replace_until = now + REPLACE_WITHIN
+                active = session.active
+                which = f"Run #{active.number}" if active is not None else "A run"
+                self.notify(f"{which} is still running. Press Ctrl+J again to stop it and send this prompt (Escape only stops it).", title="Still running", severity="warning", timeout=REPLACE_WITHIN, markup=False)
+                return
+            await session.cancel("Cancelled: replaced by a new prompt.")
+        self._replace_until = 0.0
+        if text.strip():
+            self.prompt_input.consume(text)
+        self._last_prompt = prompt
+        self.metrics_panel.message = ""
+        self._ticker.resume()
+        self.run_worker(session.send(prompt, self, compare=compare), name="send", group="send", exit_on_error=False)
+
+    def _hint(self, hint: str) -> None:
+        self.metrics_panel.message = hint
+        self.refresh_panel()
+        self.notify(hint, severity="warning", timeout=3, markup=False)
+
+    def _tick(self) -> None:
+        """While a send is live: redraw the figures (Elapsed ticks). The ticker stops itself
+        once nothing is live, so no event of an old run can stop it during a new one."""
+        self.refresh_panel()
+        if not self.session.busy:
+            self._ticker.pause()
+
+    # -- the session tells us (RunListener) ----------------------------------------------------------
+    def run_started(self, run: Run) -> None:
+        self.current = run
+        self._drawn_parts = self._drawn_chunks = self._drawn_reasoning = 0
+        self.output.clear("Waiting for the first chunk…" if run.request.stream else "Waiting for the complete response (streaming is off)…")
+        self.output.border_title = f"Output · run #{run.number}"
+        self.reasoning_pane.clear()
+        self.reasoning_pane.remove_class("-visible")
+        self._ticker.resume()
+        self.refresh_panel()
+
+    def run_changed(self, run: Run) -> None:
+        if run is self.current:
+            self._schedule_draw()
+
+    def run_ended(self, run: Run) -> None:
+        if run is self.current:
+            self.draw_pending()
+            metrics = run.metrics
+            if not run.text:
+                if metrics.state == "done":
+                    self.output.set_notice("(the server sent an empty answer)")
+                else:
+                    self.output.set_notice(f"{metrics.state.capitalize()}: {metrics.error or 'nothing arrived'}")
+            if metrics.state == "failed":
+                self.notify(one_line(metrics.error or "The run failed."), title=f"Run #{run.number} failed", severity="error", timeout=6, markup=False)
+        self._show_in_table(run)
+        self.refresh_panel()
+
+    def _show_in_table(self, run: Run) -> None:
+        table = self.runs_table
+        pair = self.session.pair_of(run)
+        source = pair.token_source if pair is not None else None
+        if pair is not None:
+            other = pair.waited if run is pair.streamed else pair.streamed
+            table.show_run(record_of(other), pair_of=run.pair_id, token_source=source)
+        table.show_run(record_of(run), pair_of=run.pair_id, token_source=source)
+
+    # -- drawing --------------------------------------------------------------------------------------
+    def _schedule_draw(self) -> None:
+        if self._draw_scheduled:
+            return
+        self._draw_scheduled = True
+        delay = self._last_draw + self.frame_interval - monotonic_clock()
+        if delay > 0:
+            self.set_timer(delay, self.draw_pending)
+        else:
+            self.call_later(self.draw_pending)
+
+    def draw_pending(self) -> None:
+        """Draw what arrived since the last frame: one append, whatever the chunk count."""
+        self._draw_scheduled = False
+        self._last_draw = monotonic_clock()
+        run = self.current
+        if run is None:
+            return
+        if len(run.reasoning_parts) > self._drawn_reasoning:
+            self.reasoning_pane.add_class("-visible")
+            self.reasoning_pane.append("".join(run.reasoning_parts[self._drawn_reasoning :]))
+            self._drawn_reasoning = len(run.reasoning_parts)
+        if len(run.answer_parts) > self._drawn_parts:
+            sizes = run.metrics.chunk_sizes[self._drawn_chunks :]
+            self.output.append("".join(run.answer_parts[self._drawn_parts :]), sizes)
+            self._drawn_parts = len(run.answer_parts)
+            self._drawn_chunks += len(sizes)
+
+    def refresh_panel(self) -> None:
+        run = self.current
+        self.metrics_panel.show(run, self.session.pair_of(run) if run else None, self.session.activity)
+
+    # -- other actions -------------------------------------------------------------------------------
+    async def action_cancel(self) -> None:
+        if self.session.busy:
+            await self.session.cancel()
+        self._replace_until = 0.0
+
+    def action_toggle_streaming(self) -> None:
+        session = self.session
+        session.params = replace(session.params, stream=not session.params.stream)
+        self.metrics_panel.streaming = session.params.stream
+        self.notify(
+            "Streaming on: text shows as it arrives." if session.params.stream else "Streaming off: the whole answer shows at once, when it is complete.",
+            timeout=3,
+        )
+        self.refresh_panel()
+
+    def action_toggle_raw(self) -> None:
+        output = self.output
+        output.mode = "raw" if output.mode == "markdown" else "markdown"
+        title = f"Output · run #{self.current.number}" if self.current else "Output"
+        output.border_title = title + (" · raw (chunks alternate in shade)" if output.mode == "raw" else "")
+
+    async def action_timeline(self) -> None:
+        from .timeline import TimelineScreen
+
+        run = self.current
+        if run is None:
+            self.notify("No run yet: send a prompt first.", timeout=3)
+            return
+        pair = self.session.pair_of(run)
+        runs = (pair.streamed, pair.waited) if pair else (run,)
+        records = [await self._record(one) for one in runs]
+        shown = next(record for record, one in zip(records, runs) if one is run)
+        self.app.push_screen(TimelineScreen(shown, f"Run #{run.number}", [(f"#{r.id}", r) for r in records]))
+
+    async def _record(self, run: Run):  # -> RunRecord
+        """The run as a record; a run whose text was released is read back from history."""
+        if not run.text_released:
+            return record_of(run)
+        import asyncio
+
+        await self.session.writer.flush()
+        return await asyncio.to_thread(self.session.history.get, run.number) or record_of(run)
+
+    def action_history(self) -> None:
+        from .history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen(self.session))
+
+    @on(DataTable.RowSelected, "#runs")
+    async def _on_run_selected(self, event: DataTable.RowSelected) -> None:
+        run = next((run for run in self.session.runs if str(run.number) == event.row_key.value), None)
+        if run is not None and not (self.current is not None and self.current.metrics.running):
+            await self.show_run(run)
+
+    async def show_run(self, run: Run) -> None:
+        """Show a finished run again: its text in the panes and its figures in the panel."""
+        record = await self._record(run)
+        self.current = run
+        self.output.clear()
+        self.output.append(record.output, record.chunk_sizes or None)
+        self.output.border_title = f"Output · run #{run.number}"
+        self.reasoning_pane.clear()
+        self.reasoning_pane.set_class(bool(record.reasoning), "-visible")
+        self.reasoning_pane.append(record.reasoning)
+        self._drawn_parts, self._drawn_chunks, self._drawn_reasoning = len(run.answer_parts), run.metrics.chunks, len(run.reasoning_parts)
+        self.refresh_panel()
+
+

@@ -1,0 +1,28 @@
+"""The base of every streamtui screen: no failure of its workers goes unseen.
+
+Textual tells only the node that started a worker when it fails (the message does not
+bubble), so each screen hands a failed worker to the app, which shows one line and logs the
+traceback.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from ..engine.errors import internal_problem
+
+ResultType = TypeVar("ResultType")
+
+
+class WatchedScreen(Screen[ResultType]):
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            report_worker_failure(self, event.worker)
+
+
+def report_worker_failure(node, worker: Worker) -> None:  # node: a DOMNode with notify()
+    problem = internal_problem(worker.error, during=f"the {worker.name or worker.group} worker")  # type: ignore[arg-type]
+    node.notify(problem.message, title="streamtui hit a problem", severity="error", timeout=10, markup=False)
