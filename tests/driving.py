@@ -4,6 +4,7 @@ they never redraw or refresh anything by hand: a test sees only what the app dre
 from __future__ import annotations
 
 import asyncio
+import atexit
 from collections.abc import Callable
 
 from tui.app import StreamTuiApp
@@ -11,7 +12,19 @@ from tui.engine.clock import ManualClock
 from tui.engine.endpoint import resolve_endpoint
 from tui.engine.history import HistoryStore
 from tui.engine.settings import Settings, open_session
-from tui.engine.stream import InProcessStreamer
+from tui.engine.worker_client import WorkerStreamer
+
+_worker: WorkerStreamer | None = None
+
+
+def shared_worker() -> WorkerStreamer:
+    """One streaming worker process for the whole test run, as the command line starts it;
+    every app borrows it, so the SDK is imported once, not once a test."""
+    global _worker
+    if _worker is None:
+        _worker = WorkerStreamer.spawn(shared=True)
+        atexit.register(_worker.stop)
+    return _worker
 
 
 def make_app(base_url: str | None, *, clock=None, history=None, streamer=None, local_server=None, **settings) -> StreamTuiApp:
@@ -23,7 +36,7 @@ def make_app(base_url: str | None, *, clock=None, history=None, streamer=None, l
     resolved = Settings(endpoint, **settings)
     session = open_session(
         resolved,
-        streamer=streamer or InProcessStreamer(),
+        streamer=streamer or shared_worker(),
         history=history if history is not None else HistoryStore.in_memory(),
         local_server=local_server,
         clock=clock or ManualClock(),

@@ -55,6 +55,17 @@ async def test_a_prompt_typed_and_sent_at_once_is_sent_whole(server):
         await wait_for(pilot, lambda: app.screen.query_one("#prompt").text == "")
 
 
+async def test_type_ahead_while_the_app_starts_is_kept_and_sent(server):
+    """Keys typed before the screen is even up (the terminal delivers them as soon as the app
+    starts reading) reach the prompt in order, and the send key sends them."""
+    app = make_app(server.base_url)
+    type_ahead(app, "Write a haiku about rain.", "ctrl+j", "n", "e", "x", "t")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: len(server.requests) == 1)
+        assert server.requests[0]["messages"][-1]["content"] == "Write a haiku about rain."
+        await wait_for(pilot, lambda: app.screen.query_one("#prompt").text == "next")
+
+
 async def test_alt_enter_sends_too(server):
     """Alt+Enter sends, as in elia and posting; Enter still inserts a newline."""
     app = make_app(server.base_url)

@@ -10,12 +10,15 @@ Update after an intended change: pytest tests/test_snapshots.py --snapshot-updat
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.driving import make_app, on_the_wire, panel_text, send, settle, step_through, wait_for
 from tests.support.scripted_server import Script, ScriptedServer, chunk, gate, reasoning, words
 from tui.engine.clock import ManualClock
 from tui.engine.history import HistoryStore
+from tui.engine.worker_client import WorkerStreamer
 
 SIZE = (120, 34)
 #: What the app is pointed at; the proxy settings send it to the scripted server.
@@ -30,19 +33,27 @@ ANSWER = [
 
 
 @pytest.fixture(scope="module")
-def scripted():
+def fixed_server():
     with ScriptedServer() as running:
         yield running
 
 
-@pytest.fixture
-def fixed_server(scripted, monkeypatch):
-    """The scripted server, reached through the proxy settings as STABLE_URL."""
+@pytest.fixture(scope="module")
+def proxied_worker(fixed_server):
+    """A streaming worker whose environment sends STABLE_URL to the scripted server (its proxy
+    settings are read in the worker's own process, so it gets an environment of its own)."""
+    saved = dict(os.environ)
     for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
+        os.environ.pop(name, None)
     for name in ("http_proxy", "HTTP_PROXY"):
-        monkeypatch.setenv(name, f"http://127.0.0.1:{scripted.port}")
-    return scripted
+        os.environ[name] = f"http://127.0.0.1:{fixed_server.port}"
+    try:
+        worker = WorkerStreamer.spawn(shared=True)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    yield worker
+    worker.stop()
 
 
 def gated_answer(prefix: str, **options) -> Script:
@@ -63,8 +74,19 @@ def schedule(prefix: str, chunks: int = len(ARRIVALS)) -> list[tuple[float, str,
     return [(at, f"{prefix}{index}", index + 1) for index, at in enumerate(ARRIVALS[:chunks])]
 
 
+#: The module's proxied worker, lent to every app (shared: closing an app does not stop it).
+WORKER: WorkerStreamer | None = None
+
+
+@pytest.fixture(autouse=True)
+def _lend_worker(proxied_worker):
+    global WORKER
+    WORKER = proxied_worker
+
+
 def app_for(**options):
-    return make_app(STABLE_URL, **options)
+    """The app pointed at STABLE_URL, streaming through the proxied worker."""
+    return make_app(STABLE_URL, streamer=WORKER, **options)
 
 
 async def started(pilot) -> None:

@@ -7,6 +7,7 @@ their layout and their keys; the session (``engine.session``) owns the runs.
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -29,6 +30,23 @@ class StreamTuiApp(App[None]):
         self.session = session
         self._main = MainScreen(session, prompt=prompt, frame_interval=frame_interval, tick_interval=tick_interval)
         self.add_mode("main", lambda: self._main)
+        #: Keys typed before the prompt could take them (type-ahead while the app starts), in order.
+        self._early_input: list[events.Event] | None = []
+
+    async def on_event(self, event: events.Event) -> None:
+        """Hold the keys and pastes that arrive before the prompt has focus, so a person who
+        types while the app starts loses nothing; the main screen lets them through."""
+        if self._early_input is not None and isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
+            self._early_input.append(event)
+            return
+        await super().on_event(event)
+
+    async def release_early_input(self) -> None:
+        """The prompt has focus: deliver what was typed meanwhile, in order, before any later key
+        (this runs as one of the app's own messages, so nothing can come between)."""
+        held, self._early_input = self._early_input or [], None
+        for event in held:
+            await super().on_event(event)
 
     @property
     def main_screen(self) -> MainScreen:

@@ -196,13 +196,16 @@ def _compare(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
 
 
 def _tui(settings) -> int:  # noqa: ANN001
+    # First, before Textual is imported: the streaming worker loads the SDK meanwhile.
+    from .engine.worker_client import WorkerStreamer
+
+    streamer = WorkerStreamer.spawn(settings.target())
     from .engine.history import HistoryStore
     from .engine.settings import open_session
-    from .engine.stream import InProcessStreamer
 
     local_server = make_local_server(settings)
     history = HistoryStore()
-    session = open_session(settings, streamer=InProcessStreamer(), history=history, local_server=local_server)
+    session = open_session(settings, streamer=streamer, history=history, local_server=local_server)
     from .app import StreamTuiApp
 
     app = StreamTuiApp(session, prompt=settings.prompt)
@@ -210,6 +213,7 @@ def _tui(settings) -> int:  # noqa: ANN001
         app.run()
     finally:
         session.writer.close()
+        streamer.stop()
         if local_server is not None:
             local_server.stop()
         history.close()

@@ -124,6 +124,7 @@ class MainScreen(WatchedScreen[None]):
             panel.message = self.session.history.problem
         self.refresh_panel()
         self.prompt_input.focus()
+        self.app.call_later(self.app.release_early_input)
         self._load_recall()
 
     def _endpoint_label(self) -> str:

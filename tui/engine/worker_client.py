@@ -1,0 +1,207 @@
+"""The app's side of the streaming worker (see ``worker.py``): a ``Streamer`` that runs each
+request in the worker process and hands its events to the app's event loop.
+
+Spawn it first thing (``WorkerStreamer.spawn()`` before Textual is imported): the worker then
+imports the SDK while the interface starts. Nothing here imports the SDK. Commands go to the
+worker's stdin; a reader thread takes its frames from stdout and wakes the loop once for
+whatever arrived meanwhile, however many frames that is. If the worker dies, the running
+request fails with one line, and the next request starts a new worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from .clock import Clock, clock_spec
+from .errors import Problem
+from .events import Failed, RunEvent
+from .request import RunRequest
+from .target import Target
+from .worker_protocol import read_frame, unpack_batch, write_frame
+
+_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
+#: A target for warming up before the real one is known (the embedded server's address).
+_SCRATCH = Target("http://127.0.0.1:9/v1", "warm-up")
+
+
+class WorkerStreamer:
+    def __init__(self, *, shared: bool = False) -> None:
+        #: A worker shared by several sessions (tests) is not stopped when one session closes.
+        self.shared = shared
+        self._process: subprocess.Popen[bytes] | None = None
+        self._numbers = itertools.count(1)
+        self._inboxes: dict[int, _Inbox] = {}
+        self._lock = threading.Lock()
+        self._warmed: set[Target] = set()
+
+    @classmethod
+    def spawn(cls, warm: Target | None = None, *, shared: bool = False) -> WorkerStreamer:
+        """Start the worker now (and build the client for ``warm`` as soon as it can)."""
+        streamer = cls(shared=shared)
+        streamer._ensure_process()
+        streamer.warm(warm if warm is not None and warm.base_url else _SCRATCH)
+        return streamer
+
+    # -- the process ----------------------------------------------------------------------
+    def _ensure_process(self) -> subprocess.Popen[bytes]:
+        process = self._process
+        if process is not None and process.poll() is None:
+            return process
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
+        process = subprocess.Popen(
+            [sys.executable, "-P", "-m", "tui.engine.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            close_fds=True,
+        )
+        self._process = process
+        self._warmed = set()
+        threading.Thread(target=self._read, args=(process,), name="streamtui-worker-replies", daemon=True).start()
+        return process
+
+    def _send(self, command: tuple) -> None:
+        process = self._ensure_process()
+        try:
+            write_frame(process.stdin, command)  # type: ignore[arg-type]
+        except (BrokenPipeError, OSError):
+            pass  # the reader thread reports the worker's death to whoever waits
+
+    def _read(self, process: subprocess.Popen[bytes]) -> None:
+        """The reader thread: every frame to its request's inbox; at the end, the worker's death."""
+        while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
+            if message[0] == "ready":
+                continue
+            with self._lock:
+                inbox = self._inboxes.get(message[1])
+            if inbox is not None:
+                inbox.put(message)
+        code = process.wait()
+        if self._process is process:
+            with self._lock:
+                inboxes = list(self._inboxes.values())
+            for inbox in inboxes:
+                inbox.put(("dead", code))
+
+    def warm(self, target: Target) -> None:
+        if target not in self._warmed:
+            self._warmed.add(target)
+            self._send(("warm", target))
+
+    # -- Streamer ----------------------------------------------------------------------------
+    async def batches(self, request: RunRequest, target: Target, clock: Clock) -> AsyncIterator[list[RunEvent]]:
+        number = next(self._numbers)
+        inbox = self._open(number)
+        ended = False
+        try:
+            self.warm(target)
+            self._send(("stream", number, request, target, clock_spec(clock)))
+            while True:
+                for message in await inbox.get():
+                    kind = message[0]
+                    if kind == "batch":
+                        yield unpack_batch(message[2])
+                    elif kind == "end":
+                        ended = True
+                        return
+                    elif kind == "dead":
+                        ended = True
+                        yield [Failed(_death(message[1]), clock(), "internal")]
+                        return
+        finally:
+            self._close(number)
+            if not ended:
+                self._send(("cancel", number))
+
+    async def list_models(self, target: Target) -> list[str]:
+        from .stream import RequestFailed
+
+        number = next(self._numbers)
+        inbox = self._open(number)
+        try:
+            self._send(("models", number, target))
+            while True:
+                for message in await inbox.get():
+                    if message[0] == "dead":
+                        raise RequestFailed(Problem("internal", _death(message[1])))
+                    _, _, names, problem = message
+                    if problem is not None:
+                        raise RequestFailed(problem)
+                    return names
+        finally:
+            self._close(number)
+
+    async def close(self) -> None:
+        if not self.shared:
+            self.stop()
+
+    def stop(self) -> None:
+        """End the worker (closing its stdin ends it; a stuck one is killed)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            process.stdin.close()  # type: ignore[union-attr]
+            process.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            process.kill()
+            process.wait()
+
+    def _open(self, number: int) -> _Inbox:
+        inbox = _Inbox(asyncio.get_running_loop())
+        with self._lock:
+            self._inboxes[number] = inbox
+        return inbox
+
+    def _close(self, number: int) -> None:
+        with self._lock:
+            self._inboxes.pop(number, None)
+
+
+def _death(code: int | None) -> str:
+    return f"The streaming worker stopped unexpectedly (exit code {code}); the next request starts a new one."
+
+
+class _Inbox:
+    """Messages for one request, filled by the reader thread: the loop is woken once for
+    whatever arrived since it last looked (a flood of frames costs one wake-up, not one each)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque = deque()
+        self._lock = threading.Lock()
+        self._waiter: asyncio.Future | None = None
+        self._wake_pending = False
+
+    def put(self, message: tuple) -> None:  # the reader thread
+        with self._lock:
+            self._items.append(message)
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._loop.call_soon_threadsafe(self._wake)
+
+    def _wake(self) -> None:  # the loop
+        self._wake_pending = False
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def get(self) -> list[tuple]:
+        """Everything that arrived, at least one message (waits for it)."""
+        while True:
+            with self._lock:
+                if self._items:
+                    items = list(self._items)
+                    self._items.clear()
+                    return items
+                self._waiter = self._loop.create_future()
+            await self._waiter
