@@ -83,12 +83,6 @@ async def _app_stream(
     sends: int = 1,
     profile: str | None = None,
     terminal_render: bool = True,
-    # Analysis aids (never used by run.py's figures): see README "Analysis aids".
-    freeze_before_send: bool = False,
-    app_options: dict | None = None,
-    yield_every: float | None = None,
-    yield_sleep: float | None = None,
-    bound_strips: bool = False,
     stalls: bool = False,
 ) -> dict:
     """Run the app headless, send the prompt ``sends`` times, and measure each answer of ``n``
@@ -96,36 +90,29 @@ async def _app_stream(
     second send's (a warm client and connection) are under ``"warm"``."""
     import gc
 
-    from benchmarks.probe import ChunkArrivals, FrameWork, ProbeApp, build_app, rss_mb
+    from benchmarks.probe import FrameWork, ProbeApp, build_app, rss_mb
 
-    if yield_every is not None or yield_sleep is not None:
-        _experiment_yield(yield_every, yield_sleep)
-    if bound_strips:
-        _experiment_bound_strips()
-    arrivals = ChunkArrivals()
-    arrivals.install()
     frame_work = FrameWork()
     frame_work.install()
-    app = build_app(ProbeApp, base_url, terminal_render=terminal_render, **(app_options or {}))
-    result: dict = {"history": app.history is not None}
+    app, recorder = build_app(ProbeApp, base_url, terminal_render=terminal_render)
+    result: dict = {"history": True}
     async with app.run_test(size=(140, 45)) as pilot:
-        # Idle and ready, as a person would find it: first frame painted, preload (SDK import,
-        # tiktoken encoding) finished, prompt focused and holding the prompt.
-        await app.workers.wait_for_complete()
+        main = app.main_screen
+        # Idle and ready: first frame painted, prompt focused and holding the prompt, the
+        # streaming worker warm (as the SDK baseline is). What a send costs before that is the
+        # launch benchmark's, through a real terminal.
         await pilot.pause()
-        assert app.focused is app.prompt_input, app.focused
+        assert app.focused is main.prompt_input, app.focused
+        assert await recorder.inner.wait_ready(), "the streaming worker did not get ready"
         await asyncio.sleep(0.2)
         result["rss_idle_mb"], _ = rss_mb()
-        if freeze_before_send:
-            gc.collect()
-            gc.freeze()
         result["gc_idle"] = {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
         for index in range(sends):
             if index:
-                app.prompt_input.load_text("go")
+                main.prompt_input.load_text("go")
                 await pilot.pause(0.2)
             figures = await _measure_send(
-                app, pilot, arrivals, frame_work, n, typing=typing, interval=interval, timeout=timeout,
+                app, pilot, recorder, frame_work, n, typing=typing, interval=interval, timeout=timeout,
                 profile=profile if index == 0 else None, stalls=stalls,
             )
             if index == 0:
@@ -133,30 +120,25 @@ async def _app_stream(
             else:
                 result["warm"] = figures
         result["rss_after_mb"], result["rss_peak_mb"] = rss_mb()
+        result["worker_rss_after_mb"], result["worker_rss_peak_mb"] = rss_mb(recorder.inner.pid)
         result["gc_after"] = {"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}
-    arrivals.uninstall()
     frame_work.uninstall()
+    recorder.inner.stop()
     return result
 
 
-async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: bool, interval: float, timeout: float, profile: str | None, stalls: bool) -> dict:  # type: ignore[no-untyped-def]
+async def _measure_send(app, pilot, recorder, frame_work, n: int, *, typing: bool, interval: float, timeout: float, profile: str | None, stalls: bool) -> dict:  # type: ignore[no-untyped-def]
     from benchmarks.common import summary
-    from benchmarks.probe import (
-        GcPauses,
-        StallSampler,
-        Typist,
-        display_lags,
-        echo_latencies,
-        frame_gaps,
-        wait_for_frame,
-    )
+    from benchmarks.probe import GcPauses, StallSampler, Typist, display_lags, echo_latencies, frame_gaps, wait_for_frame
 
-    arrivals.times.clear()
+    main = app.main_screen
+    arrivals = recorder.times
+    arrivals.clear()
     gc_pauses = GcPauses()
     gc_pauses.install()
-    previous = app.current
+    previous = main.current
     # All n chunks of the new run in the pane, and a frame that repainted the pane since.
-    done = wait_for_frame(app, lambda now, shown, typed: shown >= n and app.current is not previous)
+    done = wait_for_frame(app, lambda now, shown, typed: shown >= n and main.current is not previous)
     profiler = None
     if profile:
         import cProfile
@@ -171,14 +153,14 @@ async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: boo
     app.send_key("ctrl+j")
     # The run exists once the pane is cleared and before any chunk: frames from here on are its.
     async with asyncio.timeout(10):
-        while app.current is previous:
+        while main.current is previous:
             await asyncio.sleep(0.001)
     first_frame = len(app.frames)
     typist = None
     if typing:
         # Type only once the send has cleared the prompt, so the prompt holds only typed keys.
         async with asyncio.timeout(10):
-            while app.prompt_input.text:
+            while main.prompt_input.text:
                 await asyncio.sleep(0.001)
         typist = Typist(app, interval=interval)
         typist.start()
@@ -194,18 +176,20 @@ async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: boo
         profiler.disable()
         profiler.dump_stats(profile)
     stall_sites = sampler.stop() if sampler is not None else None
-    await app.workers.wait_for_complete()
+    async with asyncio.timeout(30):
+        while app.session.busy:
+            await asyncio.sleep(0.01)
     await pilot.pause(0.3)  # the last typed keys reach the screen
     gc_pauses.uninstall()
-    run = app.current
+    run = main.current
     frames = app.frames[first_frame:]
     figures: dict = {
         "n": n,
         "on_screen_s": painted - start,
-        "last_arrival_s": (arrivals.times[-1] - start) if arrivals.times else float("nan"),
-        "first_arrival_s": (arrivals.times[0] - start) if arrivals.times else float("nan"),
-        "chunks_arrived": len(arrivals.times),
-        "chunks_in_pane": len(app.output._chunk_starts),
+        "last_arrival_s": (arrivals[-1] - start) if arrivals else float("nan"),
+        "first_arrival_s": (arrivals[0] - start) if arrivals else float("nan"),
+        "chunks_arrived": len(arrivals),
+        "chunks_in_pane": len(main.output._chunk_starts),
         "state": run.metrics.state if run else None,
         "cpu_pct": 100 * (end_cpu - cpu0) / (end - start),
         "frames": sum(1 for t, _, _ in frames if start <= t <= end),
@@ -213,7 +197,7 @@ async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: boo
         "frame_work": frame_work.report(start, end),
         "long_frames": frame_work.long_frames(start, end, gc_pauses.spans),
         "gc": gc_pauses.report(),
-        "display_lag": summary(display_lags(arrivals.times, frames)),
+        "display_lag": summary(display_lags(arrivals, frames)),
     }
     if stall_sites is not None:
         figures["stalls"] = stall_sites
@@ -226,49 +210,69 @@ async def _measure_send(app, pilot, arrivals, frame_work, n: int, *, typing: boo
         pairs = sorted(zip(latencies, typist.presses), reverse=True)[:5]
         figures["echo_worst"] = [(round(pressed - start, 3), round(latency * 1000, 1)) for latency, pressed in pairs]
     # The last chunk really is in the visible rows of the pane.
-    output = app.output
+    output = main.output
     visible = "".join(output.render_line(y).text for y in range(output.size.height))
     last_words = output.text.rstrip().split()[-1:] or [""]
     figures["last_word_visible"] = last_words[0] in visible
     return figures
 
 
-def _experiment_yield(every: float | None, sleep: float | None) -> None:
-    """For the analysis only (never in the suite's figures): change how the worker yields."""
-    import tui.app as tui_app
+async def _cycles(base_url: str, cycles: int, chunks_before_cancel: int) -> dict:
+    """Send and cancel ``cycles`` times (each run streams a while, then Escape); RSS after each."""
+    from benchmarks.probe import ProbeApp, build_app, rss_mb
 
-    if every is not None:
-        tui_app._YIELD_EVERY = every
-    if sleep is not None:
-        real = asyncio
+    app, recorder = build_app(ProbeApp, base_url)
+    rss: list[float] = []
+    worker_rss: list[float] = []
+    async with app.run_test(size=(140, 45)) as pilot:
+        main = app.main_screen
+        await pilot.pause()
+        await recorder.inner.wait_ready()
+        for _ in range(cycles):
+            main.prompt_input.load_text("go")
+            previous = main.current
+            app.send_key("ctrl+j")
+            async with asyncio.timeout(30):
+                while main.current is previous or main.current.metrics.chunks < chunks_before_cancel:
+                    await asyncio.sleep(0.002)
+            app.send_key("escape")
+            async with asyncio.timeout(30):
+                while app.session.busy:
+                    await asyncio.sleep(0.002)
+            await pilot.pause()
+            rss.append(rss_mb()[0])
+            worker_rss.append(rss_mb(recorder.inner.pid)[0])
+        runs = len(app.session.runs)
+        cancelled = sum(1 for run in app.session.runs if run.metrics.state == "cancelled")
+    recorder.inner.stop()
+    return {"rss_mb": rss, "worker_rss_mb": worker_rss, "runs": runs, "cancelled": cancelled}
 
-        class _Shim:
-            def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-                return getattr(real, name)
 
-            @staticmethod
-            async def sleep(delay: float, result=None):  # type: ignore[no-untyped-def]
-                return await real.sleep(sleep if delay == 0 else delay, result)
+async def _big(base_url: str, n: int, timeout: float) -> dict:
+    """One answer of ``n`` chunks (or one huge chunk): peak and final RSS of both processes."""
+    from benchmarks.probe import ProbeApp, build_app, rss_mb
 
-        tui_app.asyncio = _Shim()  # type: ignore[assignment]
-
-
-def _experiment_bound_strips() -> None:
-    """For the analysis only: keep OutputPane's strip cache to the rows around the view."""
-    from tui.widgets.output_pane import OutputPane
-
-    original = OutputPane.render_line
-
-    def render_line(self, y):  # type: ignore[no-untyped-def]
-        strips = self._strips
-        height = self.size.height
-        if len(strips) > 3 * height:
-            top = self.scroll_offset.y
-            for row in [row for row in strips if row < top - height or row > top + 2 * height]:
-                del strips[row]
-        return original(self, y)
-
-    OutputPane.render_line = render_line  # type: ignore[method-assign]
+    app, recorder = build_app(ProbeApp, base_url)
+    async with app.run_test(size=(140, 45)) as pilot:
+        main = app.main_screen
+        await pilot.pause()
+        await recorder.inner.wait_ready()
+        await asyncio.sleep(0.5)
+        idle, _ = rss_mb()
+        start = perf()
+        app.send_key("ctrl+j")
+        async with asyncio.timeout(timeout):
+            while not (main.current is not None and not app.session.busy):
+                await asyncio.sleep(0.01)
+        seconds = perf() - start
+        await pilot.pause(0.5)
+        run = main.current
+        after, peak = rss_mb()
+        worker_after, worker_peak = rss_mb(recorder.inner.pid)
+        figures = {"idle_mb": idle, "after_mb": after, "peak_mb": peak, "worker_after_mb": worker_after, "worker_peak_mb": worker_peak,
+                   "seconds": seconds, "chunks": run.metrics.chunks, "chars": run.metrics.answer_chars, "state": run.metrics.state}
+    recorder.inner.stop()
+    return figures
 
 
 # --------------------------------------------------------------------------- startup
@@ -298,8 +302,6 @@ def _startup(kind: str, base_url: str = "http://127.0.0.1:9/v1") -> dict:
     else:
         # What ``streamtui --base-url URL --model gpt-4o`` imports and builds (tui.cli.main), plus
         # only a _display hook: the probe module is not imported here, to keep its imports out.
-        from pathlib import Path
-
         from textual._compositor import CompositorUpdate
 
         import tui.app
@@ -310,28 +312,23 @@ def _startup(kind: str, base_url: str = "http://127.0.0.1:9/v1") -> dict:
         ready = {}
 
         class Probe(tui.app.StreamTuiApp):
-            CSS_PATH = str(Path(tui.app.__file__).parent / tui.app.StreamTuiApp.CSS_PATH)
-
             def _display(self, screen, renderable):  # type: ignore[no-untyped-def]
                 super()._display(screen, renderable)
                 if renderable is None or ready:
                     return
                 if isinstance(renderable, CompositorUpdate):
                     renderable.render_segments(self.console)  # what a terminal frame would cost
-                if self.focused is not None and self.focused is self.prompt_input:
+                if self.focused is not None and self.focused is self.main_screen.prompt_input:
                     ready["at"] = perf()
                     self.exit()
 
-        history = {}
-        import inspect
+        from tui.engine.history import HistoryStore
+        from tui.engine.settings import open_session
+        from tui.engine.worker_client import WorkerStreamer
 
-        import tui.cli
-
-        if "HistoryStore" in inspect.getsource(tui.cli):
-            from tui.engine.history import HistoryStore
-
-            history["history"] = HistoryStore()
-        app = Probe(build_settings(args), **history)
+        settings = build_settings(args)
+        session = open_session(settings, streamer=WorkerStreamer.spawn(settings.target()), history=HistoryStore())
+        app = Probe(session)
     t_constructed = perf()
     app.run(headless=True, size=(140, 45))  # type: ignore[attr-defined]
     return {
@@ -421,6 +418,10 @@ def main() -> None:
         base_url = args.pop("base_url")
         n = args.pop("n")
         emit(asyncio.run(_app_stream(base_url, n, **args)))
+    elif scenario == "cycles":
+        emit(asyncio.run(_cycles(**args)))
+    elif scenario == "big":
+        emit(asyncio.run(_big(**args)))
     elif scenario == "startup":
         emit(_startup(**args))
     elif scenario == "tokens":

@@ -19,8 +19,9 @@ PYTHON = sys.executable
 
 
 @contextlib.contextmanager
-def scripted_server(*args: str, timeout: float = 30.0) -> Iterator[str]:
-    """``python -m tests.support.scripted_server ARGS`` in its own process (its own GIL); yields the base URL."""
+def scripted_server(*args: str, timeout: float = 30.0, keep_lines: bool = False) -> Iterator:
+    """``python -m tests.support.scripted_server ARGS`` in its own process (its own GIL); yields the
+    base URL, or with ``keep_lines`` (URL, the list of lines it prints from then on)."""
     process = subprocess.Popen(
         [PYTHON, "-m", "tests.support.scripted_server", *args],
         cwd=ROOT,
@@ -39,7 +40,19 @@ def scripted_server(*args: str, timeout: float = 30.0) -> Iterator[str]:
                 raise RuntimeError(f"scripted server exited: {process.stderr.read()}")  # type: ignore[union-attr]
         else:
             raise RuntimeError("scripted server did not get ready")
-        yield line.split()[1]
+        if not keep_lines:
+            yield line.split()[1]
+            return
+        lines: list[str] = []
+
+        def collect() -> None:
+            for printed in process.stdout:  # type: ignore[union-attr]
+                lines.append(printed.strip())
+
+        import threading
+
+        threading.Thread(target=collect, daemon=True).start()
+        yield line.split()[1], lines
     finally:
         process.terminate()
         try:

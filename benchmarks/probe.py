@@ -1,17 +1,18 @@
 """An instrumented StreamTuiApp: knows when a frame is painted and what it showed.
 
 The hook is ``App._display(screen, update)``, which Textual 8.2.8 calls from
-``Screen._compositor_refresh`` right after ``Compositor.render_update()`` has rendered the dirty
-regions into strips, i.e. once per painted frame. Headless, Textual returns from ``_display``
+``Screen._compositor_refresh`` right after ``Compositor.render_update()`` has rendered the
+dirty regions into strips, i.e. once per painted frame. Headless, Textual returns from ``_display``
 before turning the update into escape sequences; the probe does that work itself
 (``update.render_segments(console)``, discarded) so a headless frame costs what a terminal frame
 costs, minus the write(). ``Screen._dirty_widgets`` still holds the widgets this frame repainted
 when ``_display`` runs (it is cleared just after), so a frame counts for the output pane or the
 prompt only if that widget was repainted in it, and then it shows the widget's current content.
 
-Nothing in tui/ is changed: the arrival time of every answer chunk comes from wrapping
-``tui.engine.stream.stream_batches`` (the app imports it at call time), which costs one extra
-async-generator hop per network read.
+Nothing in tui/ is changed. The app is built as ``streamtui`` builds it (the streaming worker
+process, history in the file STREAMTUI_HISTORY names); the arrival time of every answer chunk
+is the time of the read that brought it (stamped in the worker when the bytes were read), recorded as the session
+receives it by a streamer that wraps the worker.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ from typing import Any
 from textual import events
 from textual._compositor import CompositorUpdate
 
-import tui.app as tui_app
-import tui.engine.stream as engine_stream
 from tui.app import StreamTuiApp
 from tui.engine.endpoint import resolve_endpoint
-from tui.engine.events import Delta
-from tui.engine.settings import Settings
+from tui.engine.events import Deltas
+from tui.engine.history import HistoryStore
+from tui.engine.settings import Settings, open_session
+from tui.engine.worker_client import WorkerStreamer
 
 perf = time.perf_counter
 
@@ -41,47 +42,34 @@ def make_settings(base_url: str, prompt: str = "go") -> Settings:
     return Settings(resolve_endpoint(base_url=base_url, environ={}), model="gpt-4o", prompt=prompt)
 
 
-def cli_uses_history() -> bool:
-    """Whether ``streamtui`` (tui/cli.py) hands the app a HistoryStore: the benchmarks then do too."""
-    import inspect
+class RecordingStreamer:
+    """The app's streamer (the worker), recording ``Delta.at`` of every answer chunk, in order."""
 
-    import tui.cli
-
-    return "HistoryStore" in inspect.getsource(tui.cli)
-
-
-def build_app(cls: type[StreamTuiApp], base_url: str, prompt: str = "go", **kwargs: Any) -> StreamTuiApp:
-    """The app as ``streamtui --base-url URL --model gpt-4o --prompt go`` builds it (history in the
-    file STREAMTUI_HISTORY names, which run.py points at a temporary directory)."""
-    if "history" not in kwargs and cli_uses_history():
-        from tui.engine.history import HistoryStore
-
-        kwargs["history"] = HistoryStore()
-    return cls(make_settings(base_url, prompt), **kwargs)
-
-
-class ChunkArrivals:
-    """Records ``Delta.at`` of every answer chunk, in order, by wrapping ``stream_batches``."""
-
-    def __init__(self) -> None:
+    def __init__(self, inner: WorkerStreamer) -> None:
+        self.inner = inner
         self.times: list[float] = []
-        self._original = engine_stream.stream_batches
 
-    def install(self) -> None:
-        original, times = self._original, self.times
+    async def batches(self, request, target, clock):  # type: ignore[no-untyped-def]
+        times = self.times
+        async for batch in self.inner.batches(request, target, clock):
+            for event in batch:
+                if type(event) is Deltas and event.kind == "answer":
+                    times.extend([event.at] * len(event.texts))
+            yield batch
 
-        async def recording_stream_batches(client, request, clock):  # type: ignore[no-untyped-def]
-            append = times.append
-            async for batch in original(client, request, clock):
-                for event in batch:
-                    if type(event) is Delta and event.kind == "answer":
-                        append(event.at)
-                yield batch
+    async def list_models(self, target):  # type: ignore[no-untyped-def]
+        return await self.inner.list_models(target)
 
-        engine_stream.stream_batches = recording_stream_batches  # type: ignore[assignment]
+    async def close(self) -> None:
+        await self.inner.close()
 
-    def uninstall(self) -> None:
-        engine_stream.stream_batches = self._original  # type: ignore[assignment]
+
+def build_app(cls: type[StreamTuiApp], base_url: str, prompt: str = "go", **kwargs: Any) -> tuple[StreamTuiApp, RecordingStreamer]:
+    """The app as ``streamtui --base-url URL --model gpt-4o --prompt go`` builds it."""
+    settings = make_settings(base_url, prompt)
+    streamer = RecordingStreamer(WorkerStreamer.spawn(settings.target()))
+    session = open_session(settings, streamer=streamer, history=HistoryStore())
+    return cls(session, prompt=prompt, **kwargs), streamer
 
 
 class GcPauses:
@@ -185,9 +173,6 @@ class ProbeApp(StreamTuiApp):
     -1 in a frame record means that widget was not repainted in that frame.
     """
 
-    #: Textual resolves CSS_PATH next to the class's module: point it back at the app's file.
-    CSS_PATH = str(Path(tui_app.__file__).parent / StreamTuiApp.CSS_PATH)
-
     def __init__(self, *args: Any, terminal_render: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.terminal_render = terminal_render
@@ -207,8 +192,8 @@ class ProbeApp(StreamTuiApp):
         now = perf()
         dirty = screen._dirty_widgets
         try:
-            output = self.output
-            prompt = self.prompt_input
+            output = self.main_screen.output
+            prompt = self.main_screen.prompt_input
         except Exception:  # noqa: BLE001 - before compose
             return
         shown = len(output._chunk_starts) if output in dirty else -1
@@ -314,10 +299,10 @@ def frame_gaps(frames: list[tuple[float, int, int]], start: float, end: float) -
     return [b - a for a, b in zip(times, times[1:])]
 
 
-def rss_mb() -> tuple[float, float]:
-    """(VmRSS, VmHWM) of this process in MB."""
+def rss_mb(pid: int | None = None) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of this process (or process ``pid``) in MB."""
     values = {}
-    with open("/proc/self/status") as status:
+    with open(f"/proc/{pid or 'self'}/status") as status:
         for line in status:
             if line.startswith(("VmRSS:", "VmHWM:")):
                 name, amount, _unit = line.split()

@@ -35,7 +35,9 @@ from benchmarks.common import (  # noqa: E402
 from benchmarks.mdtext import markdown_words  # noqa: E402
 
 BASELINE = Path(__file__).resolve().parent / "baseline.json"
-NAMES = ("firehose", "paced", "lag", "startup", "tokens", "memory")
+NAMES = ("firehose", "paced", "lag", "startup", "launch", "tokens", "memory")
+#: The streamtui command of the environment running the benchmarks (its venv's console script).
+STREAMTUI = str(Path(PYTHON).with_name("streamtui"))
 perf = time.perf_counter
 
 
@@ -95,7 +97,7 @@ def bench_firehose(options: Options) -> list[Row]:
         sdk = [run_child("sdk", {"base_url": url, "n": n}) for _ in range(repeats)]
         engine = [run_child("engine", {"base_url": url, "n": n}) for _ in range(repeats)]
         app = [run_child("app_stream", {"base_url": url, "n": n, "sends": 2, **_profile_args(options, f"firehose{n}")}) for _ in range(repeats)]
-        tmux_times = _tmux_firehose(url, n, repeats) if tmux.available() else []
+        tmux_times = _tmux_firehose(url, n, repeats) if tmux.available() else {}
     options.details["firehose"] = {"sdk": sdk, "engine": engine, "app": app, "tmux_s": tmux_times}
     for result in sdk + engine + app:
         _check_chunks(result, n)
@@ -108,8 +110,9 @@ def bench_firehose(options: Options) -> list[Row]:
     ok = all(r["chunks_in_pane"] == n and r["last_word_visible"] for r in app)
     rows.append(Row("firehose", f"streamtui headless: send → last chunk on screen, {tag}", app_s, "s", f"firehose.{n}.on_screen_s", base=sdk_s, goal="ratio ≤ 0.5", passed=ok and app_s / sdk_s <= 0.5))
     if tmux_times:
-        tmux_s = statistics.median(tmux_times)
-        rows.append(Row("firehose", f"streamtui in tmux: Ctrl+J → last chunk in capture-pane, {tag}", tmux_s, "s", f"firehose.{n}.tmux_s", base=sdk_s, goal="ratio ≤ 0.5", passed=tmux_s / sdk_s <= 0.5))
+        bare_tmux, app_tmux = statistics.median(tmux_times["bare"]), statistics.median(tmux_times["app"])
+        rows.append(Row("firehose", f"bare SDK script in tmux: first → last chunk on screen, {tag} (baseline)", bare_tmux, "s", f"firehose.{n}.tmux_bare_s"))
+        rows.append(Row("firehose", f"streamtui in tmux: first → last chunk on screen, {tag}", app_tmux, "s", f"firehose.{n}.tmux_s", base=bare_tmux, goal="ratio ≤ 0.5", passed=app_tmux / bare_tmux <= 0.5))
     rows.append(Row("firehose", f"  first chunk arrived in worker (first send), {tag}", _median(app, "first_arrival_s"), "s", f"firehose.{n}.first_arrival_s"))
     warm = [r["warm"] for r in app]
     rows.append(Row("firehose", f"  second send (warm client): last chunk on screen, {tag}", _median(warm, "on_screen_s"), "s", f"firehose.{n}.warm_on_screen_s", base=sdk_s))
@@ -117,6 +120,22 @@ def bench_firehose(options: Options) -> list[Row]:
     rows.append(Row("firehose", f"  display lag p95 during {tag}", _ms(statistics.median(r["display_lag"]["p95"] for r in app)), "ms", f"firehose.{n}.lag_p95_ms"))
     rows.append(Row("firehose", f"  frames painted during {tag}", statistics.median(r["frames"] for r in app), "", f"firehose.{n}.frames"))
     rows.append(Row("firehose", "  longest gap between frames", _ms(statistics.median(r["frame_gap"]["max"] for r in app)), "ms", f"firehose.{n}.max_frame_gap_ms"))
+
+    # The same flood as llama.cpp and vLLM write it: one SSE event per write, flushed.
+    with scripted_server("--firehose", str(n), "--write-each") as url:
+        sdk_each = [run_child("sdk", {"base_url": url, "n": n}) for _ in range(repeats)]
+        engine_each = [run_child("engine", {"base_url": url, "n": n}) for _ in range(repeats)]
+        app_each = [run_child("app_stream", {"base_url": url, "n": n}) for _ in range(repeats)]
+    options.details["firehose_write_each"] = {"sdk": sdk_each, "engine": engine_each, "app": app_each}
+    for result in sdk_each + app_each:
+        _check_chunks(result, n)
+    sdk_each_s = _median(sdk_each, "seconds")
+    each_s = _median(app_each, "on_screen_s")
+    ok = all(r["chunks_in_pane"] == n and r["last_word_visible"] for r in app_each)
+    rows.append(Row("firehose", f"SDK typed-chunk loop, {tag}, one event per write (baseline)", sdk_each_s, "s", f"firehose.{n}.each.sdk_s"))
+    rows.append(Row("firehose", f"  engine alone (stream_batches), {tag}, one event per write", _median(engine_each, "seconds"), "s", f"firehose.{n}.each.engine_s", base=sdk_each_s))
+    rows.append(Row("firehose", f"  streamtui: last chunk arrived in the app, {tag}, one event per write", _median(app_each, "last_arrival_s"), "s", f"firehose.{n}.each.arrived_s", base=sdk_each_s))
+    rows.append(Row("firehose", f"streamtui headless: send → last chunk on screen, {tag}, one event per write", each_s, "s", f"firehose.{n}.each.on_screen_s", base=sdk_each_s, goal="ratio ≤ 0.5", passed=ok and each_s / sdk_each_s <= 0.5))
 
     # The big one: everything arrives, everything is shown, and typing stays responsive.
     with scripted_server("--firehose", str(big)) as url:
@@ -143,19 +162,23 @@ def _check_chunks(result: dict, n: int) -> None:
         raise RuntimeError(f"expected {n} chunks, got {got}: {result}")
 
 
-def _tmux_firehose(url: str, n: int, repeats: int) -> list[float]:
-    times = []
-    last = f"tok{n - 1} "
+def _tmux_firehose(url: str, n: int, repeats: int) -> dict[str, list[float]]:
+    """Through a real terminal, both launched as a person launches them (streamtui sent the
+    moment its prompt shows): from the first chunk on screen to the last, for streamtui and for
+    the bare SDK script printing every chunk into the same kind of pane. Startup is left out of
+    both: the launch benchmark measures it."""
+    times: dict[str, list[float]] = {"bare": [], "app": []}
+    last = f"tok{n - 1}"
     with tmux.tmux_server():
         for i in range(repeats):
-            command = [str(ROOT / ".venv/bin/streamtui"), "--base-url", url, "--model", "gpt-4o", "--prompt", "go"]
-            with tmux.pane(command, f"firehose{i}", env=_pane_env()) as (target, _):
-                tmux.wait_for_text(target, lambda screen: "Prompt" in screen, 20)
-                time.sleep(1.0)  # let the preload (SDK import, encoding) finish, as a person would
-                start = perf()
-                tmux.send_keys(target, "C-j")
-                seen, _ = tmux.wait_for_text(target, lambda screen: last in screen + " ", 60)
-                times.append(seen - start)
+            for kind, command, send in (("bare", _bare_command(url), False), ("app", _app_command(url), True)):
+                with tmux.pane(command, f"f{kind}{i}", env=_pane_env()) as (target, _):
+                    if send:
+                        tmux.wait_for_text(target, lambda screen: "Prompt" in screen, 20)
+                        tmux.send_keys(target, "C-j")
+                    first, _ = tmux.wait_for_text(target, lambda screen: "tok" in screen, 60)
+                    seen, _ = tmux.wait_for_text(target, lambda screen: last in screen, 60)
+                    times[kind].append(seen - first)
     return times
 
 
@@ -234,7 +257,7 @@ def bench_startup(options: Options) -> list[Row]:
             with tmux.tmux_server():
                 for i in range(repeats):
                     tmux_hello.append(_tmux_startup([PYTHON, str(Path(__file__).with_name("hello_app.py"))], "Hello", f"hello{i}"))
-                    command = [str(ROOT / ".venv/bin/streamtui"), "--base-url", url, "--model", "gpt-4o"]
+                    command = [STREAMTUI, "--base-url", url, "--model", "gpt-4o"]
                     tmux_app.append(_tmux_startup(command, "Prompt", f"app{i}"))
     options.details["startup"] = {"python": bare, "import_textual": textual_import, "hello": hello, "app": app, "tmux_hello": tmux_hello, "tmux_app": tmux_app}
     med = statistics.median
@@ -281,18 +304,121 @@ def bench_tokens(options: Options) -> list[Row]:
 # --------------------------------------------------------------------------- 6. memory
 
 
+def bench_launch(options: Options) -> list[Row]:
+    """Through a real terminal (tmux), launched as a person launches it and sent the moment the
+    screen appears: launch → first chunk on screen, and a paced 200 × 20 ms answer's end. The
+    baseline is the bare openai SDK script (benchmarks/bare_sdk.py) launched the same way."""
+    if not tmux.available():
+        return []
+    repeats = 3 if options.quick else 5
+    rows: list[Row] = []
+    first: dict[str, list[float]] = {"bare": [], "app": []}
+    with scripted_server("--text", "FIRSTCHUNK and then the rest of a short answer.", "--write-each") as url, tmux.tmux_server():
+        for i in range(repeats):
+            first["bare"].append(_tmux_until(_bare_command(url), f"bare{i}", "FIRSTCHUNK", send=False))
+            first["app"].append(_tmux_until(_app_command(url), f"app{i}", "FIRSTCHUNK", send=True))
+    ideal = 200 * 0.020
+    paced_words = " ".join(f"w{i}" for i in range(199)) + " LASTCHUNK"
+    ends: dict[str, list[float]] = {"bare": [], "app": []}
+    stream_over: list[float] = []
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as handle:
+        handle.write(paced_words)
+    try:
+        with scripted_server("--paced-file", handle.name, "--rate", "50", "--print-requests", keep_lines=True) as (url, lines), tmux.tmux_server():
+            for i in range(repeats):
+                ends["bare"].append(_tmux_until(_bare_command(url), f"pbare{i}", "LASTCHUNK", send=False, timeout=30) - ideal)
+                lines.clear()
+                launched = perf()
+                seen = _tmux_until(_app_command(url), f"papp{i}", "LASTCHUNK", send=True, timeout=30)
+                ends["app"].append(seen - ideal)
+                received = [float(line.split()[1]) for line in lines if line.startswith("REQUEST")]
+                if received:  # from the request reaching the server: the stream's own lateness
+                    stream_over.append(launched + seen - received[-1] - ideal)
+    finally:
+        os.unlink(handle.name)
+    options.details["launch"] = {"first": first, "ends": ends, "stream_over": stream_over}
+    med = statistics.median
+    bare_first, app_first = med(first["bare"]), med(first["app"])
+    rows.append(Row("launch", f"bare SDK script: launch → first chunk on screen (tmux, median of {repeats}) (baseline)", bare_first, "s", "launch.first.bare_s"))
+    rows.append(Row("launch", "streamtui: launch → first chunk on screen, sent as the screen appears", app_first, "s", "launch.first.app_s", base=bare_first, goal="ratio ≤ 1.2", passed=app_first / bare_first <= 1.2))
+    bare_end, app_end = med(ends["bare"]), med(ends["app"])
+    rows.append(Row("launch", "bare SDK script: launch → last of 200 × 20 ms chunks, past the ideal 4 s (baseline)", bare_end, "s", "launch.paced.bare_over_s"))
+    rows.append(Row("launch", "streamtui: launch → last chunk past the ideal 4 s, sent as the screen appears", app_end, "s", "launch.paced.app_over_s", base=bare_end, goal="≤ baseline + 0.1 s", passed=app_end - bare_end <= 0.1))
+    if stream_over:
+        rows.append(Row("launch", "  streamtui: request at the server → last chunk on screen, past 4 s", med(stream_over), "s", "launch.paced.stream_over_s", goal="≤ 0.1 s", passed=med(stream_over) <= 0.1))
+    return rows
+
+
+def _bare_command(url: str) -> list[str]:
+    return [PYTHON, str(Path(__file__).with_name("bare_sdk.py")), url]
+
+
+def _app_command(url: str) -> list[str]:
+    return [STREAMTUI, "--base-url", url, "--model", "gpt-4o", "--prompt", "go"]
+
+
+def _tmux_until(command: list[str], name: str, text: str, *, send: bool, timeout: float = 20) -> float:
+    """Launch ``command`` in a pane; with ``send``, press Ctrl+J the moment the prompt shows;
+    return the seconds from the launch until ``text`` is on screen."""
+    with tmux.pane(command, name, env=_pane_env()) as (target, launched):
+        if send:
+            tmux.wait_for_text(target, lambda screen: "Prompt" in screen, timeout)
+            tmux.send_keys(target, "C-j")
+        wanted = text.strip()
+        seen, _ = tmux.wait_for_text(target, lambda screen: wanted in screen, timeout)
+        return seen - launched
+
+
 def bench_memory(options: Options) -> list[Row]:
+    """What a run keeps, proven: a long answer, 60 send-and-cancel cycles, a million chunks,
+    and one 20 MB chunk. RSS of the app's process, and of the streaming worker's."""
     n = 20_000 if options.quick else 100_000
+    rows: list[Row] = []
     with paced_server(markdown_words(n, seed=11), 1e7) as url:
         app = run_child("app_stream", {"base_url": url, "n": n, "timeout": 120, **_profile_args(options, f"memory{n}")})
     options.details["memory"] = app
     ok = app["chunks_in_pane"] == n
-    return [
+    rows += [
         Row("memory", "RSS of the idle app, ready to send (baseline)", app["rss_idle_mb"], "MB", "memory.idle_mb"),
         Row("memory", f"RSS after a {n // 1000}k-chunk Markdown answer", app["rss_after_mb"], "MB", f"memory.{n}.after_mb", base=app["rss_idle_mb"], goal="≤ 250 MB", passed=ok and app["rss_after_mb"] <= 250),
         Row("memory", "  peak RSS (VmHWM)", app["rss_peak_mb"], "MB", f"memory.{n}.peak_mb"),
+        Row("memory", "  streaming worker's peak RSS", app["worker_rss_peak_mb"], "MB", f"memory.{n}.worker_peak_mb"),
         Row("memory", f"  send → all on screen ({app['chunks_in_pane']:,} chunks, server-paced flood)", app["on_screen_s"], "s", f"memory.{n}.on_screen_s"),
     ]
+    cycles = 20 if options.quick else 60
+    with scripted_server("--paced-file", _words_file(2_000), "--rate", "2000") as url:
+        result = run_child("cycles", {"base_url": url, "cycles": cycles, "chunks_before_cancel": 200}, timeout=600)
+    options.details["memory_cycles"] = result
+    rss = result["rss_mb"]
+    growth = rss[-1] - rss[9]
+    rows.append(Row("memory", "RSS after send-and-cancel cycle 10 (baseline)", rss[9], "MB", "memory.cycles.10_mb"))
+    rows.append(Row("memory", f"RSS after cycle {cycles}: growth since cycle 10", growth, "MB", "memory.cycles.growth_mb", goal="≤ 5 MB", passed=growth <= 5 and result["cancelled"] == cycles))
+    million = 200_000 if options.quick else 1_000_000
+    with scripted_server("--firehose", str(million)) as url:
+        big = run_child("big", {"base_url": url, "n": million, "timeout": 300}, timeout=600)
+    options.details["memory_million"] = big
+    rows.append(Row("memory", f"peak RSS while a {million:,}-chunk answer streams and shows", big["peak_mb"], "MB", f"memory.{million}.peak_mb", base=big["idle_mb"], goal="≤ 300 MB", passed=big["peak_mb"] <= 300 and big["chunks"] == million))
+    rows.append(Row("memory", "  RSS after it", big["after_mb"], "MB", f"memory.{million}.after_mb"))
+    rows.append(Row("memory", "  streaming worker's peak RSS", big["worker_peak_mb"], "MB", f"memory.{million}.worker_peak_mb"))
+    size = 20_000_000
+    with scripted_server("--one-chunk-of", str(size)) as url:
+        huge = run_child("big", {"base_url": url, "n": 1, "timeout": 300}, timeout=600)
+    options.details["memory_huge_chunk"] = huge
+    extra = huge["peak_mb"] - huge["idle_mb"]
+    rows.append(Row("memory", "peak RSS above idle for one 20 MB chunk (app)", extra, "MB", "memory.huge.app_extra_mb", base=size / 1e6, goal="≤ 6 × 20 MB", passed=extra <= 6 * size / 1e6 and huge["chars"] == size))
+    rows.append(Row("memory", "  streaming worker's peak RSS for it", huge["worker_peak_mb"], "MB", "memory.huge.worker_peak_mb"))
+    return rows
+
+
+def _words_file(n: int) -> str:
+    """A temporary file of ``n`` words (removed at exit)."""
+    import atexit
+
+    handle = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+    handle.write(markdown_words(n, seed=5))
+    handle.close()
+    atexit.register(os.unlink, handle.name)
+    return handle.name
 
 
 def _app_results(details: dict):  # type: ignore[no-untyped-def]
@@ -310,6 +436,7 @@ BENCHES = {
     "paced": bench_paced,
     "lag": bench_lag,
     "startup": bench_startup,
+    "launch": bench_launch,
     "tokens": bench_tokens,
     "memory": bench_memory,
 }
@@ -385,10 +512,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write every detail of the run to FILE")
     parser.add_argument("--markdown", action="store_true", help="also print the table as Markdown")
     parser.add_argument("--profile", type=Path, metavar="DIR", help="cProfile each app run into DIR/NAME.prof (slows the app: figures are then not comparable)")
+    parser.add_argument("--streamtui", metavar="PATH", help="the streamtui command the terminal benchmarks launch (default: this venv's); e.g. an older build's, for before and after")
     parser.add_argument("--stalls", action="store_true", help="sample the app's stack whenever its loop stalls > 40 ms and print where (perturbs figures slightly)")
     args = parser.parse_args(argv)
 
     options = Options(quick=args.quick, profile_dir=args.profile, stalls=args.stalls)
+    if args.streamtui:
+        global STREAMTUI
+        STREAMTUI = args.streamtui
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     previous: dict[str, float] = baseline.get("figures", {})
     info = machine()

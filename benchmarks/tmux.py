@@ -43,7 +43,7 @@ def tmux_server() -> Iterator[None]:
 
 
 def capture(target: str) -> str:
-    return _tmux("capture-pane", "-p", "-t", target, check=False)
+    return _tmux("capture-pane", "-p", "-J", "-t", target, check=False)  # -J: join lines the terminal wrapped
 
 
 def wait_for_text(target: str, predicate: Callable[[str], bool], timeout: float) -> tuple[float, str]:

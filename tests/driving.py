@@ -77,13 +77,22 @@ async def step_through(pilot, server, clock: ManualClock, schedule: list[tuple[f
         clock.set(at)
         server.release(gate_name)
         await wait_for(pilot, lambda: run.metrics.chunks >= chunks)
+    await counted_up(pilot, run)
     await pilot.pause()
 
 
+async def counted_up(pilot, run) -> None:
+    """Wait until tiktoken's count (which follows the text from a thread) covers all of it."""
+    metrics = run.metrics
+    await wait_for(pilot, lambda: metrics.token_count is not None and metrics.token_count.answer_chars == metrics.answer_chars and metrics.token_count.reasoning_chars == metrics.reasoning_chars)
+
+
 async def on_the_wire(pilot, run) -> None:
-    """Wait until ``run``'s request is on the wire and its headers are back: latencies count
-    from there, so a test moves the clock only after it."""
-    await wait_for(pilot, lambda: run.metrics.sent_at is not None)
+    """Wait until ``run``'s request is on the wire, and (streaming) its headers are back: the
+    worker stamps both with the clock, so a test moves the clock only after them. (A waited
+    run's headers come with its whole answer.)"""
+    metrics = run.metrics
+    await wait_for(pilot, lambda: metrics.sent_at is not None and (metrics.headers_at is not None or not run.request.stream))
 
 
 def panel_text(app: StreamTuiApp) -> str:

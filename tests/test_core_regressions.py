@@ -18,7 +18,7 @@ from textual import events
 from tests.driving import cell, make_app, panel_text, wait_for
 from tests.support.scripted_server import Script, chunk, gate, words
 from tui.engine.clock import ManualClock
-from tui.engine.events import Delta
+from tui.engine.events import Delta, Deltas
 from tui.engine.history import HistoryStore
 from tui.engine.stream import InProcessStreamer
 
@@ -304,7 +304,7 @@ class FaultyStreamer:
         async def faulty():
             async for batch in self.inner.batches(request, target, clock):
                 yield batch
-                if any(isinstance(event, Delta) for event in batch):
+                if any(isinstance(event, (Delta, Deltas)) for event in batch):
                     raise ValueError("a bug inside streamtui")
 
         return faulty()

@@ -27,7 +27,8 @@ from tests.support.scripted_server import (
     words,
 )
 from tui.engine.clock import ManualClock, monotonic_clock
-from tui.engine.events import Delta, Failed, Finished, Started, Usage
+from tui.engine.counting import counted
+from tui.engine.events import Delta, Failed, Finished, Started, TokenCount, Usage
 from tui.engine.export import export_file, to_jsonl_record, to_markdown, write_jsonl
 from tui.engine.history import (
     SCHEMA_VERSION,
@@ -63,11 +64,12 @@ def feed(run: Run, batch) -> None:
 
 
 def real_run(prompt: str, model: str, endpoint: str, *, pair_id: int | None = None, **request_options) -> Run:
-    """A run as the session builds it: tiktoken counting answer and reasoning."""
-    choice = encoding_for_model(model)
-    run = Run.new(RunRequest(prompt, model, **request_options), clock=monotonic_clock, endpoint_label=endpoint, pair_id=pair_id)
-    run.metrics.count_with(choice, load_encoding(choice.name))
-    return run
+    return Run.new(RunRequest(prompt, model, **request_options), clock=monotonic_clock, endpoint_label=endpoint, pair_id=pair_id)
+
+
+def counted_stream(client, run: Run):
+    """The run's events as the streamer gives them: with tiktoken's counts among them."""
+    return counted(stream_batches(client, run.request, monotonic_clock), run.request.model, None)
 
 
 def manual_run(events, *, model="m", prompt="Say hello.", created=1_700_000_000.0, stream=True, clock=None, **run_options) -> Run:
@@ -118,7 +120,7 @@ async def test_real_stream_round_trips_at_start_midway_and_finish(server, client
     assert started.endpoint == server.base_url.removeprefix("http://")
 
     checked_midway = False
-    async for batch in stream_batches(client, run.request, monotonic_clock):
+    async for batch in counted_stream(client, run):
         feed(run, batch)
         if not checked_midway and run.metrics.chunks >= len(first):
             assert save(store, run)
@@ -361,7 +363,7 @@ async def test_no_api_key_in_the_database_or_exports(tmp_path):
         for prompt in ("first", "second"):
             run = real_run(prompt, "gpt-4o-mini", server.base_url.removeprefix("http://"))
             ids.append(start(store, run))
-            async for batch in stream_batches(client, run.request, monotonic_clock):
+            async for batch in counted_stream(client, run):
                 feed(run, batch)
                 save(store, run)
             finish(store, run)
@@ -419,10 +421,10 @@ def test_jsonl_export(store, tmp_path):
 
 def test_output_tokens_fall_back_to_tiktoken_without_server_usage(store):
     clock = ManualClock()
-    choice = encoding_for_model("gpt-4o-mini")
     run = Run(RunRequest("p", "gpt-4o-mini"), RunMetrics(clock), endpoint_label="h")
-    run.metrics.count_with(choice, load_encoding(choice.name))
-    feed(run, [Started(0.0), Delta("Hello", 0.1), Delta(" there", 0.2), Finished("stop", 0.2)])
+    choice = encoding_for_model("gpt-4o-mini")
+    tokens = len(load_encoding(choice.name).encode_ordinary("Hello there"))
+    feed(run, [Started(0.0), Delta("Hello", 0.1), Delta(" there", 0.2), Finished("stop", 0.2), TokenCount(tokens, 0, choice.name, choice.exact, 11, 0, True)])
     start(store, run)
     finish(store, run)
     exported = to_jsonl_record(store.get(run.number))

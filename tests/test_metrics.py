@@ -15,10 +15,11 @@ from tui.engine.events import (
     ResponseHeaders,
     Retrying,
     Started,
+    TokenCount,
     Usage,
 )
 from tui.engine.metrics import GapHistogram, GapStats, RunMetrics, nearest_rank
-from tui.engine.tokens import encoding_for_model, load_encoding
+from tui.engine.tokens import load_encoding
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +33,23 @@ def clock() -> ManualClock:
 
 
 def make(clock: ManualClock, o200k=None, stream: bool = True) -> RunMetrics:
+    """Metrics; with ``o200k``, every ``feed`` is followed by the stream's TokenCount of the
+    text so far, as the counting stream sends it."""
     metrics = RunMetrics(clock, stream=stream)
-    if o200k is not None:
-        metrics.count_with(encoding_for_model("gpt-4o"), o200k)
+    metrics.test_encoding = o200k  # type: ignore[attr-defined]
+    metrics.test_text = {"answer": "", "reasoning": ""}  # type: ignore[attr-defined]
     return metrics
 
 
 def feed(metrics: RunMetrics, *events) -> None:
     for event in events:
         metrics.on_event(event)
+        if isinstance(event, Delta):
+            metrics.test_text[event.kind] += event.text  # type: ignore[attr-defined]
+    encoding = getattr(metrics, "test_encoding", None)
+    if encoding is not None:
+        texts = metrics.test_text  # type: ignore[attr-defined]
+        metrics.on_event(TokenCount(len(encoding.encode_ordinary(texts["answer"])), len(encoding.encode_ordinary(texts["reasoning"])), "o200k_base", True))
 
 
 # -- percentile: nearest rank, live and final alike ---------------------------------------------
@@ -453,24 +462,10 @@ def test_a_cut_answer_says_so(clock):
 
 def test_output_tokens_prefer_the_server_then_the_model_tokenizer_then_tiktoken(o200k):
     metrics = make(ManualClock(), o200k)
-    metrics.on_event(Started(0.0))
-    metrics.on_event(Delta("hello world", 0.1))
+    feed(metrics, Started(0.0), Delta("hello world", 0.1))
     assert metrics.output_tokens == metrics.tiktoken_tokens == 2 and metrics.token_source == "tiktoken"
     metrics.model_tokens = 3
     assert metrics.output_tokens == 3 and metrics.token_source == "model"
     metrics.on_event(Usage(1, 5))
     assert metrics.output_tokens == 5 and metrics.token_source == "server"
     assert metrics.tokens_from("tiktoken") == 2
-
-
-def test_counting_can_start_late_and_catches_up_exactly(o200k):
-    """The encoding may load after the first chunks: the count covers everything that arrived."""
-    metrics = RunMetrics(ManualClock())
-    metrics.on_event(Started(0.0))
-    metrics.on_event(Delta("hello ", 0.1))
-    metrics.on_event(Delta("thinking", 0.1, "reasoning"))
-    assert metrics.tiktoken_tokens is None
-    metrics.count_with(encoding_for_model("gpt-4o"), o200k)
-    metrics.on_event(Delta("world", 0.2))
-    assert metrics.tiktoken_tokens == len(o200k.encode_ordinary("hello world"))
-    assert metrics.reasoning_tiktoken_tokens == len(o200k.encode_ordinary("thinking"))

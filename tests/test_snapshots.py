@@ -146,7 +146,8 @@ class TestRunStates:
         async def run_before(pilot):
             pilot.app.main_screen.prompt_input.cursor_blink = False
             await send(pilot, "Why stream completions?")
-            await wait_for(pilot, lambda: pilot.app.main_screen.current is not None and pilot.app.main_screen.current.metrics.state == "waiting")
+            await wait_for(pilot, lambda: pilot.app.main_screen.current is not None)
+            await on_the_wire(pilot, pilot.app.main_screen.current)
             clock.set(1.250)
             await shows(pilot, "1.250 s")
 

@@ -150,6 +150,14 @@ def build_settings(args: argparse.Namespace):  # -> Settings
     )
 
 
+def _likely_encoding(model: str | None) -> str | None:
+    """The encoding tiktoken uses for ``model``, known without importing tiktoken: OpenAI's
+    current models use o200k_base, the gpt-3.5/gpt-4 generation cl100k_base."""
+    if model and model.rsplit("/", 1)[-1].startswith(("gpt-3.5", "gpt-4-", "gpt-4")) and not model.rsplit("/", 1)[-1].startswith(("gpt-4o", "gpt-4.1", "gpt-4.5")):
+        return "cl100k_base"
+    return None
+
+
 def make_local_server(settings):  # -> LocalServer | None
     """The embedded server for a local endpoint, or None when the [local] extra is missing."""
     if settings.endpoint.kind != "local":
@@ -163,6 +171,7 @@ def make_local_server(settings):  # -> LocalServer | None
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    streamer = _start_worker(args) if args.command is None else None
     if getattr(args, "prompt", None) == "-":
         args.prompt = sys.stdin.read()
     if args.command == "serve":
@@ -174,7 +183,26 @@ def main(argv: list[str] | None = None) -> int:
     settings = build_settings(args)
     if args.command == "compare":
         return _compare(settings, args)
-    return _tui(settings)
+    return _tui(settings, streamer)
+
+
+def _start_worker(args: argparse.Namespace):  # -> WorkerStreamer
+    """Start the streaming worker first of all, before the rest of the app is even imported:
+    it loads the SDK (about a second on a small machine) while the interface starts."""
+    from .engine.endpoint import resolve_endpoint
+    from .engine.target import DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES, Target
+    from .engine.tokens import FALLBACK_ENCODING
+    from .engine.worker_client import WorkerStreamer
+
+    endpoint = resolve_endpoint(base_url=args.base_url, api_key_env=args.api_key_env, local=args.local or bool(args.model_path))
+    target = Target(
+        endpoint.base_url,
+        endpoint.api_key,
+        args.connect_timeout or DEFAULT_CONNECT_TIMEOUT,
+        args.read_timeout or DEFAULT_READ_TIMEOUT,
+        DEFAULT_RETRIES if args.retries is None else args.retries,
+    )
+    return WorkerStreamer.spawn(target, api=args.api, encoding=args.encoding or _likely_encoding(args.model) or FALLBACK_ENCODING)
 
 
 def _compare(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
@@ -195,11 +223,7 @@ def _compare(settings, args: argparse.Namespace) -> int:  # noqa: ANN001
             connection.local_server.stop()
 
 
-def _tui(settings) -> int:  # noqa: ANN001
-    # First, before Textual is imported: the streaming worker loads the SDK meanwhile.
-    from .engine.worker_client import WorkerStreamer
-
-    streamer = WorkerStreamer.spawn(settings.target())
+def _tui(settings, streamer) -> int:  # noqa: ANN001
     from .engine.history import HistoryStore
     from .engine.settings import open_session
 

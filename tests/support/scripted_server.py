@@ -160,6 +160,11 @@ class Script:
     #: Seconds before the response headers (time to first byte of a slow server).
     headers_delay: float = 0.0
     model: str = "scripted-model"
+    #: Write each SSE event on its own and flush it, as llama.cpp's and vLLM's servers do
+    #: (one event per write, TCP_NODELAY), instead of batching runs of events into one write.
+    write_each: bool = False
+    #: Extra response headers of an error answer (``{"retry-after": "2"}``).
+    error_headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_text(
@@ -546,11 +551,12 @@ class _Connection:
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
 
-    async def send_json(self, status: int, value: Any) -> None:
+    async def send_json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
         body = _dumps(value)
+        extra = "".join(f"{name}: {text}\r\n" for name, text in (headers or {}).items())
         head = (
             f"HTTP/1.1 {status} {_reason(status)}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n"
+            f"Content-Length: {len(body)}\r\n{extra}\r\n"
         )
         self.writer.write(head.encode() + body)
         await self.writer.drain()
@@ -602,8 +608,11 @@ class ScriptedServer:
     def __init__(self, default: Script | None = None, *, api_key: str | None = None, port: int = 0) -> None:
         self.default = default if default is not None else Script(words("Hello from the scripted server."))
         self.api_key = api_key
-        #: Every JSON body received on a completion route, with its path under ``"_path"``.
+        #: Every JSON body received on a completion route, with its path under ``"_path"`` and
+        #: when it arrived (``perf_counter``) under ``"_received"``.
         self.requests: list[dict[str, Any]] = []
+        #: Called with each such body as it arrives (in the server's thread).
+        self.on_request: Any = None
         self._requested_port = port
         self._port: int | None = None
         self._queue: collections.deque[Script] = collections.deque()
@@ -679,6 +688,9 @@ class ScriptedServer:
         handlers: set[asyncio.Task[None]] = set()
 
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # as uvicorn does: a small write leaves at once
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             task = asyncio.current_task()
             assert task is not None
             handlers.add(task)
@@ -741,7 +753,10 @@ class ScriptedServer:
             await connection.send_json(400, _error_body(400, "The request body is not a JSON object."))
             return
         body["_path"] = request.path
+        body["_received"] = time.perf_counter()
         self.requests.append(body)
+        if self.on_request is not None:
+            self.on_request(body)
         script = self._next_script(body)
         if script.headers_delay:
             await asyncio.sleep(script.headers_delay)
@@ -749,7 +764,7 @@ class ScriptedServer:
             message = "Unrecognized request argument supplied: stream_options"
             await connection.send_json(400, _error_body(400, message))
         elif script.status != 200:
-            await connection.send_json(script.status, _error_body(script.status, script.error_message))
+            await connection.send_json(script.status, _error_body(script.status, script.error_message), script.error_headers)
         else:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             renderer = _renderer(request.path, script, include_usage)
@@ -788,7 +803,7 @@ class ScriptedServer:
                     renderer.delta(step, pending)
                 else:
                     pending.append(step.data)
-                if len(pending) >= _BATCH_PARTS:
+                if len(pending) >= _BATCH_PARTS or script.write_each:
                     await flush()
             elif isinstance(step, Gate):
                 await flush()
@@ -815,11 +830,14 @@ class ScriptedServer:
 
 
 def _script_from_args(args: argparse.Namespace) -> Script:
+    options = {"write_each": args.write_each, "headers_delay": args.headers_delay}
     if args.firehose is not None:
-        return firehose(args.firehose)
+        return firehose(args.firehose, **options)
+    if args.one_chunk_of is not None:
+        return Script([Chunk("x" * args.one_chunk_of)], **options)
     if args.paced_file is not None:
-        return paced(Path(args.paced_file).read_text(encoding="utf-8"), args.rate)
-    return Script(words(args.text, args.delay))
+        return paced(Path(args.paced_file).read_text(encoding="utf-8"), args.rate, **options)
+    return Script(words(args.text, args.delay), **options)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -831,14 +849,20 @@ def main(argv: list[str] | None = None) -> None:
     source.add_argument("--firehose", type=int, metavar="N", help="N small chunks with no delay")
     source.add_argument("--paced-file", metavar="FILE", help="stream FILE's words at --rate")
     source.add_argument("--text", default="Hello from the scripted server.", help="stream this text")
+    source.add_argument("--one-chunk-of", type=int, metavar="N", help="one chunk of N characters")
     parser.add_argument("--rate", type=float, default=50.0, help="tokens per second for --paced-file")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each word of --text")
+    parser.add_argument("--write-each", action="store_true", help="one SSE event per write, flushed (as llama.cpp and vLLM)")
+    parser.add_argument("--headers-delay", type=float, default=0.0, help="seconds before the response headers")
+    parser.add_argument("--print-requests", action="store_true", help="print 'REQUEST <perf_counter>' as each completion request arrives")
     args = parser.parse_args(argv)
 
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopped.set())
     with ScriptedServer(_script_from_args(args), api_key=args.api_key, port=args.port) as server:
+        if args.print_requests:
+            server.on_request = lambda body: print(f"REQUEST {body['_received']!r}", flush=True)
         print(f"READY {server.base_url}", flush=True)
         stopped.wait()
 

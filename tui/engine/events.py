@@ -4,7 +4,8 @@ Times are seconds on the run's injected clock (see ``tui.engine.clock``). A requ
 ``Started`` (the client begins: the SDK builds the request, a connection is made or reused),
 ``RequestSent`` (the request's first byte is written to the socket), ``ResponseHeaders``,
 then ``Delta`` and ``Usage`` as the body arrives, and ``Finished`` or ``Failed``. A retry
-before the first byte is ``Retrying`` followed by a new ``Started``.
+before the first byte is ``Retrying`` followed by a new ``Started``. ``TokenCount`` events
+come along as tiktoken catches up with the text, the last one after the end.
 """
 
 from __future__ import annotations
@@ -47,12 +48,37 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Deltas:
+    """Several pieces of text of one kind that arrived in one network read, in order: how the
+    streaming worker sends a read's chunks (each one still a chunk of its own for the figures)."""
+
+    texts: tuple[str, ...]
+    at: float
+    kind: DeltaKind = "answer"
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token usage as the server reported it (None where it did not say)."""
 
     prompt_tokens: int | None
     completion_tokens: int | None
     reasoning_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    """tiktoken's count of the text so far (``final`` once the stream ended): always equal to
+    encoding the whole text with ``encoding`` (``exact`` False: not the model's own encoding)."""
+
+    answer: int
+    reasoning: int
+    encoding: str
+    exact: bool
+    #: How much text the counts cover (characters), so a reader can tell a count is current.
+    answer_chars: int = 0
+    reasoning_chars: int = 0
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,4 +109,4 @@ class Failed:
     kind: str = "error"
 
 
-RunEvent = Union[Started, RequestSent, ResponseHeaders, Delta, Usage, Retrying, Finished, Failed]
+RunEvent = Union[Started, RequestSent, ResponseHeaders, Delta, Deltas, Usage, TokenCount, Retrying, Finished, Failed]

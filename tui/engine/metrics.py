@@ -25,6 +25,7 @@ from typing import Literal
 from .clock import Clock
 from .events import (
     Delta,
+    Deltas,
     Failed,
     Finished,
     RequestSent,
@@ -32,9 +33,10 @@ from .events import (
     Retrying,
     RunEvent,
     Started,
+    TokenCount,
     Usage,
 )
-from .tokens import EncodingChoice, IncrementalTokenCounter
+from .tokens import EncodingChoice
 
 RunState = Literal["connecting", "waiting", "streaming", "done", "cancelled", "failed"]
 TERMINAL_STATES = ("done", "cancelled", "failed")
@@ -138,11 +140,9 @@ class RunMetrics:
         self.waiting_retry: Retrying | None = None
         #: The answer's length in the model's own tokenizer, where the server can count it.
         self.model_tokens: int | None = None
+        #: tiktoken's latest count (from the stream's TokenCount events) and its encoding.
+        self.token_count: TokenCount | None = None
         self.encoding: EncodingChoice | None = None
-        self._counter: IncrementalTokenCounter | None = None
-        self._reasoning_counter: IncrementalTokenCounter | None = None
-        self._answer_texts: list[str] | None = []  # kept only until a counter is attached
-        self._reasoning_texts: list[str] | None = []
         self._gap_cache: tuple[int, GapStats | None] = (-1, None)
         self._gap_histogram: GapHistogram | None = None
 
@@ -151,6 +151,8 @@ class RunMetrics:
         kind = type(event)
         if kind is Delta:
             self.on_delta(event)  # type: ignore[arg-type]
+        elif kind is Deltas:
+            self.on_texts(event.kind, event.at, event.texts)  # type: ignore[union-attr]
         elif kind is Started:
             self._on_started(event.at)  # type: ignore[union-attr]
         elif kind is RequestSent:
@@ -159,6 +161,9 @@ class RunMetrics:
             self.headers_at = event.at  # type: ignore[union-attr]
         elif kind is Usage:
             self.usage = event  # type: ignore[assignment]
+        elif kind is TokenCount:
+            self.token_count = event  # type: ignore[assignment]
+            self.encoding = EncodingChoice(event.encoding, event.exact)  # type: ignore[union-attr]
         elif kind is Retrying:
             self.retries.append(event)  # type: ignore[arg-type]
             self.waiting_retry = event  # type: ignore[assignment]
@@ -176,34 +181,36 @@ class RunMetrics:
         self.state = "waiting"
 
     def on_delta(self, delta: Delta) -> None:
-        text = delta.text
-        if not text:  # a role-only or empty chunk is not a token: no TTFT, no gap
+        if delta.text:  # a role-only or empty chunk is not a token: no TTFT, no gap
+            self.on_texts(delta.kind, delta.at, (delta.text,))
+
+    def on_texts(self, kind: str, at: float, texts: tuple[str, ...] | list[str]) -> None:
+        """Chunks of text of one kind that arrived together at ``at`` (one network read)."""
+        texts = [text for text in texts if text]
+        if not texts:
             return
-        if delta.kind == "reasoning":
+        if kind == "reasoning":
             if self.first_reasoning_at is None:
-                self.first_reasoning_at = delta.at
-            self.reasoning_chunks += 1
-            self.reasoning_chars += len(text)
-            if self._reasoning_counter is not None:
-                self._reasoning_counter.add(text)
-            else:
-                self._reasoning_texts.append(text)  # type: ignore[union-attr]
+                self.first_reasoning_at = at
+            self.reasoning_chunks += len(texts)
+            self.reasoning_chars += sum(map(len, texts))
         else:
             if self.first_answer_at is None:
-                self.first_answer_at = delta.at
-            arrival = delta.at - self.request_origin
+                self.first_answer_at = at
+            arrival = at - self.request_origin
             arrivals = self.arrivals
-            if arrivals and self._gap_histogram is not None:
-                self._gap_histogram.add(arrival - arrivals[-1])
-            self.last_answer_at = delta.at
-            arrivals.append(arrival)
-            self.chunk_sizes.append(len(text))
-            self.answer_chars += len(text)
-            if self._counter is not None:
-                self._counter.add(text)
-            else:
-                self._answer_texts.append(text)  # type: ignore[union-attr]
-            if self._gap_histogram is None and len(arrivals) > self.EXACT_GAPS_WHILE_RUNNING:
+            histogram = self._gap_histogram
+            if histogram is not None:
+                if arrivals:
+                    histogram.add(arrival - arrivals[-1])
+                for _ in range(len(texts) - 1):  # the rest came in the same read
+                    histogram.add(0.0)
+            self.last_answer_at = at
+            arrivals.extend([arrival] * len(texts))
+            sizes = list(map(len, texts))
+            self.chunk_sizes.extend(sizes)
+            self.answer_chars += sum(sizes)
+            if histogram is None and len(arrivals) > self.EXACT_GAPS_WHILE_RUNNING:
                 self._gap_histogram = GapHistogram(self.gaps)
         if self.state == "waiting":
             self.state = "streaming"
@@ -226,17 +233,6 @@ class RunMetrics:
         self.state = state
         self.ended_at = at
         self.waiting_retry = None
-
-    def count_with(self, encoding_choice: EncodingChoice, encoding) -> None:  # encoding: tiktoken.Encoding
-        """Start counting tokens with tiktoken; the text that arrived before is counted too."""
-        self.encoding = encoding_choice
-        self._counter = IncrementalTokenCounter(encoding)
-        self._reasoning_counter = IncrementalTokenCounter(encoding)
-        for text in self._answer_texts or ():
-            self._counter.add(text)
-        for text in self._reasoning_texts or ():
-            self._reasoning_counter.add(text)
-        self._answer_texts = self._reasoning_texts = None
 
     # -- figures out (seconds; None when not applicable yet) ---------------------------------
     @property
@@ -303,11 +299,11 @@ class RunMetrics:
     # -- tokens ------------------------------------------------------------------------------
     @property
     def tiktoken_tokens(self) -> int | None:
-        return self._counter.count() if self._counter is not None else None
+        return self.token_count.answer if self.token_count is not None else None
 
     @property
     def reasoning_tiktoken_tokens(self) -> int | None:
-        return self._reasoning_counter.count() if self._reasoning_counter is not None else None
+        return self.token_count.reasoning if self.token_count is not None else None
 
     @property
     def server_completion_tokens(self) -> int | None:

@@ -43,6 +43,8 @@ class RunRequest:
     include_usage: bool = True
     #: Fields the SDK does not know by name, sent as they are (``extra_body``).
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The tiktoken encoding to count the answer with instead of the model's own (not sent).
+    count_encoding: str | None = None
 
     def without_usage_option(self) -> RunRequest:
         return replace(self, include_usage=False)

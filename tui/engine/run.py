@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from .clock import Clock
-from .events import Delta, RunEvent
+from .events import Delta, Deltas, RunEvent
 from .metrics import RunMetrics
 from .request import RunRequest
 
@@ -57,9 +57,13 @@ class Run:
         answer: list[str] = []
         reasoning: list[str] = []
         for event in batch:
-            if type(event) is Delta:
+            kind = type(event)
+            if kind is Delta:
                 metrics.on_delta(event)
                 (answer if event.kind == "answer" else reasoning).append(event.text)
+            elif kind is Deltas:
+                metrics.on_texts(event.kind, event.at, event.texts)
+                (answer if event.kind == "answer" else reasoning).extend(event.texts)
             else:
                 metrics.on_event(event)
         if answer:

@@ -29,10 +29,13 @@ from .logfile import log_failure
 from .request import Api, RunRequest, Turn
 from .run import Run
 from .stream import RequestFailed
-from .tokens import encoding_for_model, load_encoding
 
 #: How often a live run is saved (at least every half second; a killed app loses no more).
 SAVE_EVERY = 0.4
+#: Longest the session works on arriving batches before letting the loop run keys and frames,
+#: and how long it then sleeps.
+_YIELD_EVERY = 0.010
+_YIELD_FOR = 0.001
 #: Finished runs that keep their text in memory; older ones keep figures only (history has the text).
 KEEP_TEXT_OF = 20
 #: Sent with both runs of a Compare pair when the person set none, so both answers match.
@@ -138,6 +141,7 @@ class RunSession:
             seed=params.seed,
             system_prompt=params.system_prompt if params.api != "completions" else None,
             turns=turns if params.api != "completions" else (),
+            count_encoding=params.encoding,
         )
         if overrides:
             request = replace(request, **overrides)
@@ -153,14 +157,18 @@ class RunSession:
     async def _execute(self, run: Run, listener: RunListener) -> None:
         listener.run_started(run)
         saver = asyncio.create_task(self._save_while_running(run))
-        counting: asyncio.Task | None = None
         try:
             await self._prepare(run, listener)
-            counting = asyncio.create_task(self._count_tokens(run))
+            worked_since = monotonic_clock()
             async for batch in self.connection.batches(run.request, self.clock):
                 run.apply(batch)
                 listener.run_changed(run)
-            await counting
+                if monotonic_clock() - worked_since > _YIELD_EVERY:
+                    # A flood may never make the loop wait: let keys and frames through. A key
+                    # takes several hops through message queues; a real (if tiny) sleep lets all
+                    # of them run, where sleep(0) would give them one hop per slice.
+                    await asyncio.sleep(_YIELD_FOR)
+                    worked_since = monotonic_clock()
             run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
             run.metrics.cancel(self._cancel_reason or "Cancelled: the partial answer is kept.")
@@ -171,8 +179,6 @@ class RunSession:
         finally:
             run.note = None
             saver.cancel()
-            if counting is not None and not counting.done():
-                counting.cancel()
             self.writer.finish(run)
             if self.conversation is not None and run.conversation_id is not None:
                 self.conversation.append(run)
@@ -193,16 +199,6 @@ class RunSession:
             listener.run_changed(run)
             run.with_model(await connection.resolve_model())
         run.note = None
-
-    async def _count_tokens(self, run: Run) -> None:
-        """Count with tiktoken once the encoding is loaded (in a thread): the run does not wait
-        for it, and the count catches up exactly with what arrived meanwhile."""
-        try:
-            choice, encoding = await asyncio.to_thread(_load_encoding_for, run.request.model, self.params.encoding)
-        except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
-            log_failure(f"Token counting for run #{run.number} is off", exc)
-            return
-        run.metrics.count_with(choice, encoding)
 
     async def _save_while_running(self, run: Run) -> None:
         saved = None
@@ -284,11 +280,6 @@ class RunSession:
         await self.cancel("Cancelled: streamtui was closing.")
         await self.writer.flush()
         await self.connection.close()
-
-
-def _load_encoding_for(model: str, override: str | None):  # -> (EncodingChoice, tiktoken.Encoding)
-    choice = encoding_for_model(model, override)
-    return choice, load_encoding(choice.name)
 
 
 def _problem_of(exc: BaseException) -> Problem:

@@ -93,7 +93,11 @@ class InProcessStreamer:
         return client
 
     def batches(self, request: RunRequest, target: Target, clock: Clock) -> AsyncIterator[Batch]:
-        return stream_batches(self.client(target), request, clock, max_retries=target.max_retries)
+        """The request's events, with tiktoken's counts of its text among them."""
+        from .counting import counted
+
+        events = stream_batches(self.client(target), request, clock, max_retries=target.max_retries)
+        return counted(events, request.model, request.count_encoding)
 
     async def list_models(self, target: Target) -> list[str]:
         """The model ids the server lists; raises RequestFailed with one clear line."""

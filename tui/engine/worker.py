@@ -10,9 +10,10 @@ interface for its interpreter lock, so keys stay answered and every stamp is tak
 bytes arrive, on the first send as on the tenth.
 
 It runs ``stream.InProcessStreamer``: the same code ``streamtui compare`` runs in-process.
-Commands (from the app): ``("warm", target)``, ``("stream", id, request, target, clock)``,
-``("models", id, target)``, ``("cancel", id)``. Replies: ``("ready",)``, ``("batch", id,
-packed events)``, ``("end", id)``, ``("models", id, names, problem)``. It ends when its stdin
+Commands (from the app): ``("warm", target, encoding)``, ``("stream", id, request, target, clock)``,
+``("models", id, target)``, ``("cancel", id)``. Replies: ``("ready",)`` once the SDK is
+imported, ``("warm", 0)`` once a client is built, ``("batch", id, packed events)``,
+``("end", id)``, ``("models", id, names, problem)``. It ends when its stdin
 closes (the app quit or died).
 """
 
@@ -51,7 +52,11 @@ async def _serve() -> None:
     while (command := await inbox.get()) is not None:
         op = command[0]
         if op == "warm":
-            _warm(streamer, command[1])
+            _, target, api, encoding = command
+            _warm(streamer, target, api)
+            write_frame(out, ("warm", 0))
+            if encoding:  # when idle, so the first request never shares the interpreter with it
+                _preload_when_idle(loop, tasks, encoding)
         elif op == "stream":
             _, number, request, target, clock = command
             tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock))
@@ -66,30 +71,79 @@ async def _serve() -> None:
     await streamer.close()
 
 
-def _warm(streamer, target) -> None:  # noqa: ANN001
-    """Build the client and touch what the SDK imports on first use, before the first prompt."""
+def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
+    """Build the client and touch what the SDK imports on first use for ``api``, before the
+    first prompt (the other APIs' modules load if they are ever used)."""
     import gc
 
     client = streamer.client(target)
-    for resource in (client.chat.completions, client.completions, client.responses):
-        resource.with_streaming_response  # noqa: B018 - imports on first access
-    gc.collect()
+    resource = {"chat": lambda: client.chat.completions, "completions": lambda: client.completions, "responses": lambda: client.responses}[api]()
+    resource.with_streaming_response  # noqa: B018 - imports on first access
     gc.freeze()  # a long-lived heap, out of the collector's way while streaming
+
+
+def _preload_when_idle(loop: asyncio.AbstractEventLoop, tasks: dict, encoding: str, delay: float = 1.0) -> None:
+    """Load the tiktoken encoding the first run will count with, once nothing streams."""
+
+    def attempt() -> None:
+        if tasks:
+            loop.call_later(delay, attempt)
+        else:
+            loop.run_in_executor(None, _preload_encoding, encoding)
+
+    loop.call_later(delay, attempt)
+
+
+#: Batches made within this long of the last frame wait for the next one (a flood of tiny
+#: reads then costs a frame per millisecond, not one per read; every event keeps its own
+#: stamp). A batch after a quieter spell goes at once.
+FRAME_EVERY = 0.001
+
+
+def _preload_encoding(name: str) -> None:
+    from .tokens import load_encoding
+
+    try:
+        load_encoding(name)
+    except Exception:  # noqa: BLE001 - counting will say so when it needs it
+        pass
 
 
 async def _stream(out, streamer, number: int, request, target, clock_spec) -> None:  # noqa: ANN001
     clock = clock_from_spec(clock_spec)
+    loop = asyncio.get_running_loop()
+    pending: list = []
+    flush_handle: asyncio.TimerHandle | None = None
+    flushed_at = 0.0
+
+    def flush() -> None:
+        nonlocal flush_handle, flushed_at
+        flush_handle = None
+        flushed_at = loop.time()
+        if pending:
+            write_frame(out, ("batch", number, list(pending)))
+            pending.clear()
+
     try:
         async for batch in streamer.batches(request, target, clock):
-            write_frame(out, ("batch", number, pack_batch(batch)))
+            pending.extend(pack_batch(batch))
+            if flush_handle is None:
+                wait = flushed_at + FRAME_EVERY - loop.time()
+                if wait <= 0:  # a quiet stream: every read goes out at once
+                    flush()
+                else:  # a flood: one frame a millisecond
+                    flush_handle = loop.call_later(wait, flush)
     except asyncio.CancelledError:
-        pass
+        pending.clear()
     except Exception as exc:  # noqa: BLE001 - streamtui's own fault: the app says so
         from .errors import internal_problem
         from .events import Failed
 
         problem = internal_problem(exc, during="streaming (worker)")
-        write_frame(out, ("batch", number, [Failed(problem.message, clock(), problem.kind)]))
+        pending.append(Failed(problem.message, clock(), problem.kind))
+    if flush_handle is not None:
+        flush_handle.cancel()
+    flush()
     write_frame(out, ("end", number))
 
 

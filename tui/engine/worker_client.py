@@ -25,7 +25,7 @@ from .errors import Problem
 from .events import Failed, RunEvent
 from .request import RunRequest
 from .target import Target
-from .worker_protocol import read_frame, unpack_batch, write_frame
+from .worker_protocol import read_frame, write_frame
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 #: A target for warming up before the real one is known (the embedded server's address).
@@ -40,14 +40,18 @@ class WorkerStreamer:
         self._numbers = itertools.count(1)
         self._inboxes: dict[int, _Inbox] = {}
         self._lock = threading.Lock()
-        self._warmed: set[Target] = set()
+        self._warmed: set[tuple[Target, str]] = set()
+        #: Set once the worker has imported the SDK and built a client: a request sent now
+        #: waits for nothing but the network.
+        self.ready = threading.Event()
 
     @classmethod
-    def spawn(cls, warm: Target | None = None, *, shared: bool = False) -> WorkerStreamer:
-        """Start the worker now (and build the client for ``warm`` as soon as it can)."""
+    def spawn(cls, warm: Target | None = None, *, api: str = "chat", encoding: str | None = "o200k_base", shared: bool = False) -> WorkerStreamer:
+        """Start the worker now: it builds the client for ``warm`` (readying ``api``), and
+        loads the tiktoken ``encoding`` the first run will count with when it is idle."""
         streamer = cls(shared=shared)
         streamer._ensure_process()
-        streamer.warm(warm if warm is not None and warm.base_url else _SCRATCH)
+        streamer.warm(warm if warm is not None and warm.base_url else _SCRATCH, api, encoding)
         return streamer
 
     # -- the process ----------------------------------------------------------------------
@@ -66,6 +70,7 @@ class WorkerStreamer:
         )
         self._process = process
         self._warmed = set()
+        self.ready.clear()
         threading.Thread(target=self._read, args=(process,), name="streamtui-worker-replies", daemon=True).start()
         return process
 
@@ -81,6 +86,9 @@ class WorkerStreamer:
         while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
             if message[0] == "ready":
                 continue
+            if message[0] == "warm":
+                self.ready.set()
+                continue
             with self._lock:
                 inbox = self._inboxes.get(message[1])
             if inbox is not None:
@@ -92,10 +100,19 @@ class WorkerStreamer:
             for inbox in inboxes:
                 inbox.put(("dead", code))
 
-    def warm(self, target: Target) -> None:
-        if target not in self._warmed:
-            self._warmed.add(target)
-            self._send(("warm", target))
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id (None before it is started)."""
+        return self._process.pid if self._process is not None else None
+
+    async def wait_ready(self, timeout: float = 30.0) -> bool:
+        """Wait (without blocking the loop) until the worker is warm; False after ``timeout``."""
+        return await asyncio.to_thread(self.ready.wait, timeout)
+
+    def warm(self, target: Target, api: str = "chat", encoding: str | None = None) -> None:
+        if (target, api) not in self._warmed:
+            self._warmed.add((target, api))
+            self._send(("warm", target, api, encoding))
 
     # -- Streamer ----------------------------------------------------------------------------
     async def batches(self, request: RunRequest, target: Target, clock: Clock) -> AsyncIterator[list[RunEvent]]:
@@ -103,13 +120,13 @@ class WorkerStreamer:
         inbox = self._open(number)
         ended = False
         try:
-            self.warm(target)
+            self.warm(target, request.api)
             self._send(("stream", number, request, target, clock_spec(clock)))
             while True:
                 for message in await inbox.get():
                     kind = message[0]
                     if kind == "batch":
-                        yield unpack_batch(message[2])
+                        yield message[2]
                     elif kind == "end":
                         ended = True
                         return
@@ -145,16 +162,21 @@ class WorkerStreamer:
             self.stop()
 
     def stop(self) -> None:
-        """End the worker (closing its stdin ends it; a stuck one is killed)."""
+        """End the worker: closing its stdin ends it; one still busy (importing the SDK just
+        after launch) is terminated rather than waited for. It keeps no state of its own."""
         process, self._process = self._process, None
         if process is None:
             return
         try:
             process.stdin.close()  # type: ignore[union-attr]
-            process.wait(2)
+            process.wait(0.3)
         except (OSError, subprocess.TimeoutExpired):
-            process.kill()
-            process.wait()
+            process.terminate()
+            try:
+                process.wait(2)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
     def _open(self, number: int) -> _Inbox:
         inbox = _Inbox(asyncio.get_running_loop())

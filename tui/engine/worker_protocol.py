@@ -1,9 +1,9 @@
 """The frames between the app and its streaming worker: a 4-byte length, then a pickle.
 
 Both ends are this package, in processes of one user, over the pipes of a child process:
-pickle is safe here and costs a few microseconds per event. Answer text arrives in groups
-(one network read's chunks share a time), so a batch travels as its events with the texts of
-consecutive deltas packed together.
+pickle is safe here and costs a few microseconds per event. A network read's chunks share a
+time, so they travel as one ``Deltas`` event (the app takes them as such, without making an
+object per chunk).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pickle
 import struct
 from typing import IO, Any
 
-from .events import Delta, RunEvent
+from .events import Delta, Deltas, RunEvent
 
 _LENGTH = struct.Struct("<I")
 
@@ -45,27 +45,22 @@ def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
     return b"".join(parts)
 
 
-def pack_batch(batch: list[RunEvent]) -> list:
-    """Deltas of one kind and one time become ``(kind, at, [texts])``; other events stay."""
-    packed: list = []
+def pack_batch(batch: list[RunEvent]) -> list[RunEvent]:
+    """Consecutive deltas of one kind and one time become one ``Deltas`` event."""
+    packed: list[RunEvent] = []
+    run: list[str] = []
+    head: Delta | None = None
     for event in batch:
+        if type(event) is Delta and head is not None and event.kind == head.kind and event.at == head.at:
+            run.append(event.text)
+            continue
+        if head is not None:
+            packed.append(Deltas(tuple(run), head.at, head.kind))
+            head, run = None, []
         if type(event) is Delta:
-            last = packed[-1] if packed else None
-            if type(last) is tuple and last[0] == event.kind and last[1] == event.at:
-                last[2].append(event.text)
-            else:
-                packed.append((event.kind, event.at, [event.text]))
+            head, run = event, [event.text]
         else:
             packed.append(event)
+    if head is not None:
+        packed.append(Deltas(tuple(run), head.at, head.kind))
     return packed
-
-
-def unpack_batch(packed: list) -> list[RunEvent]:
-    batch: list[RunEvent] = []
-    for item in packed:
-        if type(item) is tuple:
-            kind, at, texts = item
-            batch.extend(Delta(text, at, kind) for text in texts)
-        else:
-            batch.append(item)
-    return batch

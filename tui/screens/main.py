@@ -41,6 +41,9 @@ HINT = "Type a prompt below and press Ctrl+J to send it (Ctrl+O sends it both wa
 
 class MainScreen(WatchedScreen[None]):
     CSS_PATH = "main.tcss"
+    #: The prompt has focus from the first frame (a focus change later would restyle the
+    #: screen and rebuild the footer while the streaming worker is still starting).
+    AUTO_FOCUS = "#prompt"
     BINDINGS = [
         Binding("ctrl+j", "send", "Send", show=False),
         Binding("escape", "cancel", "Cancel"),
@@ -123,7 +126,6 @@ class MainScreen(WatchedScreen[None]):
         if self.session.history.problem:
             panel.message = self.session.history.problem
         self.refresh_panel()
-        self.prompt_input.focus()
         self.app.call_later(self.app.release_early_input)
         self._load_recall()
 

@@ -1,0 +1,117 @@
+"""tiktoken's count of a stream's text, kept up to date as the text arrives.
+
+Counting runs in a thread beside the stream (in the streaming worker's process, where the app
+runs it), so reading the network never waits for tiktoken and the interface never runs it at
+all. While text arrives, a ``TokenCount`` follows at most :data:`COUNT_EVERY` seconds (plus the
+counting itself) behind, and a stall never leaves it behind; once the stream ends, a final
+exact one. The count always equals encoding the whole text (the incremental counter is exact),
+with the model's own encoding or, for a model tiktoken does not know, o200k_base marked as an
+estimate. A cancelled run keeps the last count it received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from .events import Delta, RunEvent, TokenCount
+from .logfile import log_failure
+from .tokens import EncodingChoice, IncrementalTokenCounter, encoding_for_model, load_encoding
+
+#: How often a live count is taken while text arrives, in seconds.
+COUNT_EVERY = 0.05
+
+Batch = list[RunEvent]
+_END = object()
+
+
+class _Counts:
+    """The answer's and the reasoning's counters, with the text not yet given to them."""
+
+    def __init__(self, choice: EncodingChoice, encoding) -> None:  # noqa: ANN001 - a tiktoken.Encoding
+        self.choice = choice
+        self.answer = IncrementalTokenCounter(encoding)
+        self.reasoning = IncrementalTokenCounter(encoding)
+        self.answer_chars = self.reasoning_chars = 0
+
+    def advance(self, answer: list[str], reasoning: list[str], final: bool) -> TokenCount:
+        """Count what arrived (in a thread: one call at a time)."""
+        for text in answer:
+            self.answer.add(text)
+            self.answer_chars += len(text)
+        for text in reasoning:
+            self.reasoning.add(text)
+            self.reasoning_chars += len(text)
+        return TokenCount(self.answer.count(), self.reasoning.count(), self.choice.name, self.choice.exact, self.answer_chars, self.reasoning_chars, final)
+
+
+def _prepare(model: str, override: str | None) -> _Counts:
+    choice = encoding_for_model(model, override)
+    return _Counts(choice, load_encoding(choice.name))
+
+
+async def counted(batches: AsyncIterator[Batch], model: str, override: str | None) -> AsyncIterator[Batch]:
+    """``batches``, with TokenCount events among them (see the module's docstring)."""
+    loop = asyncio.get_running_loop()
+    out: asyncio.Queue = asyncio.Queue()
+    text_waiting = asyncio.Event()
+    answer: list[str] = []
+    reasoning: list[str] = []
+    stream_over = False
+    failure: BaseException | None = None
+
+    async def pump() -> None:
+        nonlocal stream_over, failure
+        try:
+            async for batch in batches:
+                for event in batch:
+                    if type(event) is Delta and event.text:
+                        (answer if event.kind == "answer" else reasoning).append(event.text)
+                        text_waiting.set()
+                out.put_nowait(batch)
+        except Exception as exc:  # noqa: BLE001 - raised again by the consumer, below
+            failure = exc
+        finally:
+            stream_over = True
+            text_waiting.set()
+            out.put_nowait(_END)
+
+    async def count() -> None:
+        nonlocal answer, reasoning
+        # Nothing to count before the first text, which goes out first: loading an encoding
+        # (a quarter second the first time) never delays it.
+        await text_waiting.wait()
+        await asyncio.sleep(0)
+        try:
+            counts = await loop.run_in_executor(None, _prepare, model, override)
+        except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
+            log_failure("Token counting is off for this run", exc)
+            out.put_nowait(_END)
+            return
+        while True:
+            await text_waiting.wait()
+            text_waiting.clear()
+            final = stream_over
+            texts, answer, reasoning = (answer, reasoning), [], []
+            result = await loop.run_in_executor(None, counts.advance, *texts, final)
+            out.put_nowait([result])
+            if final:
+                out.put_nowait(_END)
+                return
+            await asyncio.sleep(COUNT_EVERY)
+
+    tasks = [asyncio.create_task(pump()), asyncio.create_task(count())]
+    ended = 0
+    try:
+        while ended < len(tasks):
+            item = await out.get()
+            if item is _END:
+                ended += 1
+            else:
+                yield item
+        if failure is not None:
+            raise failure
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
