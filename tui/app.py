@@ -13,12 +13,15 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from .engine.session import RunSession
+from .commands import MainScreenCommands
 from .screens.main import MainScreen
 from .screens.watched import report_worker_failure
 
 
 class StreamTuiApp(App[None]):
     TITLE = "streamtui"
+    #: Ctrl+P lists every main-screen action beside Textual's own (themes, quit, screenshot).
+    COMMANDS = App.COMMANDS | {MainScreenCommands}
     #: The main screen is a mode's base screen (not the default screen), so its CSS_PATH loads.
     DEFAULT_MODE = "main"
     BINDINGS = [

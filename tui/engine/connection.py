@@ -62,6 +62,19 @@ class Connection:
         server = self.local_server
         return self.endpoint.kind == "local" and (server is None or server.state != "ready" or not server.is_alive())
 
+    def use(self, endpoint: Endpoint, model: str | None, local_server: LocalServer | None = None) -> None:
+        """Switch to another endpoint (a profile picked in Settings); the next run goes there."""
+        self.endpoint = endpoint
+        self.local_server = local_server
+        self._model = model or endpoint.default_model
+
+    def set_read_timeout(self, seconds: float) -> None:
+        self._target_options = replace(self._target_options, read_timeout=seconds)
+
+    @property
+    def read_timeout(self) -> float:
+        return self._target_options.read_timeout
+
     def target(self) -> Target:
         return replace(self._target_options, base_url=self.endpoint.base_url, api_key=self.endpoint.api_key)
 

@@ -16,7 +16,7 @@ thread, encodings load in a thread). A listener is told when a run starts, chang
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .clock import Clock, monotonic_clock
@@ -53,6 +53,14 @@ class RunListener(Protocol):
     def run_ended(self, run: Run) -> None: ...
 
 
+@dataclass
+class Conversation:
+    """A conversation's turns so far, and its id (the number of its first run, once it has one)."""
+
+    id: int | None = None
+    turns: list[Turn] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class RunParams:
     """The next run's parameters, as the person set them (None: the server's default)."""
@@ -76,8 +84,8 @@ class RunSession:
         self.params = params or RunParams()
         #: This session's runs, oldest first.
         self.runs: list[Run] = []
-        #: The conversation's turns when conversation mode is on (None: single prompts).
-        self.conversation: list[Run] | None = None
+        #: Conversation mode: the turns so far (None: single prompts, each sent alone).
+        self.conversation: Conversation | None = None
         self._task: asyncio.Task | None = None
         self._cancel_reason: str | None = None
         self._compares = 0
@@ -130,7 +138,8 @@ class RunSession:
 
     def _new_run(self, prompt: str, stream: bool, *, pair_id: int | None = None, first_of_pair: bool = False, overrides: dict | None = None) -> Run:
         params = self.params
-        turns = tuple(Turn(run.request.prompt, run.text) for run in self.conversation or () if run.metrics.state == "done")
+        conversation = self.conversation if params.api != "completions" else None
+        turns = tuple(conversation.turns) if conversation else ()
         request = RunRequest(
             prompt=prompt,
             model=self.connection.model or "",
@@ -140,16 +149,18 @@ class RunSession:
             temperature=params.temperature,
             seed=params.seed,
             system_prompt=params.system_prompt if params.api != "completions" else None,
-            turns=turns if params.api != "completions" else (),
+            turns=turns,
             count_encoding=params.encoding,
         )
         if overrides:
             request = replace(request, **overrides)
         number = self.history.allocate_id()
         run = Run.new(request, clock=self.clock, number=number, endpoint_label=self.connection.endpoint.label, pair_id=number if first_of_pair else pair_id)
-        if self.conversation is not None and params.api != "completions":
-            run.conversation_id = self.conversation[0].number if self.conversation else run.number
-            run.turn = len(self.conversation) + 1
+        if conversation is not None:
+            if conversation.id is None:  # this run starts it, whatever becomes of the run
+                conversation.id = number
+            run.conversation_id = conversation.id
+            run.turn = len(turns) + 1
         self.runs.append(run)
         self.writer.start(run)
         return run
@@ -180,8 +191,9 @@ class RunSession:
             run.note = None
             saver.cancel()
             self.writer.finish(run)
-            if self.conversation is not None and run.conversation_id is not None:
-                self.conversation.append(run)
+            conversation = self.conversation
+            if conversation is not None and run.conversation_id == conversation.id and run.metrics.state == "done":
+                conversation.turns.append(Turn(run.request.prompt, run.text))
             self._release_old_texts()
             if not self._closing:
                 listener.run_ended(run)
@@ -212,10 +224,8 @@ class RunSession:
     def _release_old_texts(self) -> None:
         """Keep memory flat over a long session: old runs' text lives in history only."""
         finished = [run for run in self.runs if not run.metrics.running and not run.text_released]
-        keep = {id(run) for run in self.conversation or ()}
         for run in finished[:-KEEP_TEXT_OF]:
-            if id(run) not in keep:
-                run.release_text()
+            run.release_text()
 
     # -- compare -----------------------------------------------------------------------------
     async def _compare(self, prompt: str, listener: RunListener) -> list[Run]:
@@ -262,16 +272,17 @@ class RunSession:
 
     # -- conversation ------------------------------------------------------------------------
     def start_conversation(self) -> None:
-        """Conversation mode: each prompt is sent with the turns so far (chat and responses)."""
-        self.conversation = []
+        """Conversation mode, a new conversation: each prompt is sent with the turns so far
+        (chat and responses APIs; completions has no conversation)."""
+        self.conversation = Conversation()
 
     def end_conversation(self) -> None:
         """Back to single prompts: each is sent alone, with no memory."""
         self.conversation = None
 
-    def continue_conversation(self, runs: list[Run]) -> None:
-        """Continue a stored conversation (its runs, oldest first)."""
-        self.conversation = list(runs)
+    def continue_conversation(self, conversation_id: int, turns: list[Turn]) -> None:
+        """Continue a stored conversation: its id (its first run's number) and done turns."""
+        self.conversation = Conversation(conversation_id, list(turns))
 
     # -- closing -----------------------------------------------------------------------------
     async def close(self) -> None:

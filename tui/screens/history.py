@@ -1,4 +1,5 @@
-"""Past runs from history: filter by model, reopen one in the timeline, export, copy.
+"""Past runs from history, newest first: search, filter by model, reopen in the timeline,
+send a prompt again, continue a conversation, delete, export, copy.
 
 Every read and write of the database happens in a thread (the loop never waits on the disk);
 an export that cannot be written is a notification, never the end of the app.
@@ -7,6 +8,7 @@ an export that cannot be written is a notification, never the end of the app.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
@@ -14,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Select, Static
+from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from ..engine import format as fmt
 from ..engine.export import export_file
@@ -27,14 +29,27 @@ from .watched import WatchedScreen
 COLUMNS = ("#", "When", "Model", "API", "Stream", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "Outcome", "Prompt")
 
 
-class HistoryScreen(WatchedScreen[None]):
+@dataclass(frozen=True)
+class HistoryChoice:
+    """What the person asked the main screen to do: send ``prompt`` again, or continue the
+    conversation ``conversation_id``."""
+
+    prompt: str | None = None
+    conversation_id: int | None = None
+
+
+class HistoryScreen(WatchedScreen[HistoryChoice | None]):
     CSS_PATH = "history.tcss"
     BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("escape,q", "back", "Back"),
+        Binding("slash", "search", "Search"),
         Binding("enter", "open", "Timeline", show=True),
-        Binding("e", "export_one", "Export run (JSONL)"),
-        Binding("a", "export_all", "Export listed (JSONL)"),
-        Binding("m", "export_markdown", "Run as Markdown"),
+        Binding("r", "resend", "Send again"),
+        Binding("n", "continue_conversation", "Continue chat"),
+        Binding("d", "delete", "Delete"),
+        Binding("e", "export_one", "Export (JSONL)"),
+        Binding("a", "export_all", "Export listed"),
+        Binding("m", "export_markdown", "As Markdown"),
         Binding("c", "copy", "Copy answer"),
     ]
 
@@ -45,14 +60,17 @@ class HistoryScreen(WatchedScreen[None]):
         self.export_dir = export_dir or Path.cwd()
         self.records: list[RunRecord] = []
         self.model_filter: str | None = None
+        self.search_text = ""
         self._models: list[str] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filters"):
+            yield Input(placeholder="search prompts and answers ( / )", id="search")
             yield Select([], prompt="all models", allow_blank=True, id="model")
-            yield Static(id="count")
+        yield Static(id="count")
         yield DataTable(id="history-runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Static(id="detail")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one("#history-runs", DataTable)
@@ -62,28 +80,43 @@ class HistoryScreen(WatchedScreen[None]):
         table.focus()
         self._load()
 
+    # -- listing ---------------------------------------------------------------------------
     @on(Select.Changed, "#model")
     def _on_model_changed(self, event: Select.Changed) -> None:
-        self.model_filter = None if event.value is Select.BLANK else str(event.value)
+        self.model_filter = None if event.value is Select.NULL else str(event.value)
         self._load()
+
+    @on(Input.Changed, "#search")
+    def _on_search(self, event: Input.Changed) -> None:
+        self.search_text = event.value.strip()
+        self._load()
+
+    @on(Input.Submitted, "#search")
+    def _on_search_done(self) -> None:
+        self.query_one("#history-runs", DataTable).focus()
+
+    def action_search(self) -> None:
+        self.query_one("#search", Input).focus()
 
     @work(exclusive=True, group="history-load", exit_on_error=False)
     async def _load(self) -> None:
         await self.session.writer.flush()
-        records, models = await asyncio.to_thread(lambda: (self.store.list_runs(self.model_filter), self.store.models()))
+        model, search = self.model_filter, self.search_text
+        records, models = await asyncio.to_thread(lambda: (self.store.list_runs(model, search=search or None), self.store.models()))
         self.records = records
         if models != self._models:
             self._models = models
-            self.query_one("#model", Select).set_options([(one_line(model, 60), model) for model in models])
+            self.query_one("#model", Select).set_options([(one_line(name, 60), name) for name in models])
         table = self.query_one("#history-runs", DataTable)
         table.clear()
         for record in records:
             cells = record_cells(record)
             table.add_row(*(Text(cells[column]) for column in COLUMNS), key=str(record.id))
-        where = f" for {self.model_filter}" if self.model_filter else ""
-        note = f" · {self.store.problem}" if self.store.problem else ""
+        what = " · ".join(filter(None, (f"model {model}" if model else "", f"matching “{search}”" if search else "")))
         stored = fmt.path(self.store.path) if self.store.path else "memory only"
-        self.query_one("#count", Static).update(Text(f"{len(records):,} runs{where} · stored in {stored}{note}"))
+        note = f" · {self.store.problem}" if self.store.problem else ""
+        self.query_one("#count", Static).update(Text(f"{len(records):,} runs{(' · ' + what) if what else ''} · stored in {stored}{note}"))
+        self._show_detail()
 
     def _selected(self) -> RunRecord | None:
         table = self.query_one("#history-runs", DataTable)
@@ -91,9 +124,31 @@ class HistoryScreen(WatchedScreen[None]):
             return None
         return self.records[table.cursor_row]
 
+    @on(DataTable.RowHighlighted, "#history-runs")
+    def _show_detail(self) -> None:
+        """The selected run's prompt, parameters, and the error it failed with."""
+        record = self._selected()
+        detail = Text()
+        if record is not None:
+            detail.append(f"#{record.id} ", style="bold")
+            detail.append(one_line(record.prompt, 400))
+            params = record.params
+            sent = ", ".join(f"{name} {params[name]}" for name in ("temperature", "seed", "max_tokens") if params.get(name) is not None)
+            if record.conversation_id is not None:
+                sent = ", ".join(filter(None, (f"conversation #{record.conversation_id}, turn {record.turn}", sent)))
+            if sent:
+                detail.append(f"\nsent with {sent}", style="dim")
+            if record.error:
+                detail.append(f"\n{record.outcome}: {one_line(record.error, 400)}", style="red" if record.state == "failed" else "magenta")
+        self.query_one("#detail", Static).update(detail)
+
     async def _full(self, records: list[RunRecord]) -> list[RunRecord]:
         """Whole records (with chunk times), in one query, in a thread."""
         return await asyncio.to_thread(self.store.get_many, [record.id for record in records])
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.dismiss(None)
 
     async def action_open(self) -> None:
         from .timeline import TimelineScreen
@@ -112,6 +167,37 @@ class HistoryScreen(WatchedScreen[None]):
     @on(DataTable.RowSelected, "#history-runs")
     async def _on_row_selected(self) -> None:
         await self.action_open()
+
+    def action_resend(self) -> None:
+        if (record := self._selected()) is not None:
+            self.dismiss(HistoryChoice(prompt=record.prompt))
+
+    def action_continue_conversation(self) -> None:
+        record = self._selected()
+        if record is None:
+            return
+        if record.conversation_id is None:
+            self.notify(f"Run #{record.id} was a single prompt, not part of a conversation: R sends it again.", timeout=4)
+            return
+        self.dismiss(HistoryChoice(conversation_id=record.conversation_id))
+
+    def action_delete(self) -> None:
+        from .confirm import Confirm
+
+        record = self._selected()
+        if record is None:
+            return
+        if any(run.number == record.id and run.metrics.running for run in self.session.runs):
+            self.notify(f"Run #{record.id} is still running: cancel it first.", severity="warning", timeout=4)
+            return
+
+        def delete(yes: bool | None) -> None:
+            if yes:
+                self.session.writer.delete(record.id)
+                self.notify(f"Deleted run #{record.id}.", timeout=3)
+                self._load()
+
+        self.app.push_screen(Confirm(f"Delete run #{record.id} ({one_line(record.prompt, 60)}) from history? This cannot be undone."), delete)
 
     def action_export_one(self) -> None:
         if (record := self._selected()) is not None:
@@ -139,7 +225,8 @@ class HistoryScreen(WatchedScreen[None]):
         self.notify(f"Exported {what} to {path}", timeout=6, markup=False)
 
     def action_copy(self) -> None:
+        from .reading import copy
+
         record = self._selected()
         if record is not None:
-            self.app.copy_to_clipboard(record.output)
-            self.notify(f"Copied the answer of run #{record.id} ({len(record.output):,} characters).", timeout=3)
+            copy(self, record.output, f"answer of run #{record.id}")

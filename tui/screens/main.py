@@ -20,10 +20,12 @@ from ..engine.history import record_of
 from ..engine.run import Run
 from ..engine.sanitize import one_line
 from ..engine.session import RunSession
+from ..widgets.figures_bar import FiguresBar
 from ..widgets.metrics_panel import MetricsPanel
 from ..widgets.output_pane import OutputPane
 from ..widgets.prompt_input import PromptInput
 from ..widgets.runs_table import RunsTable
+from . import reading
 from .watched import WatchedScreen
 
 #: A second send within this many seconds replaces the running run.
@@ -44,19 +46,41 @@ class MainScreen(WatchedScreen[None]):
     #: The prompt has focus from the first frame (a focus change later would restyle the
     #: screen and rebuild the footer while the streaming worker is still starting).
     AUTO_FOCUS = "#prompt"
+    #: Below 100 columns the Run panel becomes a drawer (Ctrl+F) and one line of figures shows.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    #: The footer shows the keys a person needs first; Help (F1) and the palette list all.
     BINDINGS = [
-        Binding("ctrl+j", "send", "Send", show=False),
-        Binding("escape", "cancel", "Cancel"),
-        Binding("ctrl+t", "toggle_streaming", "Streaming on/off"),
-        Binding("ctrl+o", "compare", "Compare"),
-        Binding("ctrl+l", "timeline", "Timeline"),
-        Binding("ctrl+g", "history", "History"),
-        Binding("ctrl+r", "toggle_raw", "Raw"),
+        Binding("ctrl+j", "send", "Send", tooltip="Send the prompt (also Alt+Enter in the prompt)"),
+        Binding("ctrl+o", "compare", "Compare", tooltip="Send the prompt streamed and not, side by side"),
+        Binding("escape", "cancel", "Cancel", tooltip="Cancel the running request (the partial answer stays)"),
+        Binding("ctrl+t", "toggle_streaming", "Stream", tooltip="Streaming on or off for the next run"),
+        Binding("ctrl+l", "timeline", "Timeline", tooltip="Every chunk of the shown run, and a plot of text over time"),
+        Binding("ctrl+g", "history", "History", tooltip="Past runs: search, reopen, export"),
+        Binding("ctrl+f", "toggle_figures", "Figures", tooltip="The Run panel with every figure (a drawer on narrow terminals)"),
+        Binding("ctrl+n", "new_conversation", "Conversation", show=False, tooltip="Start a conversation: each prompt is sent with the turns so far"),
+        Binding("f2", "settings", "Settings", show=False, tooltip="API, streaming, system prompt, temperature, max tokens, seed, timeout, profile"),
+        Binding("f3", "pick_model", "Model", show=False, tooltip="Pick one of the models the server lists"),
+        Binding("ctrl+r", "toggle_raw", "Raw view", show=False, tooltip="Raw text (chunks alternate in shade) or the Markdown look"),
+        Binding("ctrl+b", "maximize_output", "Maximize output", show=False, tooltip="The output pane alone (Escape returns)"),
+        Binding("alt+c", "copy_answer", "Copy answer", show=False, tooltip="Copy the answer (OSC 52)"),
+        Binding("alt+k", "copy_code", "Copy last code block", show=False, tooltip="Copy the last fenced code block of the answer"),
+        Binding("alt+p", "copy_prompt", "Copy prompt", show=False, tooltip="Copy the shown run's prompt"),
+        Binding("alt+v", "open_in_pager", "Open answer in pager", show=False, tooltip="$PAGER (less) on the answer"),
+        Binding("alt+e", "open_in_editor", "Open answer in editor", show=False, tooltip="$EDITOR on the answer"),
+        Binding("alt+t", "toggle_reasoning", "Show/hide reasoning", show=False, tooltip="Collapse or expand the reasoning pane"),
+        Binding("f1,question_mark", "help", "Help", tooltip="Every key, and what every figure means"),
+    ]
+    #: Palette entries without a key of their own: (name, help, action).
+    PALETTE_ONLY: list[tuple[str, str, str]] = [
+        ("Single prompts (no memory)", "Leave conversation mode: each prompt is sent alone", "single_prompts"),
     ]
 
-    def __init__(self, session: RunSession, *, prompt: str = "", frame_interval: float = 1 / 120, tick_interval: float = 0.1) -> None:
+    def __init__(self, session: RunSession, *, prompt: str = "", profiles=None, frame_interval: float = 1 / 120, tick_interval: float = 0.1) -> None:  # noqa: ANN001
         super().__init__()
         self.session = session
+        #: The config file's profiles, to switch endpoint from Settings (None: no config).
+        self.profiles = profiles
         self.initial_prompt = prompt
         self.frame_interval = frame_interval
         self.tick_interval = tick_interval
@@ -76,11 +100,12 @@ class MainScreen(WatchedScreen[None]):
             with Vertical(id="left"):
                 yield OutputPane(id="reasoning")
                 yield OutputPane(id="output")
+                yield FiguresBar(id="figures")
                 yield PromptInput(self.initial_prompt, id="prompt")
             with VerticalScroll(id="side"):
                 yield MetricsPanel(id="metrics")
         yield RunsTable(id="runs")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)  # F1 and the help say Ctrl+P
 
     @property
     def output(self) -> OutputPane:
@@ -101,6 +126,9 @@ class MainScreen(WatchedScreen[None]):
     @property
     def runs_table(self) -> RunsTable:
         return self.query_one(RunsTable)
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()  # Figures is offered on narrow terminals only
 
     def on_mount(self) -> None:
         self.output.border_title = "Output"
@@ -224,6 +252,7 @@ class MainScreen(WatchedScreen[None]):
         self.refresh_panel()
         if not self.session.busy:
             self._ticker.pause()
+            self.refresh_bindings()
 
     # -- the session tells us (RunListener) ----------------------------------------------------------
     def run_started(self, run: Run) -> None:
@@ -235,6 +264,7 @@ class MainScreen(WatchedScreen[None]):
         self.reasoning_pane.remove_class("-visible")
         self._ticker.resume()
         self.refresh_panel()
+        self.refresh_bindings()
 
     def run_changed(self, run: Run) -> None:
         if run is self.current:
@@ -253,6 +283,7 @@ class MainScreen(WatchedScreen[None]):
                 self.notify(one_line(metrics.error or "The run failed."), title=f"Run #{run.number} failed", severity="error", timeout=6, markup=False)
         self._show_in_table(run)
         self.refresh_panel()
+        self.refresh_bindings()
 
     def _show_in_table(self, run: Run) -> None:
         table = self.runs_table
@@ -292,8 +323,14 @@ class MainScreen(WatchedScreen[None]):
             self._drawn_chunks += len(sizes)
 
     def refresh_panel(self) -> None:
+        conversation = self.session.conversation
+        if conversation is None:
+            self.metrics_panel.memory = "single prompts (no memory)"
+        else:
+            self.metrics_panel.memory = f"conversation #{conversation.id}, {len(conversation.turns)} turns" if conversation.id else "a new conversation"
         run = self.current
         self.metrics_panel.show(run, self.session.pair_of(run) if run else None, self.session.activity)
+        self.query_one(FiguresBar).show(run, "" if self.has_class("-figures-open") else "^f all figures")
 
     # -- other actions -------------------------------------------------------------------------------
     async def action_cancel(self) -> None:
@@ -342,7 +379,82 @@ class MainScreen(WatchedScreen[None]):
     def action_history(self) -> None:
         from .history import HistoryScreen
 
-        self.app.push_screen(HistoryScreen(self.session))
+        self.app.push_screen(HistoryScreen(self.session), self._on_history_choice)
+
+    async def _on_history_choice(self, choice) -> None:  # noqa: ANN001 - a HistoryChoice or None
+        if choice is None:
+            return
+        if choice.prompt is not None:
+            self.prompt_input.load_text(choice.prompt)
+            self.prompt_input.move_cursor(self.prompt_input.document.end)
+            await self.submit(choice.prompt)
+        elif choice.conversation_id is not None:
+            self._continue_conversation(choice.conversation_id)
+
+    @work(group="conversation", exit_on_error=False)
+    async def _continue_conversation(self, conversation_id: int) -> None:
+        """Reopen a stored conversation: its done turns become the context of the next prompt."""
+        import asyncio
+
+        from ..engine.request import Turn
+
+        records = await asyncio.to_thread(self.session.history.conversation, conversation_id)
+        turns = [Turn(record.prompt, record.output) for record in records if record.state == "done"]
+        self.session.continue_conversation(conversation_id, turns)
+        self.notify(f"Continuing conversation #{conversation_id} ({len(turns)} turns): the next prompt is sent with them.", timeout=5)
+        self.refresh_panel()
+
+    # -- conversation, model, settings -------------------------------------------------------------
+    def action_new_conversation(self) -> None:
+        session = self.session
+        if session.params.api == "completions":
+            self.notify("The completions API has no conversation: switch to chat or responses (F2).", severity="warning", timeout=5)
+            return
+        session.start_conversation()
+        self.notify("New conversation: each prompt is sent with the turns so far (palette: Single prompts to leave).", timeout=5)
+        self.refresh_panel()
+
+    def action_single_prompts(self) -> None:
+        self.session.end_conversation()
+        self.notify("Single prompts: each is sent alone, with no memory.", timeout=4)
+        self.refresh_panel()
+
+    def action_pick_model(self) -> None:
+        from .model_picker import ModelPicker
+
+        def chosen(model: str | None) -> None:
+            if model:
+                self.session.connection.model = model
+                self.metrics_panel.model = model
+                self.notify(f"The next run uses {one_line(model, 80)}.", timeout=3, markup=False)
+                self.refresh_panel()
+
+        self.app.push_screen(ModelPicker(self.session.connection, self.session.connection.model), chosen)
+
+    def action_settings(self) -> None:
+        from .settings import SettingsScreen
+
+        session = self.session
+
+        def chosen(result) -> None:  # noqa: ANN001 - a SettingsResult or None
+            if result is None:
+                return
+            session.params = result.params
+            session.connection.set_read_timeout(result.read_timeout)
+            if result.params.api == "completions" and session.conversation is not None:
+                session.end_conversation()
+            if result.profile is not None and self.profiles is not None:
+                self.profiles.switch(result.profile, session)
+                self.metrics_panel.endpoint = self._endpoint_label()
+                self.metrics_panel.model = session.connection.model or "(first listed by the server)"
+            self.metrics_panel.api = session.params.api
+            self.metrics_panel.streaming = session.params.stream
+            self.notify("Settings apply from the next run.", timeout=3)
+            self.refresh_panel()
+
+        names = self.profiles.names() if self.profiles is not None else []
+        current = self.profiles.current if self.profiles is not None else None
+        self.app.push_screen(SettingsScreen(session.params, session.connection.read_timeout, names, current), chosen)
 
     @on(DataTable.RowSelected, "#runs")
     async def _on_run_selected(self, event: DataTable.RowSelected) -> None:
@@ -363,4 +475,63 @@ class MainScreen(WatchedScreen[None]):
         self._drawn_parts, self._drawn_chunks, self._drawn_reasoning = len(run.answer_parts), run.metrics.chunks, len(run.reasoning_parts)
         self.refresh_panel()
 
+    # -- reading and layout ------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys that do nothing now are not offered: Cancel only while a run is live, Figures
+        only where the Run panel is a drawer (narrow terminals)."""
+        if action == "cancel":
+            return self.session.busy
+        if action == "toggle_figures":
+            return self.has_class("-narrow")
+        return True
+
+    def action_toggle_figures(self) -> None:
+        """Narrow terminals: open or close the Run panel as a drawer. Wide ones: focus it (to scroll)."""
+        if self.has_class("-narrow"):
+            self.toggle_class("-figures-open")
+            self.refresh_panel()
+        else:
+            self.query_one("#side").focus()
+
+    def action_maximize_output(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.maximize(self.output, container=False)
+
+    def action_toggle_reasoning(self) -> None:
+        pane = self.reasoning_pane
+        if not pane.text:
+            self.notify("This run has no reasoning.", timeout=3)
+            return
+        pane.toggle_class("-collapsed")
+
+    def action_copy_answer(self) -> None:
+        reading.copy(self, self.output.text, "answer")
+
+    def action_copy_code(self) -> None:
+        reading.copy(self, self.output.last_code_block() or "", "last code block")
+
+    def action_copy_prompt(self) -> None:
+        reading.copy(self, self.current.request.prompt if self.current else "", "prompt")
+
+    def action_open_in_pager(self) -> None:
+        reading.open_externally(self, self.output.text, editor=False)
+
+    def action_open_in_editor(self) -> None:
+        reading.open_externally(self, self.output.text, editor=True)
+
+    def action_help(self) -> None:
+        from .help import HelpScreen, key_rows
+
+        if isinstance(self.app.screen, HelpScreen):
+            return
+        keys = [("Ctrl+J, Alt+Enter", "Send the prompt (Enter inserts a newline)"), ("Ctrl+↑ / Ctrl+↓", "Recall earlier prompts, from history too")]
+        keys += key_rows([binding for binding in self.BINDINGS if binding.action != "send"], self.app)
+        keys += key_rows(self.app.BINDINGS, self.app) + [("Ctrl+P", "The command palette: every action by name, and themes")]
+        self.app.push_screen(HelpScreen(keys))
+
+    def run_action_soon(self, action: str) -> None:
+        """Run a main-screen action as its key would (the command palette's entries do)."""
+        self.call_later(self.run_action, action)
 

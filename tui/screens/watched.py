@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.worker import Worker, WorkerState
 
 from ..engine.errors import internal_problem
@@ -17,10 +17,20 @@ from ..engine.errors import internal_problem
 ResultType = TypeVar("ResultType")
 
 
-class WatchedScreen(Screen[ResultType]):
+class WatchesWorkers:
+    """Mixed into a screen: its failed workers are reported (one line, traceback logged)."""
+
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             report_worker_failure(self, event.worker)
+
+
+class WatchedScreen(WatchesWorkers, Screen[ResultType]):
+    pass
+
+
+class WatchedModalScreen(WatchesWorkers, ModalScreen[ResultType]):
+    pass
 
 
 def report_worker_failure(node, worker: Worker) -> None:  # node: a DOMNode with notify()

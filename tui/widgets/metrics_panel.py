@@ -17,7 +17,7 @@ from ..engine.run import Run
 from ..engine.sanitize import one_line
 from ..engine.summary import SOURCE_NAMES
 
-_STATE_STYLE = {
+STATE_STYLES = {
     "connecting": "yellow",
     "waiting": "yellow",
     "streaming": "cyan",
@@ -43,6 +43,8 @@ class MetricsPanel(Static):
         self.streaming = True
         #: A line about the session, not a run (a hint, the embedded model's state).
         self.message = ""
+        #: Whether the next prompt carries the conversation: "single prompts (no memory)", "conversation #12".
+        self.memory = "single prompts (no memory)"
 
     def show(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> None:
         self.update(self.render_figures(run, comparison, activity))
@@ -71,10 +73,11 @@ def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
             ("Model", Text(one_line(panel.model, 80))),
             ("API", panel.api),
             ("Streaming", "on" if panel.streaming else "off"),
+            ("Memory", panel.memory),
         ]
     metrics = run.metrics
     stream = metrics.stream
-    state = Text(metrics.state, style=f"bold {_STATE_STYLE.get(metrics.state, '')}")
+    state = Text(metrics.state, style=f"bold {STATE_STYLES.get(metrics.state, '')}")
     if run.note:
         state.append(f" · {run.note}", style="")
     if metrics.waiting_retry is not None:
@@ -106,6 +109,7 @@ def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
         ("Model", Text(one_line(run.request.model or panel.model, 80))),
         ("API", run.request.api),
         ("Streaming", _streaming(run, panel.streaming)),
+        ("Memory", f"conversation #{run.conversation_id}, turn {run.turn}" if run.conversation_id is not None else panel.memory),
     ]
     params = _params(run)
     if params:

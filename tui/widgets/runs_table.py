@@ -15,7 +15,7 @@ COLUMNS = ("#", "Stream", "Model", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "
 
 class RunsTable(DataTable):
     DEFAULT_CSS = """
-    RunsTable { height: 100%; }
+    RunsTable { height: 100%; scrollbar-size-horizontal: 0; }
     """
 
     def on_mount(self) -> None:

@@ -1,0 +1,211 @@
+"""The daily-tool features of the main screen (issues 11 and 12), driven like a person would:
+keys, the command palette, help, layout at small sizes, copying, settings, the model picker,
+conversations and the History screen's search, delete and resend."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.driving import cell, make_app, panel_text, send, settle, wait_for
+from tests.support.scripted_server import Script, words
+from tui.engine.history import HistoryStore
+
+
+async def test_f1_and_question_mark_open_help_with_every_key_and_figure(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        text = app.screen.query_one("Markdown")._markdown
+        for words_in_help in ("Send the prompt", "Compare", "Timeline", "History", "Copy answer", "Ctrl+P", "TTFT", "E2E", "Client", "Gap p50", "First thought", "Tok/s"):
+            assert words_in_help in text, words_in_help
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        # "?" types into the prompt while it has focus; elsewhere it opens help.
+        await pilot.press("question_mark")
+        assert app.main_screen.prompt_input.text == "?"
+        app.main_screen.runs_table.focus()
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+
+
+async def test_the_palette_runs_what_the_key_runs(server):
+    """Ctrl+P lists the main screen's actions; an entry does exactly what its key does."""
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.session.params.stream is True
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        await pilot.press(*"Stream")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.session.params.stream is False)
+        assert app.screen is app.main_screen
+
+
+async def test_at_80x24_the_key_figures_show_and_the_panel_is_a_drawer(server):
+    server.push(Script(words("A short answer."), usage=(3, 4)))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        await send(pilot, "hi")
+        await settle(pilot)
+        assert main.has_class("-narrow")
+        bar = str(main.query_one("#figures").content)
+        assert "done" in bar and "TTFT" in bar and "E2E" in bar and "4 tok (usage)" in bar
+        side = main.query_one("#side")
+        assert not side.display
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: side.display)
+        assert "TTFT" in panel_text(app)
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: not side.display)
+
+
+async def test_copy_keys_put_the_answer_and_the_prompt_on_the_clipboard(server):
+    server.push(Script(words("Here is the answer.")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "the prompt")
+        await settle(pilot)
+        await pilot.press("alt+c")
+        assert app.clipboard == "Here is the answer."
+        await pilot.press("alt+p")
+        assert app.clipboard == "the prompt"
+
+
+async def test_ctrl_b_maximizes_the_output_and_escape_returns(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: app.main_screen.maximized is app.main_screen.output)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.main_screen.maximized is None)
+
+
+async def test_settings_apply_to_the_next_run_and_refuse_bad_values(server):
+    """F2: a temperature and a seed reach the next request; a temperature of 9 is refused with
+    one line naming it, and nothing changes."""
+    from tui.screens.settings import SettingsScreen
+
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        screen = app.screen
+        screen.query_one("#temperature").value = "9"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "temperature" in str(screen.query_one("#problem").content))
+        assert isinstance(app.screen, SettingsScreen) and app.session.params.temperature is None
+        screen.query_one("#temperature").value = "0.3"
+        screen.query_one("#seed").value = "42"
+        screen.query_one("#system_prompt").value = "Be terse."
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        await send(pilot, "hello")
+        await settle(pilot)
+        body = server.requests[-1]
+        assert body["temperature"] == 0.3 and body["seed"] == 42
+        assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+        assert "temperature 0.3" in panel_text(app) and "seed 42" in panel_text(app)
+
+
+async def test_the_model_picker_lists_the_server_models_and_switches(server):
+    from tui.screens.model_picker import ModelPicker
+
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModelPicker))
+        picker = app.screen
+        await wait_for(pilot, lambda: picker.models == ["scripted-model"])
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        await send(pilot, "hello")
+        await settle(pilot)
+        assert server.requests[-1]["model"] == "scripted-model"
+
+
+async def test_a_conversation_sends_the_turns_so_far(server):
+    """Ctrl+N: each prompt goes with the turns before it; the runs keep their own figures and
+    share a conversation id; single prompts again have no memory."""
+    server.push(Script(words("First answer.")), Script(words("Second answer.")), Script(words("Alone.")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+n")
+        await send(pilot, "one")
+        await settle(pilot)
+        await send(pilot, "two")
+        await settle(pilot)
+        messages = server.requests[-1]["messages"]
+        assert [m["content"] for m in messages] == ["one", "First answer.", "two"]
+        first, second = app.session.runs
+        assert first.conversation_id == second.conversation_id == first.number
+        assert (first.turn, second.turn) == (1, 2)
+        assert "conversation" in panel_text(app)
+        app.main_screen.action_single_prompts()
+        await send(pilot, "three")
+        await settle(pilot)
+        assert [m["content"] for m in server.requests[-1]["messages"]] == ["three"]
+
+
+async def test_history_search_delete_and_send_again(server, tmp_path):
+    from tui.screens.confirm import Confirm
+    from tui.screens.history import HistoryScreen
+
+    server.push(Script(words("About cats.")), Script(words("About dogs.")), Script(words("Cats again.")))
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        for prompt in ("tell me about cats", "tell me about dogs"):
+            await send(pilot, prompt)
+            await settle(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and len(app.screen.records) == 2)
+        screen = app.screen
+        screen.query_one("#search").value = "dogs"
+        await wait_for(pilot, lambda: [r.prompt for r in screen.records] == ["tell me about dogs"])
+        screen.query_one("#history-runs").focus()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and screen.records == [])
+        screen.query_one("#search").value = ""
+        await wait_for(pilot, lambda: [r.prompt for r in screen.records] == ["tell me about cats"])
+        screen.query_one("#history-runs").focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen is app.main_screen and len(server.requests) == 3)
+        assert server.requests[-1]["messages"][-1]["content"] == "tell me about cats"
+        await settle(pilot)
+        assert [cell(app.main_screen.runs_table, row, "Prompt") for row in range(3)][0] == "tell me about cats"
+    assert [record.prompt for record in store.list_runs()] == ["tell me about cats", "tell me about cats"]
+    store.close()
+
+
+async def test_a_stored_conversation_can_be_continued(server, tmp_path):
+    server.push(Script(words("Answer one.")), Script(words("Answer two.")))
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("ctrl+n")
+        await send(pilot, "first")
+        await settle(pilot)
+        app.main_screen.action_single_prompts()
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HistoryScreen" and app.screen.records)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is app.main_screen and app.session.conversation is not None and app.session.conversation.turns)
+        await send(pilot, "second")
+        await settle(pilot)
+        assert [m["content"] for m in server.requests[-1]["messages"]] == ["first", "Answer one.", "second"]
+        assert app.session.runs[-1].conversation_id == app.session.runs[0].number
+    store.close()
+
+
+@pytest.mark.parametrize("api", ["completions"])
+async def test_the_completions_api_has_no_conversation(server, api):
+    app = make_app(server.base_url, api=api)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert app.session.conversation is None

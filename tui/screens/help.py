@@ -1,0 +1,62 @@
+"""Help (F1, or ? when the prompt is not focused): every key, and what every figure means.
+
+The key table is made from the screens' own bindings, so it cannot drift from them.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Markdown
+
+from .watched import WatchedScreen
+
+#: What each figure of the Run panel means, in the panel's order (README: "What the figures mean").
+FIGURES: list[tuple[str, str]] = [
+    ("State", "connecting (starting the embedded model, asking for the model) → waiting (request on the wire) → streaming → done, cut (stopped by max tokens or a filter), cancelled or failed."),
+    ("TTFT", "Time to first token: from the request going on the wire to the first chunk with answer text. A role-only first chunk does not count. Not applicable without streaming."),
+    ("E2E", "From the request on the wire to the last chunk of the answer (the trailing usage chunk is not answer text)."),
+    ("Tokens", "Output tokens, and where the count comes from: the server's usage when it reports one, else the model's own tokenizer (the embedded model can count), else tiktoken (\"est.\" when the model's encoding is unknown and o200k_base stands in)."),
+    ("Tok/s", "Decode rate: (tokens − 1) / (E2E − TTFT)."),
+    ("Elapsed", "From pressing send until the run ends, ticking meanwhile: includes waiting for the embedded model or the streaming worker to start."),
+    ("Client", "Client overhead: from the SDK starting the request to its first byte on the wire (building the request, opening a connection). Never part of TTFT."),
+    ("Headers", "From the request on the wire to the response's headers (time to first byte)."),
+    ("Chunks", "Answer chunks received. A chunk may carry several tokens."),
+    ("Usage", "The server's completion tokens when it reports them, and the difference from tiktoken's count of the same text."),
+    ("Gap p50 / p95", "Percentiles (nearest rank) of the gaps between consecutive answer chunks: per chunk, not per token. Chunks that arrive in one network read have gaps of 0."),
+    ("First thought", "For reasoning models: from the request on the wire to the first reasoning text."),
+    ("Retries", "Requests that failed before any byte of an answer (429, 5xx, a refused connection) and were tried again; TTFT counts from the request that answered."),
+    ("Compare", "Ctrl+O sends the prompt streamed and not, after one discarded warm-up request, with temperature 0 and one seed when you set none, alternating which goes first. First text: TTFT streamed against E2E waited. When the answers' lengths differ by more than 5%, it says so and compares time per token."),
+]
+
+
+def key_rows(bindings: list[Binding], app) -> list[tuple[str, str]]:  # noqa: ANN001 - the App
+    rows = []
+    for binding in bindings:
+        if binding.description:
+            keys = ", ".join(app.get_key_display(Binding(key, binding.action)) for key in binding.key.split(","))
+            rows.append((keys, binding.description))
+    return rows
+
+
+class HelpScreen(WatchedScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen VerticalScroll { padding: 0 2; }
+    """
+    BINDINGS = [Binding("escape,q,f1", "app.pop_screen", "Back")]
+
+    def __init__(self, keys: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        lines = ["# streamtui", "", "## Keys", "", "| key | what it does |", "|---|---|"]
+        lines += [f"| {key} | {what} |" for key, what in self.keys]
+        lines += ["", "## The figures", ""]
+        for name, meaning in FIGURES:
+            lines += [f"**{name}**: {meaning}", ""]
+        lines += ["Every time is stamped when its bytes are read from the socket, in the streaming worker process.", ""]
+        with VerticalScroll():
+            yield Markdown("\n".join(lines))
+        yield Footer()

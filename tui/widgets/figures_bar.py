@@ -1,0 +1,45 @@
+"""One line of the run's most important figures, for terminals too narrow for the Run panel:
+state, TTFT, E2E, tokens and their source, tok/s. The full panel opens as a drawer."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from ..engine import format as fmt
+from ..engine.run import Run
+from ..engine.summary import SOURCE_LABELS
+from .metrics_panel import STATE_STYLES
+
+
+class FiguresBar(Static):
+    DEFAULT_CSS = """
+    FiguresBar { height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def show(self, run: Run | None, hint: str = "") -> None:
+        self.update(figures_line(run, hint))
+
+
+def figures_line(run: Run | None, hint: str = "") -> Text:
+    line = Text(no_wrap=True, overflow="ellipsis")
+    if run is None:
+        line.append("idle", style="bold")
+    else:
+        metrics = run.metrics
+        line.append(f"#{run.number} ")
+        line.append(metrics.state, style=f"bold {STATE_STYLES.get(metrics.state, '')}")
+        if metrics.stream:
+            line.append(f" · TTFT {fmt.seconds(metrics.ttft)}")
+        line.append(f" · E2E {fmt.seconds(metrics.e2e) if not (metrics.running and metrics.stream) else '…'}")
+        source = metrics.token_source
+        if source is not None:
+            line.append(f" · {metrics.output_tokens:,} tok ({SOURCE_LABELS[source]})")
+        rate = metrics.decode_rate()
+        if rate is not None:
+            line.append(f" · {fmt.rate(rate)} tok/s")
+        if metrics.cut_short:
+            line.append(f" · cut: {metrics.cut_short}", style="yellow")
+    if hint:
+        line.append(f"   {hint}", style="dim")
+    return line
