@@ -295,6 +295,31 @@ def test_counter_commits_a_prefix(encodings):
     assert len(counter._tail) < len(text) // 4
 
 
+@pytest.mark.parametrize("name", BASE_ENCODINGS)
+def test_a_huge_addition_is_counted_exactly_in_windows(name: str, encodings):
+    """Text far longer than the counter's window, added at once (a 20 MB chunk, or a count
+    catching up), is counted exactly, with a tail no longer than a window afterwards."""
+    encoding = encodings[name]
+    rng = random.Random(7)
+    text = "".join(rng.choice(list(FUZZ_TEXTS.values())) for _ in range(500))
+    assert len(text) > 4 * IncrementalTokenCounter.WINDOW
+    for first in (len(text), len(text) // 3):
+        counter = IncrementalTokenCounter(encoding)
+        counter.add(text[:first])
+        assert counter.count() == len(encoding.encode_ordinary(text[:first]))
+        counter.add(text[first:])
+        assert counter.count() == len(encoding.encode_ordinary(text))
+        assert len(counter._tail) <= IncrementalTokenCounter.WINDOW
+
+
+def test_one_pretoken_longer_than_the_window_still_counts_exactly(encodings):
+    encoding = encodings["o200k_base"]
+    text = "x" * (IncrementalTokenCounter.WINDOW * 2 + 5) + " and then words follow. " * 50
+    counter = IncrementalTokenCounter(encoding)
+    counter.add(text)
+    assert counter.count() == len(encoding.encode_ordinary(text))
+
+
 def test_empty_counter_and_empty_adds(encodings):
     counter = IncrementalTokenCounter(encodings["cl100k_base"])
     assert counter.count() == 0

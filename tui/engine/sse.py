@@ -19,7 +19,9 @@ class SSEEvent:
 
 class SSEDecoder:
     def __init__(self) -> None:
-        self._buffer = b""
+        #: The unfinished last line, as the reads that brought it (joined once it ends, so a
+        #: 20 MB event costs a few copies of itself, not one per read).
+        self._partial: list[bytes] = []
         self._event = ""
         self._data: list[bytes] = []
         #: The last feed ended with CR: an LF starting the next one is the rest of a CRLF.
@@ -37,8 +39,15 @@ class SSEDecoder:
         self._after_cr = chunk.endswith(b"\r")
         if b"\r" in chunk:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = (self._buffer + chunk).split(b"\n")
-        self._buffer = lines.pop()
+        if b"\n" not in chunk:
+            self._partial.append(chunk)
+            return []
+        lines = chunk.split(b"\n")
+        if self._partial:
+            self._partial.append(lines[0])
+            lines[0] = b"".join(self._partial)
+        rest = lines.pop()
+        self._partial = [rest] if rest else []
         return self._process(lines)
 
     def _process(self, lines: list[bytes]) -> list[SSEEvent]:

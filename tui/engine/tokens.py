@@ -145,6 +145,8 @@ class IncrementalTokenCounter:
     #: Commit once the tail holds this many pre-tokens, so a count re-encodes little
     #: (8 measured fastest: 6.4 µs a chunk against 9.4 µs for 16).
     COMMIT_AT_PIECES = 8
+    #: Characters encoded at a time when much text waits (memory stays flat for a 20 MB chunk).
+    WINDOW = 65_536
 
     def __init__(self, encoding: tiktoken.Encoding) -> None:
         self._encoding = encoding
@@ -155,6 +157,7 @@ class IncrementalTokenCounter:
         self._pending: list[str] = []
         self._count = 0
         self._dirty = False
+        self._last_commit = 0
 
     def add(self, text: str) -> None:
         """Take more text: O(1); the work happens in :meth:`count`."""
@@ -166,26 +169,43 @@ class IncrementalTokenCounter:
         if not self._dirty:
             return self._count
         self._dirty = False
-        tail = self._tail + "".join(self._pending)
+        text = self._tail + "".join(self._pending)
         self._pending.clear()
-        tokens = self._encoding.encode_ordinary(tail)
-        starts = [m.start() for m in self._pattern.finditer(tail)]
-        if len(starts) >= self.COMMIT_AT_PIECES:
-            cut = starts[-self.KEEP_PIECES]
-            cut_bytes = len(tail[:cut].encode("utf-8"))
-            settled = 0
-            consumed = 0
-            lengths = self._token_bytes
-            while consumed < cut_bytes:
-                consumed += lengths[tokens[settled]]
-                settled += 1
-            if consumed == cut_bytes:  # a pre-token boundary is always a token boundary
-                self._committed += settled
-                tokens = tokens[settled:]
-                tail = tail[cut:]
-        self._tail = tail
-        self._count = self._committed + len(tokens)
+        # A long tail (a huge chunk, or a count that had to catch up) goes in windows, so no
+        # list of a million tokens (tens of MB) is ever built; each window commits as below.
+        while len(text) > self.WINDOW:
+            cut = self._commit(text[: self.WINDOW])
+            if cut == 0:  # one pre-token longer than the window: let the window grow
+                break
+            text = text[cut:]
+        tokens = self._encoding.encode_ordinary(text)
+        cut = self._commit(text, tokens)
+        self._tail = text[cut:]
+        self._count = self._committed + len(tokens) - self._last_commit
         return self._count
+
+    def _commit(self, text: str, tokens: list[int] | None = None) -> int:
+        """Commit the tokens of ``text`` before its last KEEP_PIECES pre-tokens; return where
+        the uncommitted rest starts (0: nothing could be committed)."""
+        self._last_commit = 0
+        starts = [m.start() for m in self._pattern.finditer(text)]
+        if len(starts) < self.COMMIT_AT_PIECES:
+            return 0
+        if tokens is None:
+            tokens = self._encoding.encode_ordinary(text)
+        cut = starts[-self.KEEP_PIECES]
+        cut_bytes = len(text[:cut].encode("utf-8"))
+        settled = 0
+        consumed = 0
+        lengths = self._token_bytes
+        while consumed < cut_bytes:
+            consumed += lengths[tokens[settled]]
+            settled += 1
+        if consumed != cut_bytes:  # a pre-token boundary is always a token boundary
+            return 0
+        self._committed += settled
+        self._last_commit = settled
+        return cut
 
 
 _patterns: dict[str, object] = {}
