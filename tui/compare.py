@@ -24,6 +24,9 @@ from .engine.run import Run
 from .engine.session import RunSession
 from .engine.settings import Settings
 
+#: What every error line starts with.
+PROG = "streamtui compare"
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -156,6 +159,7 @@ def _run_record(run: Run, pair: Comparison) -> dict[str, Any]:
 def as_json(session: RunSession, settings: Settings, prompt: str, pairs: list[Comparison]) -> dict[str, Any]:
     connection = session.connection
     return {
+        "profile": settings.profile,
         "endpoint": connection.endpoint.label,
         "model": connection.model,
         "api": settings.api,
@@ -197,7 +201,9 @@ def table_text(session: RunSession, settings: Settings, pairs: list[Comparison])
 
     connection = session.connection
     figures = summary(pairs)
-    lines = [f"{connection.endpoint.label} · {connection.model} · {settings.api} · {len(pairs)} pairs", ""]
+    title = f"{connection.endpoint.label} · {connection.model} · {settings.api} · {len(pairs)} pairs"
+    title = (f"profile {settings.profile} · " if settings.profile else "") + title
+    lines = [title if len(title) <= 80 else title[:79] + "…", ""]
     header = f"{'figure':<24} {'median':>12} {'min – max':>24}"
     lines += [header, "-" * len(header)]
     for label, name, unit in _ROWS:
@@ -227,10 +233,10 @@ async def main(settings: Settings, connection: Connection, prompt: str, repeat: 
     try:
         pairs = await compare(session, prompt, repeat, progress=sys.stderr)
     except CompareFailed as exc:
-        print(f"\nstreamtui compare: {exc.problem.message}", file=sys.stderr)
+        print(f"\n{PROG}: error: {exc.problem.message}", file=sys.stderr)
         return 1
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
-        print(f"\nstreamtui compare: {internal_problem(exc, 'compare').message}", file=sys.stderr)
+        print(f"\n{PROG}: error: {internal_problem(exc, 'compare').message}", file=sys.stderr)
         return 1
     finally:
         await session.close()

@@ -39,7 +39,12 @@ class Settings:
     chat: bool = False
     #: The config profile these settings came from, if any.
     profile: str | None = None
-    #: Where each setting came from ("--model", "profile ollama", …), for ``streamtui config``.
+    #: The config file's theme (None: the app's default) and the file itself, for writing
+    #: back through ``tui.engine.config.ConfigFile``.
+    theme: str | None = None
+    config_path: Path | None = None
+    #: Where each setting came from ("--model", "profile ollama", "OPENAI_BASE_URL", "default",
+    #: …), by field name plus "endpoint", "api_key_env" and "api_key" (tui.engine.config.resolve).
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def run_params(self) -> RunParams:

@@ -1,0 +1,398 @@
+"""The command line: profiles and precedence end to end, ``config`` and ``config --init``,
+``--prompt -``, ``compare --profile``, ``serve --host --port --api-key``, ``web``, and each
+command's errors starting with its own name."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import sys
+import textwrap
+import types
+
+import pytest
+
+from tests.support.scripted_server import Script, ScriptedServer, words
+from tui import cli
+from tui.cli import build_parser, build_settings, main
+
+KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+
+
+@pytest.fixture(autouse=True)
+def config_file(monkeypatch, tmp_path):
+    """The config file every test here uses (absent until a test writes it); no endpoint
+    variables from the machine."""
+    path = tmp_path / "conf" / "config.toml"
+    monkeypatch.setenv("STREAMTUI_CONFIG", str(path))
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return path
+
+
+def write(path, text: str):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def settings_for(argv):
+    return build_settings(build_parser().parse_args(argv))
+
+
+def one_error_line(capsys, prefix: str) -> str:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(prefix), err
+    return lines[0]
+
+
+# -- precedence through the command line --------------------------------------------------------
+
+
+PROFILES = """\
+    default_profile = "box"
+
+    [profiles.box]
+    base_url = "http://box:11434/v1"
+    model = "llama3.2"
+    api_key_env = "BOX_KEY"
+    temperature = 0.2
+    stream = false
+    timeout = 30
+
+    [profiles.other]
+    base_url = "http://other:8000/v1"
+"""
+
+
+def test_the_default_profile_fills_in_what_the_command_line_leaves(config_file):
+    write(config_file, PROFILES)
+    settings = settings_for(["--temperature", "1.5"])
+    assert settings.profile == "box" and settings.endpoint.base_url == "http://box:11434/v1"
+    assert settings.model == "llama3.2" and settings.temperature == 1.5 and settings.stream is False
+    assert settings.read_timeout == 30 and settings.config_path == config_file
+    assert settings.sources["temperature"] == "--temperature" and settings.sources["model"] == "profile box"
+    assert settings.sources["endpoint"] == "profile box" and settings.sources["stream"] == "profile box"
+
+
+def test_profile_before_or_after_the_subcommand(config_file):
+    write(config_file, PROFILES)
+    for argv in (["--profile", "other", "compare", "--prompt", "p"], ["compare", "--prompt", "p", "--profile", "other"]):
+        settings = settings_for(argv)
+        assert settings.profile == "other" and settings.endpoint.base_url == "http://other:8000/v1"
+        assert settings.sources["profile"] == "--profile"
+
+
+def test_environment_over_profile_command_line_over_environment(config_file, monkeypatch):
+    write(config_file, PROFILES)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://env:1/v1")
+    monkeypatch.setenv("BOX_KEY", KEY)
+    settings = settings_for([])
+    assert settings.endpoint.base_url == "http://env:1/v1" and settings.sources["endpoint"] == "OPENAI_BASE_URL"
+    assert settings.endpoint.api_key == KEY  # the profile's api_key_env still names the key
+    settings = settings_for(["--base-url", "http://cli:2/v1", "--model", "m", "--stream"])
+    assert settings.endpoint.base_url == "http://cli:2/v1" and settings.sources["endpoint"] == "--base-url"
+    assert (settings.model, settings.stream) == ("m", True)
+    assert (settings.sources["model"], settings.sources["stream"]) == ("--model", "--stream")
+
+
+def test_no_config_file_keeps_the_old_defaults():
+    settings = settings_for([])
+    assert settings.endpoint.kind == "local" and settings.api == "chat" and settings.stream is True
+    assert settings.profile is None and settings.sources["model"] == "default"
+    assert settings_for(["--no-stream"]).stream is False
+
+
+def test_chat_mode_from_the_command_line_and_the_file(config_file):
+    assert settings_for(["--chat"]).chat is True
+    write(config_file, "chat = true\n")
+    assert settings_for([]).chat is True and settings_for([]).sources["chat"] == "config file"
+    assert settings_for(["--no-chat"]).chat is False
+
+
+def test_the_tui_worker_starts_from_the_profile_before_anything_else(config_file, monkeypatch):
+    write(config_file, PROFILES)
+    monkeypatch.setenv("BOX_KEY", KEY)
+    seen = {}
+
+    def fake_worker(resolved):
+        seen["worker"] = resolved
+        return "streamer"
+
+    def fake_tui(settings, streamer):
+        seen["tui"] = (settings, streamer)
+        return 0
+
+    monkeypatch.setattr(cli, "_start_worker", fake_worker)
+    monkeypatch.setattr(cli, "_tui", fake_tui)
+    assert main(["--model", "qwen"]) == 0
+    resolved = seen["worker"]
+    assert resolved.endpoint.base_url == "http://box:11434/v1" and resolved.endpoint.api_key == KEY
+    assert resolved.values["model"] == "qwen" and resolved.values["read_timeout"] == 30
+    settings, streamer = seen["tui"]
+    assert streamer == "streamer" and settings.endpoint == resolved.endpoint and settings.model == "qwen"
+
+
+def test_the_tui_reads_the_prompt_from_standard_input(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "_start_worker", lambda resolved: None)
+    monkeypatch.setattr(cli, "_tui", lambda settings, streamer: seen.setdefault("prompt", settings.prompt) and 0)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("from a pipe\n"))
+    main(["--prompt", "-"])
+    assert seen["prompt"] == "from a pipe"
+
+
+# -- config errors: one line, exit code 2, the command's name first -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "argv", "prefix", "words"),
+    [
+        (PROFILES, ["--profile", "nope"], "streamtui: error: ", ('--profile "nope"', "box, other")),
+        (PROFILES, ["compare", "--profile", "nope", "--prompt", "p"], "streamtui compare: error: ", ('--profile "nope"',)),
+        ("[profiles.p]\ncolour = 1\n", ["config"], "streamtui config: error: ", ("profiles.p.colour = 1", "unknown key")),
+        ("[profiles.p]\ntemperature = 'hot'\n", ["serve"], "streamtui serve: error: ", ('profiles.p.temperature = "hot"', "number")),
+        ("[profiles.p]\ntemperature = 5\n", ["web"], "streamtui web: error: ", ("profiles.p.temperature = 5", "between 0 and 2")),
+        (f"[profiles.p]\napi_key = '{KEY}'\n", [], "streamtui: error: ", ("profiles.p.api_key", "api_key_env")),
+    ],
+)
+def test_a_config_error_is_one_line_and_exit_2(config_file, monkeypatch, capsys, text, argv, prefix, words):
+    write(config_file, text)
+    monkeypatch.setattr(cli, "_start_worker", lambda resolved: pytest.fail("the worker started despite the error"))
+    assert main(argv) == 2
+    line = one_error_line(capsys, prefix + str(config_file) + ": ")
+    for word in words:
+        assert word in line
+    assert KEY[8:-4] not in line
+
+
+# -- streamtui config ---------------------------------------------------------------------------
+
+
+def test_config_prints_the_path_and_the_settings_with_their_sources_keys_masked(config_file, monkeypatch, capsys):
+    write(config_file, PROFILES.replace("http://box:11434/v1", "http://me:hunter2pass@box:11434/v1"))
+    monkeypatch.setenv("BOX_KEY", KEY)
+    assert main(["config", "--seed", "9"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"config file: {config_file}\n")
+    rows = {line[:16].strip(): line for line in out.splitlines()[1:] if line.strip()}
+    assert "box" in rows["profile"] and "default_profile" in rows["profile"]
+    assert "http://***@box:11434/v1" in rows["endpoint"] and "profile box" in rows["endpoint"]
+    assert "sk-…0123" in rows["api key"] and "BOX_KEY" in rows["api key"]
+    assert "llama3.2" in rows["model"] and rows["model"].endswith("profile box")
+    assert rows["seed"].split()[1:] == ["9", "--seed"]
+    assert rows["retries"].split()[1:] == ["2", "default"]
+    assert KEY not in out and KEY[8:-4] not in out and "hunter2pass" not in out
+    assert "command line, then environment, then profile, then defaults" in out
+
+
+def test_config_says_when_the_environment_overrides_the_profile(config_file, monkeypatch, capsys):
+    write(config_file, PROFILES)
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://env:1/v1")
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "OPENAI_BASE_URL" in out and "note: OPENAI_BASE_URL is set, so it is used instead of profile box's base_url" in out
+
+
+def test_config_without_a_file_says_how_to_make_one(config_file, capsys):
+    assert main(["config"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert str(config_file) in first and "not found" in first and "--init" in first
+
+
+def test_config_init_writes_a_private_example_and_refuses_to_overwrite(config_file, capsys):
+    assert main(["config", "--init"]) == 0
+    assert str(config_file) in capsys.readouterr().out
+    assert stat.S_IMODE(os.stat(config_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(config_file.parent).st_mode) == 0o700
+    assert main(["config", "--profile", "ollama"]) == 0  # the example works as it is
+    capsys.readouterr()
+    config_file.write_text("# mine, hand-written\n", encoding="utf-8")
+    assert main(["config", "--init"]) == 1
+    line = one_error_line(capsys, "streamtui config: error: ")
+    assert str(config_file) in line and "not overwriting" in line
+    assert config_file.read_text(encoding="utf-8") == "# mine, hand-written\n"
+
+
+# -- compare ------------------------------------------------------------------------------------
+
+
+def test_compare_with_a_profile_and_the_prompt_from_standard_input(config_file, monkeypatch, capsys):
+    with ScriptedServer(Script(words("Hello there.")), api_key=KEY) as server:
+        write(config_file, f"""\
+            [profiles.scripted]
+            base_url = "{server.base_url}"
+            model = "scripted-model"
+            api_key_env = "SCRIPTED_KEY"
+            system_prompt = "Be brief."
+        """)
+        monkeypatch.setenv("SCRIPTED_KEY", KEY)
+        monkeypatch.setattr(sys, "stdin", io.StringIO("piped prompt\n"))
+        code = main(["compare", "--profile", "scripted", "--prompt", "-", "--repeat", "1", "--json"])
+        requests = list(server.requests)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert result["profile"] == "scripted" and result["model"] == "scripted-model" and result["prompt"] == "piped prompt"
+    measured = [request for request in requests if request.get("max_tokens") != 1]
+    assert len(measured) == 2
+    for request in measured:
+        assert request["model"] == "scripted-model"
+        assert request["messages"] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "piped prompt"}]
+
+
+def test_compare_names_the_profile_in_its_table(config_file, server, capsys):
+    write(config_file, f'[profiles.s]\nbase_url = "{server.base_url}"\nmodel = "m"\n')
+    assert main(["compare", "--profile", "s", "--prompt", "x", "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("profile s · ") and max(len(line) for line in out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize(("stdin", "argv"), [("\n", ["--prompt", "-"]), ("", ["--prompt", ""])])
+def test_compare_refuses_an_empty_prompt(monkeypatch, capsys, stdin, argv):
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    assert main(["compare", "--base-url", "http://127.0.0.1:9/v1", *argv]) == 2
+    assert "empty" in one_error_line(capsys, "streamtui compare: error: --prompt")
+
+
+def test_compare_argument_errors_start_with_its_name(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["compare", "--prompt", "x", "--repeat", "0"])
+    assert exited.value.code == 2
+    assert "--repeat" in one_error_line(capsys, "streamtui compare: error: ")
+
+
+# -- serve --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_serve(monkeypatch):
+    """serve_forever as the other branch makes it: host and api_key keyword arguments."""
+    from tui.engine import local_server
+
+    calls = []
+
+    async def serve_forever(model_path=None, port=None, *, host="127.0.0.1", api_key=None):
+        calls.append({"model_path": model_path, "port": port, "host": host, "api_key": api_key})
+        print("error: the scripted failure", file=sys.stderr)
+        return 1
+
+    monkeypatch.setattr(local_server, "serve_forever", serve_forever)
+    return calls
+
+
+def test_serve_passes_host_port_and_key_through(fake_serve, capsys):
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--api-key", "fixed-key-123"]) == 1
+    assert fake_serve == [{"model_path": None, "port": 8123, "host": "0.0.0.0", "api_key": "fixed-key-123"}]
+    assert one_error_line(capsys, "streamtui serve: error: ") == "streamtui serve: error: the scripted failure"
+
+
+def test_serve_passes_only_what_was_given(monkeypatch, config_file, tmp_path):
+    from tui.engine import local_server
+
+    calls = []
+
+    async def serve_forever(model_path=None, port=None):  # today's signature
+        calls.append((model_path, port))
+        return 0
+
+    monkeypatch.setattr(local_server, "serve_forever", serve_forever)
+    write(config_file, '[profiles.g]\nmodel_path = "/models/x.gguf"\n')
+    assert main(["serve", "--profile", "g"]) == 0
+    assert main(["--model-path", "/cli.gguf", "serve", "--port", "9000"]) == 0
+    assert [(str(path), port) for path, port in calls] == [("/models/x.gguf", None), ("/cli.gguf", 9000)]
+
+
+def test_serve_says_when_the_server_cannot_take_an_option(monkeypatch, capsys):
+    from tui.engine import local_server
+
+    async def serve_forever(model_path=None, port=None):
+        pytest.fail("called with an option it does not take")
+
+    monkeypatch.setattr(local_server, "serve_forever", serve_forever)
+    assert main(["serve", "--api-key", "k"]) == 1
+    assert "--api-key" in one_error_line(capsys, "streamtui serve: error: ")
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "70000"], ["serve", "--api-key", "two words"], ["serve", "--host", ""]])
+def test_serve_argument_errors_start_with_its_name(capsys, argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    one_error_line(capsys, "streamtui serve: error: argument --")
+
+
+# -- web ----------------------------------------------------------------------------------------
+
+
+def test_web_without_its_module_is_one_line_and_exit_1(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "tui.web", None)  # as if tui/web.py were not there
+    assert main(["web"]) == 1
+    assert "tui.web" in one_error_line(capsys, "streamtui web: error: ")
+
+
+def test_web_hands_its_options_to_tui_web(monkeypatch):
+    seen = []
+    module = types.ModuleType("tui.web")
+    module.main = lambda args: seen.append(args) or 0
+    monkeypatch.setitem(sys.modules, "tui.web", module)
+    assert main(["--model", "m", "web", "--no-stream", "--chat"]) == 0
+    assert main(["web", "--host", "0.0.0.0", "--port", "9001", "--prompt", "hi"]) == 0
+    first, second = seen
+    assert (first.host, first.port, first.model, first.stream, first.chat) == ("127.0.0.1", 8000, "m", False, True)
+    assert (second.host, second.port, second.prompt) == ("0.0.0.0", 9001, "hi")
+    assert build_settings(first).stream is False and build_settings(first).model == "m"
+
+
+def test_web_argument_errors_start_with_its_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["web", "--port", "x"])
+    one_error_line(capsys, "streamtui web: error: argument --port")
+
+
+# -- help and version ---------------------------------------------------------------------------
+
+
+def test_help_names_every_command_and_the_precedence(capsys, config_file):
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("compare", "serve", "config", "web"):
+        assert f"    {command} " in out
+    assert "1. the command line" in out and "2. the environment" in out and "3. the profile" in out and "4. the defaults" in out
+    assert str(config_file) in out and "--profile NAME" in out
+
+
+@pytest.mark.parametrize(("command", "words"), [
+    ("compare", ("--profile", "--prompt", "--repeat", "standard input")),
+    ("serve", ("--host", "--port", "--api-key")),
+    ("config", ("--init", "--profile")),
+    ("web", ("--host", "--port", "127.0.0.1", "--chat", "--prompt")),
+])
+def test_each_command_has_its_help(capsys, command, words):
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: streamtui {command}")
+    for word in words:
+        assert word in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out.startswith("streamtui ")
+
+
+def test_a_key_given_as_api_key_env_is_refused_without_echoing_it(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--api-key-env", KEY])
+    assert exited.value.code == 2
+    line = one_error_line(capsys, "streamtui: error: argument --api-key-env: ")
+    assert KEY[3:] not in line and "not the key itself" in line
