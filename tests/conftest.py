@@ -39,3 +39,9 @@ def refused_url():
         yield f"http://127.0.0.1:{holder.getsockname()[1]}/v1"
     finally:
         holder.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(tmp_path, monkeypatch):
+    """No test reads the config file of the machine it runs on."""
+    monkeypatch.setenv("STREAMTUI_CONFIG", str(tmp_path / "streamtui-config.toml"))

@@ -27,7 +27,7 @@ def shared_worker() -> WorkerStreamer:
     return _worker
 
 
-def make_app(base_url: str | None, *, clock=None, history=None, streamer=None, local_server=None, **settings) -> StreamTuiApp:
+def make_app(base_url: str | None, *, clock=None, history=None, streamer=None, local_server=None, profiles=None, config_path=None, theme=None, **settings) -> StreamTuiApp:
     """The app as ``streamtui --base-url URL --model gpt-4o`` builds it (``base_url`` None: with
     nothing configured, the embedded model), with an injected clock and history in memory."""
     if base_url is not None:
@@ -41,7 +41,7 @@ def make_app(base_url: str | None, *, clock=None, history=None, streamer=None, l
         local_server=local_server,
         clock=clock or ManualClock(),
     )
-    return StreamTuiApp(session, prompt=resolved.prompt)
+    return StreamTuiApp(session, prompt=resolved.prompt, profiles=profiles, config_path=config_path, theme=theme)
 
 
 async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -209,3 +209,43 @@ async def test_the_completions_api_has_no_conversation(server, api):
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert app.session.conversation is None
+
+
+async def test_a_profile_picked_in_settings_is_used_and_remembered(server, tmp_path):
+    """F2 → Profile: the next run goes with that profile's model and parameters, and the config
+    file remembers it as default_profile (its comments kept)."""
+    from tui.engine.config import ConfigFile
+    from tui.profiles import Profiles
+    from tui.screens.settings import SettingsScreen
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "# my endpoints\n"
+        f'[profiles.fast]\nbase_url = "{server.base_url}"\nmodel = "fast-model"\n\n'
+        f'[profiles.careful]\nbase_url = "{server.base_url}"\nmodel = "careful-model"\ntemperature = 0.7\n'
+    )
+    app = make_app(server.base_url, profiles=Profiles(config, ["careful", "fast"], None))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        app.screen.query_one("#profile").value = "careful"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        await send(pilot, "hello")
+        await settle(pilot)
+        assert server.requests[-1]["model"] == "careful-model" and server.requests[-1]["temperature"] == 0.7
+        await wait_for(pilot, lambda: ConfigFile.load(config).default_profile == "careful")
+    assert "# my endpoints\n[profiles.fast]" in config.read_text()  # the comment kept with its table
+
+
+async def test_a_theme_picked_in_the_app_is_remembered(server, tmp_path):
+    from tui.engine.config import ConfigFile
+
+    config = tmp_path / "config.toml"
+    config.write_text("# comment kept\n")
+    app = make_app(server.base_url, config_path=config, theme="textual-light")
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.theme == "textual-light"
+        app.theme = "nord"
+        await wait_for(pilot, lambda: ConfigFile.load(config).theme == "nord")
+    assert config.read_text().startswith("# comment kept\n")

@@ -7,6 +7,10 @@ their layout and their keys; the session (``engine.session``) owns the runs.
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import App
 from textual.binding import Binding
@@ -16,6 +20,9 @@ from .engine.session import RunSession
 from .commands import MainScreenCommands
 from .screens.main import MainScreen
 from .screens.watched import report_worker_failure
+
+if TYPE_CHECKING:
+    from .profiles import Profiles
 
 
 class StreamTuiApp(App[None]):
@@ -28,10 +35,23 @@ class StreamTuiApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, session: RunSession, *, prompt: str = "", frame_interval: float = 1 / 120, tick_interval: float = 0.1) -> None:
+    def __init__(
+        self,
+        session: RunSession,
+        *,
+        prompt: str = "",
+        profiles: Profiles | None = None,
+        theme: str | None = None,
+        config_path: Path | None = None,
+        frame_interval: float = 1 / 120,
+        tick_interval: float = 0.1,
+    ) -> None:
         super().__init__()
         self.session = session
-        self._main = MainScreen(session, prompt=prompt, frame_interval=frame_interval, tick_interval=tick_interval)
+        #: The theme the config file remembers (applied at mount), and where to remember a new one.
+        self.initial_theme = theme
+        self.config_path = config_path
+        self._main = MainScreen(session, prompt=prompt, profiles=profiles, frame_interval=frame_interval, tick_interval=tick_interval)
         self.add_mode("main", lambda: self._main)
         #: Keys typed before the prompt could take them (type-ahead while the app starts), in order.
         self._early_input: list[events.Event] | None = []
@@ -60,6 +80,20 @@ class StreamTuiApp(App[None]):
         report theirs the same way: see screens/watched.py)."""
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             report_worker_failure(self, event.worker)
+
+    def on_mount(self) -> None:
+        if self.initial_theme:
+            if self.initial_theme in self.available_themes:
+                self.theme = self.initial_theme
+            else:
+                self.notify(f"Unknown theme {self.initial_theme!r} in the config file; using {self.theme}.", severity="warning", timeout=6, markup=False)
+        if self.config_path is not None:
+            self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme) -> None:  # noqa: ANN001 - a textual Theme
+        from .profiles import remember_theme
+
+        asyncio.get_running_loop().run_in_executor(None, remember_theme, self.config_path, theme.name)
 
     async def on_unmount(self) -> None:
         await self.session.close()

@@ -416,8 +416,9 @@ def _tui(settings, streamer) -> int:  # noqa: ANN001
     history = HistoryStore()
     session = open_session(settings, streamer=streamer, history=history, local_server=local_server)
     from .app import StreamTuiApp
+    from .profiles import Profiles
 
-    app = StreamTuiApp(session, prompt=settings.prompt)
+    app = StreamTuiApp(session, prompt=settings.prompt, profiles=Profiles.of(settings), theme=settings.theme, config_path=settings.config_path)
     try:
         app.run()
     finally:

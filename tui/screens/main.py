@@ -444,9 +444,16 @@ class MainScreen(WatchedScreen[None]):
             if result.params.api == "completions" and session.conversation is not None:
                 session.end_conversation()
             if result.profile is not None and self.profiles is not None:
-                self.profiles.switch(result.profile, session)
-                self.metrics_panel.endpoint = self._endpoint_label()
-                self.metrics_panel.model = session.connection.model or "(first listed by the server)"
+                from ..engine.config import ConfigError
+
+                try:
+                    self.profiles.switch(result.profile, session)
+                except ConfigError as exc:
+                    self.notify(f"Profile not switched: {exc}", severity="error", timeout=8, markup=False)
+                else:
+                    self.metrics_panel.endpoint = self._endpoint_label()
+                    self.metrics_panel.model = session.connection.model or "(first listed by the server)"
+                    self.notify(f"Profile {result.profile}: from the next run.", timeout=4, markup=False)
             self.metrics_panel.api = session.params.api
             self.metrics_panel.streaming = session.params.stream
             self.notify("Settings apply from the next run.", timeout=3)
