@@ -7,11 +7,14 @@ about the lifecycle (stop, crash, restart, parent death) start their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -77,6 +80,26 @@ def client_for(server: LocalServer, api_key: str | None = None) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=server.base_url, api_key=api_key or server.api_key, max_retries=0)
 
 
+# No proxy from the environment, ever: these are loopback requests.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http(
+    root: str, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One plain HTTP request (no SDK: it would always add a key). root is http://host:port."""
+    request = urllib.request.Request(root + path, data=body, headers=headers or {}, method=method)
+    try:
+        with _DIRECT.open(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def root_of(server: LocalServer) -> str:
+    return server.base_url.removesuffix("/v1")
+
+
 async def test_server_reports_its_alias(embedded: LocalServer) -> None:
     async with client_for(embedded) as client:
         models = await client.models.list()
@@ -129,6 +152,62 @@ async def test_wrong_api_key_is_rejected(embedded: LocalServer) -> None:
         with pytest.raises(openai.AuthenticationError) as raised:
             await client.chat.completions.create(model=embedded.model, messages=CHAT, max_tokens=4)
     assert raised.value.status_code == 401
+
+
+# FastAPI's own routes, which llama_cpp.server leaves open, and routes it hides from its
+# schema: the schema alone does not list every route.
+_UNLISTED_ROUTES = [
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("POST", "/v1/engines/copilot-codex/completions"),
+    ("GET", "/no/such/route"),
+    ("HEAD", "/docs"),
+    ("OPTIONS", "/v1/chat/completions"),  # a CORS preflight
+]
+
+
+def test_every_route_refuses_a_request_without_the_key(embedded: LocalServer) -> None:
+    """The guard in front of llama_cpp.server's app: no key, a wrong key, a wrong scheme or
+    a key in another case all get the guard's own 401 on every route, documented or not,
+    API or docs; an unknown path gets 401 too, not 404 (nothing about the app leaks)."""
+    asyncio.run(embedded.ensure_ready())
+    root = root_of(embedded)
+    status, _, schema = http(root, "GET", "/openapi.json", {"Authorization": f"Bearer {embedded.api_key}"})
+    assert status == 200
+    listed = [(method.upper(), path) for path, item in json.loads(schema)["paths"].items() for method in item]
+    assert ("POST", "/v1/chat/completions") in listed and ("POST", "/extras/tokenize/count") in listed
+    refused = {
+        "no key": {},
+        "wrong key": {"Authorization": "Bearer not-the-key"},
+        "another scheme": {"Authorization": f"Basic {embedded.api_key}"},
+        "no scheme": {"Authorization": embedded.api_key},
+        "key in upper case": {"Authorization": f"Bearer {embedded.api_key.upper()}"},
+        "key with a suffix": {"Authorization": f"Bearer {embedded.api_key}x"},
+    }
+    for method, path in listed + _UNLISTED_ROUTES:
+        body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+        for why, headers in refused.items():
+            sent = {**headers, "Content-Type": "application/json", "Origin": "http://evil.example"}
+            if method == "OPTIONS":
+                sent["Access-Control-Request-Method"] = "POST"
+            status, response_headers, answer = http(root, method, path, sent, body)
+            assert status == 401, f"{method} {path} with {why}: HTTP {status}"
+            assert response_headers.get("www-authenticate") == "Bearer", (method, path, why)
+            assert "access-control-allow-origin" not in {name.lower() for name in response_headers}
+            if method != "HEAD":
+                assert json.loads(answer)["error"]["code"] == "invalid_api_key", (method, path, why)
+                assert embedded.api_key.encode() not in answer
+
+
+def test_the_docs_are_served_with_the_key(embedded: LocalServer) -> None:
+    asyncio.run(embedded.ensure_ready())
+    key = {"Authorization": f"Bearer {embedded.api_key}"}
+    status, headers, page = http(root_of(embedded), "GET", "/docs", key)
+    assert status == 200 and headers["content-type"].startswith("text/html") and b"swagger" in page.lower()
+    status, _, _ = http(root_of(embedded), "GET", "/no/such/route", key)
+    assert status == 404  # with the key, the app answers as it always has
 
 
 async def test_closing_a_stream_early_leaves_the_server_usable(embedded: LocalServer) -> None:

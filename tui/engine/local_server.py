@@ -66,18 +66,27 @@ _INSTALL_HINT = (
 # is readable by every local user, /proc/PID/environ only by us.
 _API_KEY_ENV = "STREAMTUI_LOCAL_API_KEY"
 
-# Runs in the child (`python -P -c`) before llama_cpp.server's own __main__. It exists so
-# that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
-# (Textual has), and it does three things:
+# Runs in the child (`python -P -c`) instead of llama_cpp.server's own __main__. It exists
+# so that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
+# (Textual has), and it does four things:
 # 1. On Linux, PR_SET_PDEATHSIG: the kernel sends SIGTERM to the child when the parent
 #    dies, even by SIGKILL. It is set first, then the parent pid is re-checked, because
 #    a parent that died before prctl took effect would never signal.
 # 2. llama_cpp.server reads every setting from same-named environment variables too
 #    (pydantic-settings, case-insensitive), and HOST / PORT / CONFIG_FILE even override
 #    its command line. A PORT or SSL_CERTFILE set for something else must not leak in.
-# 3. The API key is handed over from our private variable.
-_CHILD_BOOTSTRAP = f"""
-import os, runpy, signal, sys
+# 3. The API key is taken from our private variable (and removed from the environment).
+# 4. It builds the app with llama_cpp.server's own argument parser and `create_app`, the
+#    way its __main__ does, but serves it with uvicorn behind a guard: llama_cpp.server
+#    checks the key on its API routes only, and leaves /docs, /redoc and /openapi.json
+#    open. The guard is a plain ASGI wrapper that looks at the Authorization header once
+#    per request, before the app sees it: a request without `Bearer KEY` gets 401 and
+#    never reaches FastAPI (so no route, existing or added by a later llama_cpp, is
+#    reachable without the key, and a 404 tells nothing either). An accepted request is
+#    handed over untouched, with the server's own `receive` and `send`: nothing is added
+#    per chunk of a stream. The app's own check on /v1/* stays as a second lock.
+_CHILD_BOOTSTRAP = """
+import os, signal, sys
 parent_pid = int(sys.argv.pop(1))
 if sys.platform == "linux":
     import ctypes
@@ -85,13 +94,53 @@ if sys.platform == "linux":
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:
         sys.exit("streamtui's local server: parent exited before the server started")
-from llama_cpp.server.settings import Settings
+api_key = os.environ.pop(@API_KEY_ENV@)
+import argparse, hmac
+from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
 for name in list(os.environ):
     if name.lower() in Settings.model_fields or name.lower() == "config_file":
         del os.environ[name]
-os.environ["API_KEY"] = os.environ.pop("{_API_KEY_ENV}")
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
+import uvicorn
+from llama_cpp.server.app import create_app
+from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+parser = argparse.ArgumentParser(prog="streamtui-local-server")
+add_args_from_model(parser, Settings)
+args = parser.parse_args()
+server_settings = parse_model_from_args(ServerSettings, args).model_copy(update={"api_key": api_key})
+app = create_app(server_settings=server_settings, model_settings=[parse_model_from_args(ModelSettings, args)])
+
+expected = api_key.encode()
+refusal = b'{"error":{"message":"Invalid API key","type":"invalid_request_error","code":"invalid_api_key"}}'
+refusal_headers = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(refusal)).encode()),
+    (b"www-authenticate", b"Bearer"),
+]
+
+def authorized(scope):
+    for name, value in scope["headers"]:
+        if name == b"authorization":  # the first one counts, as in FastAPI's HTTPBearer
+            scheme, _, token = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), expected)
+    return False
+
+async def guarded(scope, receive, send):
+    if scope["type"] == "lifespan" or authorized(scope):
+        return await app(scope, receive, send)
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})  # before accept: uvicorn answers 403
+        return
+    await send({"type": "http.response.start", "status": 401, "headers": refusal_headers})
+    await send({"type": "http.response.body", "body": refusal})
+
+uvicorn.run(
+    guarded,
+    host=server_settings.host,
+    port=server_settings.port,
+    ssl_keyfile=server_settings.ssl_keyfile,
+    ssl_certfile=server_settings.ssl_certfile,
+)
+""".replace("@API_KEY_ENV@", repr(_API_KEY_ENV))
 
 # localhost must never go through an HTTP proxy taken from the environment.
 _LOCAL_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
