@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,7 @@ from tui.engine.local_server import (
     LocalModelUnavailable,
     LocalServer,
     local_extra_available,
+    serve_forever,
     stop_all,
 )
 
@@ -98,6 +101,27 @@ def http(
 
 def root_of(server: LocalServer) -> str:
     return server.base_url.removesuffix("/v1")
+
+
+def free_port(host: str) -> int:
+    """A port free now on host, picked at run time (no fixed port in these tests)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is pid (from /proc/*/stat; no psutil)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 async def test_server_reports_its_alias(embedded: LocalServer) -> None:
@@ -375,3 +399,111 @@ async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> Non
     with pytest.raises(RuntimeError, match="already in use"):
         await local.start()
     assert local.state == "dead" and local.pid is None
+
+
+# -- streamtui serve: host, port and a fixed key ---------------------------------------------
+
+
+def test_serve_with_a_fixed_key_host_and_port() -> None:
+    """serve_forever as `streamtui serve --host --port --api-key` will call it, in its own
+    process: the given host and port are used, the given key is the one required (and
+    never on a command line, nor printed), and SIGTERM stops it cleanly."""
+    host = "127.0.0.2"  # loopback, yet not the default: proves the host is honoured
+    port = free_port(host)
+    key = "fixed-" + secrets.token_urlsafe(16)
+    code = (
+        "import asyncio, os, sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "from tui.engine.local_server import serve_forever\n"
+        "key = os.environ.pop('STREAMTUI_TEST_SERVE_KEY')\n"
+        f"sys.exit(asyncio.run(serve_forever(None, {port}, host={host!r}, api_key=key)))\n"
+    )
+    serve = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "STREAMTUI_TEST_SERVE_KEY": key},
+    )
+    try:
+        assert serve.stdout is not None and serve.stderr is not None
+        printed = []
+        while not printed or not printed[-1].startswith("Press Ctrl+C"):
+            line = serve.stdout.readline()
+            assert line, f"serve stopped: {printed} {serve.stderr.read()}"
+            printed.append(line)
+        base_url = f"http://{host}:{port}/v1"
+        assert f"URL: {base_url}\n" in printed
+        assert key not in "".join(printed)
+
+        (child,) = children_of(serve.pid)
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        assert [b"--host", host.encode(), b"--port", str(port).encode()] == command[
+            command.index(b"--host") : command.index(b"--host") + 4
+        ]
+        for pid in (child, serve.pid):
+            assert key.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+        async def use_it() -> list[str]:
+            async with AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0) as client:
+                models = await client.models.list()
+                stream = await client.completions.create(
+                    model=models.data[0].id, prompt="1,2,3,", max_tokens=8, temperature=0, stream=True
+                )
+                return [chunk.choices[0].text async for chunk in stream if chunk.choices]
+
+        assert len(asyncio.run(use_it())) >= 3
+        assert http(f"http://{host}:{port}", "GET", "/docs")[0] == 401
+        assert http(f"http://{host}:{port}", "GET", "/docs", {"Authorization": f"Bearer {key}"})[0] == 200
+        with pytest.raises(ConnectionRefusedError):  # not on the default address
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0
+        assert wait_for(lambda: process_gone(child))
+        errors = serve.stderr.read()
+        assert errors == "" and key not in errors
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
+async def test_serve_warns_when_reachable_from_the_network(capsys: pytest.CaptureFixture[str]) -> None:
+    """A host that is not loopback gets a one-line warning before anything else. (The
+    server is not started here: 192.0.2.1 is TEST-NET-1, an address of no machine, so
+    listening fails at once and no test ever opens a port to the network.)"""
+    assert await serve_forever(None, host="192.0.2.1") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("streamtui serve: warning: listening on 192.0.2.1, which is reachable from the network")
+    assert lines[1].startswith("streamtui serve: cannot listen on 192.0.2.1: ")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"api_key": ""}, "the API key is empty"),
+        ({"api_key": "two words"}, "the API key must be printable ASCII without spaces"),
+        ({"api_key": "clé"}, "the API key must be printable ASCII without spaces"),
+        ({"api_key": "line\nbreak"}, "the API key must be printable ASCII without spaces"),
+        ({"port": 0}, "invalid port 0"),
+        ({"port": 65536}, "invalid port 65536"),
+        ({"host": ""}, "invalid host"),
+    ],
+)
+async def test_serve_refuses_bad_arguments_in_one_line(
+    arguments: dict[str, object], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = arguments.pop("port", None)
+    assert await serve_forever(None, port, **arguments) == 2  # type: ignore[arg-type]
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"streamtui serve: {message}") and captured.err.count("\n") == 1
+
+
+async def test_an_ipv6_loopback_host_gets_a_bracketed_url() -> None:
+    local = LocalServer(host="::1", port=None)
+    local._choose_port()  # what start() does first; no child is needed for the URL
+    assert local.base_url == f"http://[::1]:{local.port}/v1"
+    assert LocalServer(host="0.0.0.0", port=8).base_url == "http://127.0.0.1:8/v1"

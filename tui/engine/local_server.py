@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import errno
 import importlib.metadata
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -177,25 +179,113 @@ def local_extra_available() -> bool:
     return not _missing_server_modules() and default_model_path() is not None
 
 
-def _port_is_free(host: str, port: int) -> bool:
-    """Whether uvicorn could listen on host:port now.
+def _bind_addresses(host: str) -> list[tuple[int, tuple]]:
+    """(family, sockaddr) for every address uvicorn will listen on for `host`, as asyncio's
+    create_server resolves it. OSError (socket.gaierror) when the name does not resolve."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    addresses: list[tuple[int, tuple]] = []
+    for family, _, _, _, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in addresses:
+            addresses.append((family, sockaddr))
+    if not addresses:
+        raise OSError(f"{host} has no IPv4 or IPv6 address")
+    return addresses
 
-    SO_REUSEADDR as uvicorn sets it, so that TIME_WAIT left by a killed child does not
-    count as taken.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+
+def _bind_probe(family: int, sockaddr: tuple, port: int) -> socket.socket:
+    """A socket bound as uvicorn's would be: SO_REUSEADDR as uvicorn sets it (so TIME_WAIT
+    left by a killed child does not count as taken), IPV6_V6ONLY as asyncio sets it."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        probe.bind((sockaddr[0], port, *sockaddr[2:]))
+    except BaseException:
+        probe.close()
+        raise
+    return probe
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    """Whether uvicorn could listen on host:port now, on every address host resolves to.
+
+    Like asyncio's create_server, an address that cannot be assigned (EADDRNOTAVAIL: say
+    ::1 for "localhost" where IPv6 is off) is skipped. Raises OSError when host does not
+    resolve, when no address of it can be assigned, or for any failure other than "in use"
+    (a privileged port, say)."""
+    bound = 0
+    unavailable: OSError | None = None
+    for family, sockaddr in _bind_addresses(host):
         try:
-            probe.bind((host, port))
-        except OSError:
-            return False
+            _bind_probe(family, sockaddr, port).close()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            if error.errno != errno.EADDRNOTAVAIL:
+                raise
+            unavailable = error
+        else:
+            bound += 1
+    if not bound:
+        assert unavailable is not None
+        raise unavailable
     return True
 
 
 def _pick_free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A port free on every address of host. OSError when host cannot be listened on."""
+    for _ in range(20):
+        for family, sockaddr in _bind_addresses(host):
+            try:
+                with _bind_probe(family, sockaddr, 0) as probe:
+                    port = probe.getsockname()[1]
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRNOTAVAIL:
+                    raise
+        else:
+            raise OSError(errno.EADDRNOTAVAIL, os.strerror(errno.EADDRNOTAVAIL))
+        if _port_is_free(host, port):
+            return port
+    raise OSError(errno.EADDRINUSE, f"no port is free on every address of {host}")
+
+
+def _url_host(host: str) -> str:
+    """The host a client on this machine connects to, as it goes in a URL: a wildcard bind
+    (0.0.0.0, ::) is reached through loopback; an IPv6 literal gets its brackets."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to host is reachable from this machine only: every address
+    the name resolves to is a loopback address. An unresolvable name is not loopback."""
+    try:
+        return all(ipaddress.ip_address(sockaddr[0].split("%")[0]).is_loopback for _, sockaddr in _bind_addresses(host))
+    except (OSError, ValueError):
+        return False
+
+
+def _check_api_key(api_key: str) -> str:
+    """A key given by the caller must fit in `Authorization: Bearer KEY` as is."""
+    if not isinstance(api_key, str) or not api_key:
+        raise ValueError("the API key is empty")
+    if not all("!" <= character <= "~" for character in api_key):
+        raise ValueError("the API key must be printable ASCII without spaces (it is sent as `Authorization: Bearer KEY`)")
+    return api_key
 
 
 #: An uvicorn access-log line ("INFO:     127.0.0.1:5123 - \"POST /v1/… HTTP/1.1\" 200 OK"):
@@ -244,11 +334,18 @@ atexit.register(stop_all)
 
 
 class LocalServer:
-    """One llama_cpp.server child serving one GGUF on localhost, behind a random API key.
+    """One llama_cpp.server child serving one GGUF, behind an API key that every route needs.
+
+    By default it listens on 127.0.0.1 on a free port with a random key; `host`, `port`
+    and `api_key` fix them (`streamtui serve --host --port --api-key`). The key reaches
+    the child through its environment, never its command line.
 
     The port and the key are chosen once and kept across restarts, so an OpenAI client
     built from `base_url` and `api_key` keeps working after a crash and `ensure_ready()`.
     (Only if an auto-picked port has been taken meanwhile does a restart move.)
+
+    Raises ValueError for an empty host, a port outside 1–65535, or a key that cannot be
+    sent as `Authorization: Bearer KEY` (empty, spaces, non-ASCII).
     """
 
     def __init__(
@@ -259,8 +356,15 @@ class LocalServer:
         n_ctx: int = 2048,
         host: str = "127.0.0.1",
         port: int | None = None,
+        api_key: str | None = None,
         log_path: Path | None = None,
     ) -> None:
+        if model_path is not None:
+            model_path = Path(model_path)
+        if not host or not host.strip() or host != host.strip():
+            raise ValueError(f"invalid host {host!r}")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"invalid port {port}: it must be between 1 and 65535")
         self._model_path = model_path
         if alias is None:
             alias = DEFAULT_MODEL_ALIAS
@@ -271,7 +375,7 @@ class LocalServer:
         self._host = host
         self._requested_port = port
         self._port = port
-        self._api_key = secrets.token_urlsafe(24)
+        self._api_key = _check_api_key(api_key) if api_key is not None else secrets.token_urlsafe(24)
         self.log_path = log_path
         self._owns_log = False
         self._process: subprocess.Popen[bytes] | None = None
@@ -287,10 +391,21 @@ class LocalServer:
         return self._state
 
     @property
+    def host(self) -> str:
+        """The address the child listens on, as given."""
+        return self._host
+
+    @property
+    def port(self) -> int | None:
+        """The port the child listens on (None before the first start picks one)."""
+        return self._port
+
+    @property
     def base_url(self) -> str:
+        """The URL a client on this machine uses (a wildcard host is reached through loopback)."""
         if self._port is None:
             raise RuntimeError("the local server has no port yet: call start() first")
-        return f"http://{self._host}:{self._port}/v1"
+        return f"http://{_url_host(self._host)}:{self._port}/v1"
 
     @property
     def api_key(self) -> str:
@@ -383,13 +498,19 @@ class LocalServer:
 
     def _choose_port(self) -> None:
         """Keep the previous port when possible, so clients survive a restart."""
-        if self._port is not None and _port_is_free(self._host, self._port):
-            return
-        if self._requested_port is not None:
+        try:
+            if self._port is not None and _port_is_free(self._host, self._port):
+                return
+            if self._requested_port is not None:
+                self._state = "dead"
+                self.error = f"port {self._requested_port} on {self._host} is already in use"
+                raise RuntimeError(self.error)
+            self._port = _pick_free_port(self._host)
+        except OSError as error:  # the host does not resolve, is not this machine's, a privileged port…
+            port = f" port {self._port}" if self._port is not None else ""
             self._state = "dead"
-            self.error = f"port {self._requested_port} on {self._host} is already in use"
-            raise RuntimeError(self.error)
-        self._port = _pick_free_port(self._host)
+            self.error = f"cannot listen on {self._host}{port}: {error.strerror or error}"
+            raise RuntimeError(self.error) from None
 
     def _spawn(self, model_path: Path) -> subprocess.Popen[bytes]:
         if self.log_path is None:
@@ -437,7 +558,7 @@ class LocalServer:
     ) -> tuple[int, bytes]:
         """One HTTP request to the child, in a worker thread (stdlib only: the openai
         SDK's HTTP library is an implementation detail of that SDK)."""
-        url = f"http://{self._host}:{self._port}{path}"
+        url = f"http://{_url_host(self._host)}:{self._port}{path}"
         headers = {"Authorization": f"Bearer {self._api_key}"}
         data = None
         if payload is not None:
@@ -510,14 +631,37 @@ class LocalServer:
         self.error = f"{reason}: {detail}" if detail else reason
 
 
-async def serve_forever(model_path: Path | None = None, port: int | None = None) -> int:
+async def serve_forever(
+    model_path: Path | None = None,
+    port: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    api_key: str | None = None,
+) -> int:
     """`streamtui serve`: run the embedded model in the foreground for other clients.
 
-    Prints the URL, the API key and a ready-to-paste command, then waits for Ctrl+C,
-    SIGTERM or SIGHUP and stops the child. Returns the process exit code: 0 after a
-    requested stop, 1 when the server cannot start or dies.
+    Listens on `host` (loopback by default; anything else prints a one-line warning that
+    the server is reachable from the network) and `port` (a free one by default). With
+    `api_key` the server requires that key instead of a random one, so other tools can keep
+    it in their configuration; it is not echoed back. Every route needs the key.
+
+    Prints the URL, the key (a random one only) and a ready-to-paste command, then waits for
+    Ctrl+C, SIGTERM or SIGHUP and stops the child. Errors go to stderr, one line starting
+    with "streamtui serve:". Returns the process exit code: 0 after a requested stop, 1 when
+    the server cannot start or dies, 2 for an invalid host, port or key.
     """
-    server = LocalServer(model_path, port=port)
+    try:
+        server = LocalServer(model_path, host=host, port=port, api_key=api_key)
+    except ValueError as error:
+        print(f"streamtui serve: {error}", file=sys.stderr)
+        return 2
+    if not is_loopback(host):
+        print(
+            f"streamtui serve: warning: listening on {host}, which is reachable from the network "
+            "(plain HTTP: anyone who sees the key can use the model)",
+            file=sys.stderr,
+            flush=True,
+        )
     loop = asyncio.get_running_loop()
     this_task = asyncio.current_task()
     assert this_task is not None
@@ -527,18 +671,25 @@ async def serve_forever(model_path: Path | None = None, port: int | None = None)
     try:
         await server.start()
         print(f"Serving {server.model} with llama.cpp (log: {server.log_path})")
+        if _is_wildcard(server.host):
+            print(f"Listening on {server.host} port {server.port}: all of this machine's addresses")
         print(f"URL: {server.base_url}")
-        print(f"API key: {server.api_key}")
-        print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY={server.api_key} streamtui")
+        if api_key is None:
+            print(f"API key: {server.api_key}")
+            print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY={server.api_key} streamtui")
+        else:  # the caller's own key is not echoed: stdout may well be a log file
+            print("API key: the one given (not shown)")
+            print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY=<your key> streamtui")
         print("Press Ctrl+C to stop.", flush=True)
         while server.is_alive():
             await asyncio.sleep(0.5)
-        print(f"error: {server.state}: {server.error}", file=sys.stderr)
+        state = server.state  # reading it records why the child stopped
+        print(f"streamtui serve: {server.error or state}", file=sys.stderr)
         return 1
     except asyncio.CancelledError:
         return 0
     except (LocalModelUnavailable, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"streamtui serve: {error}", file=sys.stderr)
         return 1
     finally:
         for sig in handled:
