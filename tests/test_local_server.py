@@ -28,6 +28,7 @@ from tui.engine.local_server import (
     DEFAULT_MODEL_ALIAS,
     LocalModelUnavailable,
     LocalServer,
+    _last_meaningful_line,
     local_extra_available,
     serve_forever,
     stop_all,
@@ -345,7 +346,9 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         # the kernel lets its parent reap it.
         assert wait_for(lambda: not local.is_alive())
         assert local.state == "dead"
-        assert local.error is not None and "SIGKILL" in local.error
+        # Nothing from the child's log is added: what it printed while loading (llama.cpp
+        # notices that read like errors) and its access log explain nothing.
+        assert local.error == "the local model server was killed by SIGKILL"
         assert await local.count_tokens("Hello") is None
 
         await local.ensure_ready()
@@ -355,8 +358,33 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         async with client_for(local) as client:
             reply = await client.completions.create(model=local.model, prompt="Hi", max_tokens=4)
         assert reply.choices[0].text is not None
+
+        # The log now holds both children; the second death is explained by neither.
+        second_pid = local.pid
+        assert second_pid is not None
+        os.kill(second_pid, signal.SIGKILL)
+        assert wait_for(lambda: not local.is_alive())
+        assert local.state == "dead"
+        assert local.error == "the local model server was killed by SIGKILL"
     finally:
         local.stop()
+
+
+def test_a_death_is_explained_by_the_current_childs_log_only(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    first_child = "ValueError: Failed to load model from file: broken.gguf\n"
+    log.write_text(first_child)
+    since = log.stat().st_size
+    log.write_text(
+        first_child
+        + "done_getting_tensors: tensor 'token_embd.weight' (q8_0) (and 272 others) cannot be used "
+        "with preferred buffer type CPU_REPACK, using CPU instead\n"
+        + "INFO:     Uvicorn running on http://127.0.0.1:5000 (Press CTRL+C to quit)\n"
+    )
+    assert _last_meaningful_line(log) == "ValueError: Failed to load model from file: broken.gguf"
+    assert _last_meaningful_line(log, since) == ""
+    log.write_text(log.read_text() + "ggml_abort: out of memory\n")
+    assert _last_meaningful_line(log, since) == "ggml_abort: out of memory"
 
 
 async def test_concurrent_callers_share_one_start() -> None:

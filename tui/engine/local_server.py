@@ -292,21 +292,31 @@ def _check_api_key(api_key: str) -> str:
 #: it says a request happened, never why the server stopped.
 _ACCESS_LINE = re.compile(r'^INFO:\s+\S+ - "[A-Z]+ ')
 _ERROR_LINE = re.compile(r"(^|\b)(error|exception|traceback|fatal|killed|abort|failed|cannot|could not|out of memory)\b", re.IGNORECASE)
+#: llama.cpp notices that read like errors and are not ("… cannot be used with preferred
+#: buffer type CPU_REPACK, using CPU instead", printed by every healthy start).
+_NOTICE_LINE = re.compile(r"cannot be used with preferred buffer type", re.IGNORECASE)
 
 
-def _last_meaningful_line(log_path: Path) -> str:
+def _last_meaningful_line(log_path: Path, since: int = 0) -> str:
     """The line of the child's log that best explains why it stopped: the last one that reads
     like an error (an exception, uvicorn's "ERROR:", llama.cpp's failures), else nothing.
-    Access-log lines and ordinary progress lines never explain a death."""
+    Access-log lines, ordinary progress lines and llama.cpp's notices never explain a death.
+
+    Only the log from byte `since` on is read (the current child's part: the log is shared
+    by every restart), and of it the last 64 kB."""
     try:
         with log_path.open("rb") as log:
             log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - 65536))
+            log.seek(max(since, log.tell() - 65536))
             tail = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    errors = [line for line in lines if not _ACCESS_LINE.match(line) and _ERROR_LINE.search(line)]
+    errors = [
+        line
+        for line in lines
+        if not _ACCESS_LINE.match(line) and not _NOTICE_LINE.search(line) and _ERROR_LINE.search(line)
+    ]
     return one_line(errors[-1], 200) if errors else ""
 
 
@@ -377,6 +387,9 @@ class LocalServer:
         self._port = port
         self._api_key = _check_api_key(api_key) if api_key is not None else secrets.token_urlsafe(24)
         self.log_path = log_path
+        # Where the current child's part of the log starts, and where it was when the
+        # child became ready: what it printed while loading never explains a later death.
+        self._log_start = 0
         self._owns_log = False
         self._process: subprocess.Popen[bytes] | None = None
         self._state = "stopped"
@@ -466,6 +479,7 @@ class LocalServer:
                 if self._process is not process:
                     raise RuntimeError("the local model server was stopped while starting")
                 if answered:
+                    self._log_start = self._log_size()
                     break
                 if process.poll() is not None:
                     self._mark_dead(_exit_description(process))
@@ -532,6 +546,7 @@ class LocalServer:
             *("--use_mlock", "false"),
         ]
         env = {**os.environ, _API_KEY_ENV: self._api_key, "PYTHONUNBUFFERED": "1"}
+        self._log_start = self._log_size()
         with self.log_path.open("ab") as log:
             # The TUI owns the terminal: the child gets no stdin and logs to the file only.
             self._process = subprocess.Popen(
@@ -625,9 +640,15 @@ class LocalServer:
             self._process = None
             _live_servers.discard(self)
 
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size if self.log_path is not None else 0
+        except OSError:
+            return 0
+
     def _mark_dead(self, reason: str) -> None:
         self._state = "dead"
-        detail = _last_meaningful_line(self.log_path) if self.log_path is not None else ""
+        detail = _last_meaningful_line(self.log_path, self._log_start) if self.log_path is not None else ""
         self.error = f"{reason}: {detail}" if detail else reason
 
 
