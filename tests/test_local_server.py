@@ -7,11 +7,16 @@ about the lifecycle (stop, crash, restart, parent death) start their own.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +28,9 @@ from tui.engine.local_server import (
     DEFAULT_MODEL_ALIAS,
     LocalModelUnavailable,
     LocalServer,
+    _last_meaningful_line,
     local_extra_available,
+    serve_forever,
     stop_all,
 )
 
@@ -75,6 +82,47 @@ def embedded() -> Iterator[LocalServer]:
 
 def client_for(server: LocalServer, api_key: str | None = None) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=server.base_url, api_key=api_key or server.api_key, max_retries=0)
+
+
+# No proxy from the environment, ever: these are loopback requests.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http(
+    root: str, method: str, path: str, headers: dict[str, str] | None = None, body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One plain HTTP request (no SDK: it would always add a key). root is http://host:port."""
+    request = urllib.request.Request(root + path, data=body, headers=headers or {}, method=method)
+    try:
+        with _DIRECT.open(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def root_of(server: LocalServer) -> str:
+    return server.base_url.removesuffix("/v1")
+
+
+def free_port(host: str) -> int:
+    """A port free now on host, picked at run time (no fixed port in these tests)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is pid (from /proc/*/stat; no psutil)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 async def test_server_reports_its_alias(embedded: LocalServer) -> None:
@@ -129,6 +177,62 @@ async def test_wrong_api_key_is_rejected(embedded: LocalServer) -> None:
         with pytest.raises(openai.AuthenticationError) as raised:
             await client.chat.completions.create(model=embedded.model, messages=CHAT, max_tokens=4)
     assert raised.value.status_code == 401
+
+
+# FastAPI's own routes, which llama_cpp.server leaves open, and routes it hides from its
+# schema: the schema alone does not list every route.
+_UNLISTED_ROUTES = [
+    ("GET", "/docs"),
+    ("GET", "/redoc"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs/oauth2-redirect"),
+    ("POST", "/v1/engines/copilot-codex/completions"),
+    ("GET", "/no/such/route"),
+    ("HEAD", "/docs"),
+    ("OPTIONS", "/v1/chat/completions"),  # a CORS preflight
+]
+
+
+def test_every_route_refuses_a_request_without_the_key(embedded: LocalServer) -> None:
+    """The guard in front of llama_cpp.server's app: no key, a wrong key, a wrong scheme or
+    a key in another case all get the guard's own 401 on every route, documented or not,
+    API or docs; an unknown path gets 401 too, not 404 (nothing about the app leaks)."""
+    asyncio.run(embedded.ensure_ready())
+    root = root_of(embedded)
+    status, _, schema = http(root, "GET", "/openapi.json", {"Authorization": f"Bearer {embedded.api_key}"})
+    assert status == 200
+    listed = [(method.upper(), path) for path, item in json.loads(schema)["paths"].items() for method in item]
+    assert ("POST", "/v1/chat/completions") in listed and ("POST", "/extras/tokenize/count") in listed
+    refused = {
+        "no key": {},
+        "wrong key": {"Authorization": "Bearer not-the-key"},
+        "another scheme": {"Authorization": f"Basic {embedded.api_key}"},
+        "no scheme": {"Authorization": embedded.api_key},
+        "key in upper case": {"Authorization": f"Bearer {embedded.api_key.upper()}"},
+        "key with a suffix": {"Authorization": f"Bearer {embedded.api_key}x"},
+    }
+    for method, path in listed + _UNLISTED_ROUTES:
+        body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+        for why, headers in refused.items():
+            sent = {**headers, "Content-Type": "application/json", "Origin": "http://evil.example"}
+            if method == "OPTIONS":
+                sent["Access-Control-Request-Method"] = "POST"
+            status, response_headers, answer = http(root, method, path, sent, body)
+            assert status == 401, f"{method} {path} with {why}: HTTP {status}"
+            assert response_headers.get("www-authenticate") == "Bearer", (method, path, why)
+            assert "access-control-allow-origin" not in {name.lower() for name in response_headers}
+            if method != "HEAD":
+                assert json.loads(answer)["error"]["code"] == "invalid_api_key", (method, path, why)
+                assert embedded.api_key.encode() not in answer
+
+
+def test_the_docs_are_served_with_the_key(embedded: LocalServer) -> None:
+    asyncio.run(embedded.ensure_ready())
+    key = {"Authorization": f"Bearer {embedded.api_key}"}
+    status, headers, page = http(root_of(embedded), "GET", "/docs", key)
+    assert status == 200 and headers["content-type"].startswith("text/html") and b"swagger" in page.lower()
+    status, _, _ = http(root_of(embedded), "GET", "/no/such/route", key)
+    assert status == 404  # with the key, the app answers as it always has
 
 
 async def test_closing_a_stream_early_leaves_the_server_usable(embedded: LocalServer) -> None:
@@ -242,7 +346,9 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         # the kernel lets its parent reap it.
         assert wait_for(lambda: not local.is_alive())
         assert local.state == "dead"
-        assert local.error is not None and "SIGKILL" in local.error
+        # Nothing from the child's log is added: what it printed while loading (llama.cpp
+        # notices that read like errors) and its access log explain nothing.
+        assert local.error == "the local model server was killed by SIGKILL"
         assert await local.count_tokens("Hello") is None
 
         await local.ensure_ready()
@@ -252,8 +358,33 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         async with client_for(local) as client:
             reply = await client.completions.create(model=local.model, prompt="Hi", max_tokens=4)
         assert reply.choices[0].text is not None
+
+        # The log now holds both children; the second death is explained by neither.
+        second_pid = local.pid
+        assert second_pid is not None
+        os.kill(second_pid, signal.SIGKILL)
+        assert wait_for(lambda: not local.is_alive())
+        assert local.state == "dead"
+        assert local.error == "the local model server was killed by SIGKILL"
     finally:
         local.stop()
+
+
+def test_a_death_is_explained_by_the_current_childs_log_only(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    first_child = "ValueError: Failed to load model from file: broken.gguf\n"
+    log.write_text(first_child)
+    since = log.stat().st_size
+    log.write_text(
+        first_child
+        + "done_getting_tensors: tensor 'token_embd.weight' (q8_0) (and 272 others) cannot be used "
+        "with preferred buffer type CPU_REPACK, using CPU instead\n"
+        + "INFO:     Uvicorn running on http://127.0.0.1:5000 (Press CTRL+C to quit)\n"
+    )
+    assert _last_meaningful_line(log) == "ValueError: Failed to load model from file: broken.gguf"
+    assert _last_meaningful_line(log, since) == ""
+    log.write_text(log.read_text() + "ggml_abort: out of memory\n")
+    assert _last_meaningful_line(log, since) == "ggml_abort: out of memory"
 
 
 async def test_concurrent_callers_share_one_start() -> None:
@@ -296,3 +427,111 @@ async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> Non
     with pytest.raises(RuntimeError, match="already in use"):
         await local.start()
     assert local.state == "dead" and local.pid is None
+
+
+# -- streamtui serve: host, port and a fixed key ---------------------------------------------
+
+
+def test_serve_with_a_fixed_key_host_and_port() -> None:
+    """serve_forever as `streamtui serve --host --port --api-key` will call it, in its own
+    process: the given host and port are used, the given key is the one required (and
+    never on a command line, nor printed), and SIGTERM stops it cleanly."""
+    host = "127.0.0.2"  # loopback, yet not the default: proves the host is honoured
+    port = free_port(host)
+    key = "fixed-" + secrets.token_urlsafe(16)
+    code = (
+        "import asyncio, os, sys\n"
+        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
+        "from tui.engine.local_server import serve_forever\n"
+        "key = os.environ.pop('STREAMTUI_TEST_SERVE_KEY')\n"
+        f"sys.exit(asyncio.run(serve_forever(None, {port}, host={host!r}, api_key=key)))\n"
+    )
+    serve = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "STREAMTUI_TEST_SERVE_KEY": key},
+    )
+    try:
+        assert serve.stdout is not None and serve.stderr is not None
+        printed = []
+        while not printed or not printed[-1].startswith("Press Ctrl+C"):
+            line = serve.stdout.readline()
+            assert line, f"serve stopped: {printed} {serve.stderr.read()}"
+            printed.append(line)
+        base_url = f"http://{host}:{port}/v1"
+        assert f"URL: {base_url}\n" in printed
+        assert key not in "".join(printed)
+
+        (child,) = children_of(serve.pid)
+        command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        assert [b"--host", host.encode(), b"--port", str(port).encode()] == command[
+            command.index(b"--host") : command.index(b"--host") + 4
+        ]
+        for pid in (child, serve.pid):
+            assert key.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+
+        async def use_it() -> list[str]:
+            async with AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0) as client:
+                models = await client.models.list()
+                stream = await client.completions.create(
+                    model=models.data[0].id, prompt="1,2,3,", max_tokens=8, temperature=0, stream=True
+                )
+                return [chunk.choices[0].text async for chunk in stream if chunk.choices]
+
+        assert len(asyncio.run(use_it())) >= 3
+        assert http(f"http://{host}:{port}", "GET", "/docs")[0] == 401
+        assert http(f"http://{host}:{port}", "GET", "/docs", {"Authorization": f"Bearer {key}"})[0] == 200
+        with pytest.raises(ConnectionRefusedError):  # not on the default address
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(30) == 0
+        assert wait_for(lambda: process_gone(child))
+        errors = serve.stderr.read()
+        assert errors == "" and key not in errors
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+
+
+async def test_serve_warns_when_reachable_from_the_network(capsys: pytest.CaptureFixture[str]) -> None:
+    """A host that is not loopback gets a one-line warning before anything else. (The
+    server is not started here: 192.0.2.1 is TEST-NET-1, an address of no machine, so
+    listening fails at once and no test ever opens a port to the network.)"""
+    assert await serve_forever(None, host="192.0.2.1") == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("streamtui serve: warning: listening on 192.0.2.1, which is reachable from the network")
+    assert lines[1].startswith("streamtui serve: cannot listen on 192.0.2.1: ")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"api_key": ""}, "the API key is empty"),
+        ({"api_key": "two words"}, "the API key must be printable ASCII without spaces"),
+        ({"api_key": "clé"}, "the API key must be printable ASCII without spaces"),
+        ({"api_key": "line\nbreak"}, "the API key must be printable ASCII without spaces"),
+        ({"port": 0}, "invalid port 0"),
+        ({"port": 65536}, "invalid port 65536"),
+        ({"host": ""}, "invalid host"),
+    ],
+)
+async def test_serve_refuses_bad_arguments_in_one_line(
+    arguments: dict[str, object], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = arguments.pop("port", None)
+    assert await serve_forever(None, port, **arguments) == 2  # type: ignore[arg-type]
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"streamtui serve: {message}") and captured.err.count("\n") == 1
+
+
+async def test_an_ipv6_loopback_host_gets_a_bracketed_url() -> None:
+    local = LocalServer(host="::1", port=None)
+    local._choose_port()  # what start() does first; no child is needed for the URL
+    assert local.base_url == f"http://[::1]:{local.port}/v1"
+    assert LocalServer(host="0.0.0.0", port=8).base_url == "http://127.0.0.1:8/v1"

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import errno
 import importlib.metadata
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -66,18 +68,27 @@ _INSTALL_HINT = (
 # is readable by every local user, /proc/PID/environ only by us.
 _API_KEY_ENV = "STREAMTUI_LOCAL_API_KEY"
 
-# Runs in the child (`python -P -c`) before llama_cpp.server's own __main__. It exists so
-# that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
-# (Textual has), and it does three things:
+# Runs in the child (`python -P -c`) instead of llama_cpp.server's own __main__. It exists
+# so that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
+# (Textual has), and it does four things:
 # 1. On Linux, PR_SET_PDEATHSIG: the kernel sends SIGTERM to the child when the parent
 #    dies, even by SIGKILL. It is set first, then the parent pid is re-checked, because
 #    a parent that died before prctl took effect would never signal.
 # 2. llama_cpp.server reads every setting from same-named environment variables too
 #    (pydantic-settings, case-insensitive), and HOST / PORT / CONFIG_FILE even override
 #    its command line. A PORT or SSL_CERTFILE set for something else must not leak in.
-# 3. The API key is handed over from our private variable.
-_CHILD_BOOTSTRAP = f"""
-import os, runpy, signal, sys
+# 3. The API key is taken from our private variable (and removed from the environment).
+# 4. It builds the app with llama_cpp.server's own argument parser and `create_app`, the
+#    way its __main__ does, but serves it with uvicorn behind a guard: llama_cpp.server
+#    checks the key on its API routes only, and leaves /docs, /redoc and /openapi.json
+#    open. The guard is a plain ASGI wrapper that looks at the Authorization header once
+#    per request, before the app sees it: a request without `Bearer KEY` gets 401 and
+#    never reaches FastAPI (so no route, existing or added by a later llama_cpp, is
+#    reachable without the key, and a 404 tells nothing either). An accepted request is
+#    handed over untouched, with the server's own `receive` and `send`: nothing is added
+#    per chunk of a stream. The app's own check on /v1/* stays as a second lock.
+_CHILD_BOOTSTRAP = """
+import os, signal, sys
 parent_pid = int(sys.argv.pop(1))
 if sys.platform == "linux":
     import ctypes
@@ -85,13 +96,53 @@ if sys.platform == "linux":
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent_pid:
         sys.exit("streamtui's local server: parent exited before the server started")
-from llama_cpp.server.settings import Settings
+api_key = os.environ.pop(@API_KEY_ENV@)
+import argparse, hmac
+from llama_cpp.server.settings import ModelSettings, ServerSettings, Settings
 for name in list(os.environ):
     if name.lower() in Settings.model_fields or name.lower() == "config_file":
         del os.environ[name]
-os.environ["API_KEY"] = os.environ.pop("{_API_KEY_ENV}")
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-"""
+import uvicorn
+from llama_cpp.server.app import create_app
+from llama_cpp.server.cli import add_args_from_model, parse_model_from_args
+parser = argparse.ArgumentParser(prog="streamtui-local-server")
+add_args_from_model(parser, Settings)
+args = parser.parse_args()
+server_settings = parse_model_from_args(ServerSettings, args).model_copy(update={"api_key": api_key})
+app = create_app(server_settings=server_settings, model_settings=[parse_model_from_args(ModelSettings, args)])
+
+expected = api_key.encode()
+refusal = b'{"error":{"message":"Invalid API key","type":"invalid_request_error","code":"invalid_api_key"}}'
+refusal_headers = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(refusal)).encode()),
+    (b"www-authenticate", b"Bearer"),
+]
+
+def authorized(scope):
+    for name, value in scope["headers"]:
+        if name == b"authorization":  # the first one counts, as in FastAPI's HTTPBearer
+            scheme, _, token = value.partition(b" ")
+            return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), expected)
+    return False
+
+async def guarded(scope, receive, send):
+    if scope["type"] == "lifespan" or authorized(scope):
+        return await app(scope, receive, send)
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})  # before accept: uvicorn answers 403
+        return
+    await send({"type": "http.response.start", "status": 401, "headers": refusal_headers})
+    await send({"type": "http.response.body", "body": refusal})
+
+uvicorn.run(
+    guarded,
+    host=server_settings.host,
+    port=server_settings.port,
+    ssl_keyfile=server_settings.ssl_keyfile,
+    ssl_certfile=server_settings.ssl_certfile,
+)
+""".replace("@API_KEY_ENV@", repr(_API_KEY_ENV))
 
 # localhost must never go through an HTTP proxy taken from the environment.
 _LOCAL_HTTP = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -128,46 +179,144 @@ def local_extra_available() -> bool:
     return not _missing_server_modules() and default_model_path() is not None
 
 
-def _port_is_free(host: str, port: int) -> bool:
-    """Whether uvicorn could listen on host:port now.
+def _bind_addresses(host: str) -> list[tuple[int, tuple]]:
+    """(family, sockaddr) for every address uvicorn will listen on for `host`, as asyncio's
+    create_server resolves it. OSError (socket.gaierror) when the name does not resolve."""
+    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    addresses: list[tuple[int, tuple]] = []
+    for family, _, _, _, sockaddr in infos:
+        if family in (socket.AF_INET, socket.AF_INET6) and (family, sockaddr) not in addresses:
+            addresses.append((family, sockaddr))
+    if not addresses:
+        raise OSError(f"{host} has no IPv4 or IPv6 address")
+    return addresses
 
-    SO_REUSEADDR as uvicorn sets it, so that TIME_WAIT left by a killed child does not
-    count as taken.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+
+def _bind_probe(family: int, sockaddr: tuple, port: int) -> socket.socket:
+    """A socket bound as uvicorn's would be: SO_REUSEADDR as uvicorn sets it (so TIME_WAIT
+    left by a killed child does not count as taken), IPV6_V6ONLY as asyncio sets it."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        probe.bind((sockaddr[0], port, *sockaddr[2:]))
+    except BaseException:
+        probe.close()
+        raise
+    return probe
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    """Whether uvicorn could listen on host:port now, on every address host resolves to.
+
+    Like asyncio's create_server, an address that cannot be assigned (EADDRNOTAVAIL: say
+    ::1 for "localhost" where IPv6 is off) is skipped. Raises OSError when host does not
+    resolve, when no address of it can be assigned, or for any failure other than "in use"
+    (a privileged port, say)."""
+    bound = 0
+    unavailable: OSError | None = None
+    for family, sockaddr in _bind_addresses(host):
         try:
-            probe.bind((host, port))
-        except OSError:
-            return False
+            _bind_probe(family, sockaddr, port).close()
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            if error.errno != errno.EADDRNOTAVAIL:
+                raise
+            unavailable = error
+        else:
+            bound += 1
+    if not bound:
+        assert unavailable is not None
+        raise unavailable
     return True
 
 
 def _pick_free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A port free on every address of host. OSError when host cannot be listened on."""
+    for _ in range(20):
+        for family, sockaddr in _bind_addresses(host):
+            try:
+                with _bind_probe(family, sockaddr, 0) as probe:
+                    port = probe.getsockname()[1]
+                break
+            except OSError as error:
+                if error.errno != errno.EADDRNOTAVAIL:
+                    raise
+        else:
+            raise OSError(errno.EADDRNOTAVAIL, os.strerror(errno.EADDRNOTAVAIL))
+        if _port_is_free(host, port):
+            return port
+    raise OSError(errno.EADDRINUSE, f"no port is free on every address of {host}")
+
+
+def _url_host(host: str) -> str:
+    """The host a client on this machine connects to, as it goes in a URL: a wildcard bind
+    (0.0.0.0, ::) is reached through loopback; an IPv6 literal gets its brackets."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        address = ipaddress.ip_address("127.0.0.1" if address.version == 4 else "::1")
+    return f"[{address}]" if address.version == 6 else str(address)
+
+
+def _is_wildcard(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to host is reachable from this machine only: every address
+    the name resolves to is a loopback address. An unresolvable name is not loopback."""
+    try:
+        return all(ipaddress.ip_address(sockaddr[0].split("%")[0]).is_loopback for _, sockaddr in _bind_addresses(host))
+    except (OSError, ValueError):
+        return False
+
+
+def _check_api_key(api_key: str) -> str:
+    """A key given by the caller must fit in `Authorization: Bearer KEY` as is."""
+    if not isinstance(api_key, str) or not api_key:
+        raise ValueError("the API key is empty")
+    if not all("!" <= character <= "~" for character in api_key):
+        raise ValueError("the API key must be printable ASCII without spaces (it is sent as `Authorization: Bearer KEY`)")
+    return api_key
 
 
 #: An uvicorn access-log line ("INFO:     127.0.0.1:5123 - \"POST /v1/… HTTP/1.1\" 200 OK"):
 #: it says a request happened, never why the server stopped.
 _ACCESS_LINE = re.compile(r'^INFO:\s+\S+ - "[A-Z]+ ')
 _ERROR_LINE = re.compile(r"(^|\b)(error|exception|traceback|fatal|killed|abort|failed|cannot|could not|out of memory)\b", re.IGNORECASE)
+#: llama.cpp notices that read like errors and are not ("… cannot be used with preferred
+#: buffer type CPU_REPACK, using CPU instead", printed by every healthy start).
+_NOTICE_LINE = re.compile(r"cannot be used with preferred buffer type", re.IGNORECASE)
 
 
-def _last_meaningful_line(log_path: Path) -> str:
+def _last_meaningful_line(log_path: Path, since: int = 0) -> str:
     """The line of the child's log that best explains why it stopped: the last one that reads
     like an error (an exception, uvicorn's "ERROR:", llama.cpp's failures), else nothing.
-    Access-log lines and ordinary progress lines never explain a death."""
+    Access-log lines, ordinary progress lines and llama.cpp's notices never explain a death.
+
+    Only the log from byte `since` on is read (the current child's part: the log is shared
+    by every restart), and of it the last 64 kB."""
     try:
         with log_path.open("rb") as log:
             log.seek(0, os.SEEK_END)
-            log.seek(max(0, log.tell() - 65536))
+            log.seek(max(since, log.tell() - 65536))
             tail = log.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
-    errors = [line for line in lines if not _ACCESS_LINE.match(line) and _ERROR_LINE.search(line)]
+    errors = [
+        line
+        for line in lines
+        if not _ACCESS_LINE.match(line) and not _NOTICE_LINE.search(line) and _ERROR_LINE.search(line)
+    ]
     return one_line(errors[-1], 200) if errors else ""
 
 
@@ -195,11 +344,18 @@ atexit.register(stop_all)
 
 
 class LocalServer:
-    """One llama_cpp.server child serving one GGUF on localhost, behind a random API key.
+    """One llama_cpp.server child serving one GGUF, behind an API key that every route needs.
+
+    By default it listens on 127.0.0.1 on a free port with a random key; `host`, `port`
+    and `api_key` fix them (`streamtui serve --host --port --api-key`). The key reaches
+    the child through its environment, never its command line.
 
     The port and the key are chosen once and kept across restarts, so an OpenAI client
     built from `base_url` and `api_key` keeps working after a crash and `ensure_ready()`.
     (Only if an auto-picked port has been taken meanwhile does a restart move.)
+
+    Raises ValueError for an empty host, a port outside 1–65535, or a key that cannot be
+    sent as `Authorization: Bearer KEY` (empty, spaces, non-ASCII).
     """
 
     def __init__(
@@ -210,8 +366,15 @@ class LocalServer:
         n_ctx: int = 2048,
         host: str = "127.0.0.1",
         port: int | None = None,
+        api_key: str | None = None,
         log_path: Path | None = None,
     ) -> None:
+        if model_path is not None:
+            model_path = Path(model_path)
+        if not host or not host.strip() or host != host.strip():
+            raise ValueError(f"invalid host {host!r}")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"invalid port {port}: it must be between 1 and 65535")
         self._model_path = model_path
         if alias is None:
             alias = DEFAULT_MODEL_ALIAS
@@ -222,8 +385,11 @@ class LocalServer:
         self._host = host
         self._requested_port = port
         self._port = port
-        self._api_key = secrets.token_urlsafe(24)
+        self._api_key = _check_api_key(api_key) if api_key is not None else secrets.token_urlsafe(24)
         self.log_path = log_path
+        # Where the current child's part of the log starts, and where it was when the
+        # child became ready: what it printed while loading never explains a later death.
+        self._log_start = 0
         self._owns_log = False
         self._process: subprocess.Popen[bytes] | None = None
         self._state = "stopped"
@@ -238,10 +404,21 @@ class LocalServer:
         return self._state
 
     @property
+    def host(self) -> str:
+        """The address the child listens on, as given."""
+        return self._host
+
+    @property
+    def port(self) -> int | None:
+        """The port the child listens on (None before the first start picks one)."""
+        return self._port
+
+    @property
     def base_url(self) -> str:
+        """The URL a client on this machine uses (a wildcard host is reached through loopback)."""
         if self._port is None:
             raise RuntimeError("the local server has no port yet: call start() first")
-        return f"http://{self._host}:{self._port}/v1"
+        return f"http://{_url_host(self._host)}:{self._port}/v1"
 
     @property
     def api_key(self) -> str:
@@ -302,6 +479,7 @@ class LocalServer:
                 if self._process is not process:
                     raise RuntimeError("the local model server was stopped while starting")
                 if answered:
+                    self._log_start = self._log_size()
                     break
                 if process.poll() is not None:
                     self._mark_dead(_exit_description(process))
@@ -334,13 +512,19 @@ class LocalServer:
 
     def _choose_port(self) -> None:
         """Keep the previous port when possible, so clients survive a restart."""
-        if self._port is not None and _port_is_free(self._host, self._port):
-            return
-        if self._requested_port is not None:
+        try:
+            if self._port is not None and _port_is_free(self._host, self._port):
+                return
+            if self._requested_port is not None:
+                self._state = "dead"
+                self.error = f"port {self._requested_port} on {self._host} is already in use"
+                raise RuntimeError(self.error)
+            self._port = _pick_free_port(self._host)
+        except OSError as error:  # the host does not resolve, is not this machine's, a privileged port…
+            port = f" port {self._port}" if self._port is not None else ""
             self._state = "dead"
-            self.error = f"port {self._requested_port} on {self._host} is already in use"
-            raise RuntimeError(self.error)
-        self._port = _pick_free_port(self._host)
+            self.error = f"cannot listen on {self._host}{port}: {error.strerror or error}"
+            raise RuntimeError(self.error) from None
 
     def _spawn(self, model_path: Path) -> subprocess.Popen[bytes]:
         if self.log_path is None:
@@ -362,6 +546,7 @@ class LocalServer:
             *("--use_mlock", "false"),
         ]
         env = {**os.environ, _API_KEY_ENV: self._api_key, "PYTHONUNBUFFERED": "1"}
+        self._log_start = self._log_size()
         with self.log_path.open("ab") as log:
             # The TUI owns the terminal: the child gets no stdin and logs to the file only.
             self._process = subprocess.Popen(
@@ -388,7 +573,7 @@ class LocalServer:
     ) -> tuple[int, bytes]:
         """One HTTP request to the child, in a worker thread (stdlib only: the openai
         SDK's HTTP library is an implementation detail of that SDK)."""
-        url = f"http://{self._host}:{self._port}{path}"
+        url = f"http://{_url_host(self._host)}:{self._port}{path}"
         headers = {"Authorization": f"Bearer {self._api_key}"}
         data = None
         if payload is not None:
@@ -455,20 +640,49 @@ class LocalServer:
             self._process = None
             _live_servers.discard(self)
 
+    def _log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size if self.log_path is not None else 0
+        except OSError:
+            return 0
+
     def _mark_dead(self, reason: str) -> None:
         self._state = "dead"
-        detail = _last_meaningful_line(self.log_path) if self.log_path is not None else ""
+        detail = _last_meaningful_line(self.log_path, self._log_start) if self.log_path is not None else ""
         self.error = f"{reason}: {detail}" if detail else reason
 
 
-async def serve_forever(model_path: Path | None = None, port: int | None = None) -> int:
+async def serve_forever(
+    model_path: Path | None = None,
+    port: int | None = None,
+    *,
+    host: str = "127.0.0.1",
+    api_key: str | None = None,
+) -> int:
     """`streamtui serve`: run the embedded model in the foreground for other clients.
 
-    Prints the URL, the API key and a ready-to-paste command, then waits for Ctrl+C,
-    SIGTERM or SIGHUP and stops the child. Returns the process exit code: 0 after a
-    requested stop, 1 when the server cannot start or dies.
+    Listens on `host` (loopback by default; anything else prints a one-line warning that
+    the server is reachable from the network) and `port` (a free one by default). With
+    `api_key` the server requires that key instead of a random one, so other tools can keep
+    it in their configuration; it is not echoed back. Every route needs the key.
+
+    Prints the URL, the key (a random one only) and a ready-to-paste command, then waits for
+    Ctrl+C, SIGTERM or SIGHUP and stops the child. Errors go to stderr, one line starting
+    with "streamtui serve:". Returns the process exit code: 0 after a requested stop, 1 when
+    the server cannot start or dies, 2 for an invalid host, port or key.
     """
-    server = LocalServer(model_path, port=port)
+    try:
+        server = LocalServer(model_path, host=host, port=port, api_key=api_key)
+    except ValueError as error:
+        print(f"streamtui serve: {error}", file=sys.stderr)
+        return 2
+    if not is_loopback(host):
+        print(
+            f"streamtui serve: warning: listening on {host}, which is reachable from the network "
+            "(plain HTTP: anyone who sees the key can use the model)",
+            file=sys.stderr,
+            flush=True,
+        )
     loop = asyncio.get_running_loop()
     this_task = asyncio.current_task()
     assert this_task is not None
@@ -478,18 +692,25 @@ async def serve_forever(model_path: Path | None = None, port: int | None = None)
     try:
         await server.start()
         print(f"Serving {server.model} with llama.cpp (log: {server.log_path})")
+        if _is_wildcard(server.host):
+            print(f"Listening on {server.host} port {server.port}: all of this machine's addresses")
         print(f"URL: {server.base_url}")
-        print(f"API key: {server.api_key}")
-        print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY={server.api_key} streamtui")
+        if api_key is None:
+            print(f"API key: {server.api_key}")
+            print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY={server.api_key} streamtui")
+        else:  # the caller's own key is not echoed: stdout may well be a log file
+            print("API key: the one given (not shown)")
+            print(f"Try: OPENAI_BASE_URL={server.base_url} OPENAI_API_KEY=<your key> streamtui")
         print("Press Ctrl+C to stop.", flush=True)
         while server.is_alive():
             await asyncio.sleep(0.5)
-        print(f"error: {server.state}: {server.error}", file=sys.stderr)
+        state = server.state  # reading it records why the child stopped
+        print(f"streamtui serve: {server.error or state}", file=sys.stderr)
         return 1
     except asyncio.CancelledError:
         return 0
     except (LocalModelUnavailable, RuntimeError, TimeoutError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"streamtui serve: {error}", file=sys.stderr)
         return 1
     finally:
         for sig in handled:
