@@ -269,56 +269,7 @@ def test_compare_argument_errors_start_with_its_name(capsys):
 # -- serve --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def fake_serve(monkeypatch):
-    """serve_forever as the other branch makes it: host and api_key keyword arguments."""
-    from tui.engine import local_server
-
-    calls = []
-
-    async def serve_forever(model_path=None, port=None, *, host="127.0.0.1", api_key=None):
-        calls.append({"model_path": model_path, "port": port, "host": host, "api_key": api_key})
-        print("error: the scripted failure", file=sys.stderr)
-        return 1
-
-    monkeypatch.setattr(local_server, "serve_forever", serve_forever)
-    return calls
-
-
-def test_serve_passes_host_port_and_key_through(fake_serve, capsys):
-    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--api-key", "fixed-key-123"]) == 1
-    assert fake_serve == [{"model_path": None, "port": 8123, "host": "0.0.0.0", "api_key": "fixed-key-123"}]
-    assert one_error_line(capsys, "streamtui serve: error: ") == "streamtui serve: error: the scripted failure"
-
-
-def test_serve_passes_only_what_was_given(monkeypatch, config_file, tmp_path):
-    from tui.engine import local_server
-
-    calls = []
-
-    async def serve_forever(model_path=None, port=None):  # today's signature
-        calls.append((model_path, port))
-        return 0
-
-    monkeypatch.setattr(local_server, "serve_forever", serve_forever)
-    write(config_file, '[profiles.g]\nmodel_path = "/models/x.gguf"\n')
-    assert main(["serve", "--profile", "g"]) == 0
-    assert main(["--model-path", "/cli.gguf", "serve", "--port", "9000"]) == 0
-    assert [(str(path), port) for path, port in calls] == [("/models/x.gguf", None), ("/cli.gguf", 9000)]
-
-
-def test_serve_says_when_the_server_cannot_take_an_option(monkeypatch, capsys):
-    from tui.engine import local_server
-
-    async def serve_forever(model_path=None, port=None):
-        pytest.fail("called with an option it does not take")
-
-    monkeypatch.setattr(local_server, "serve_forever", serve_forever)
-    assert main(["serve", "--api-key", "k"]) == 1
-    assert "--api-key" in one_error_line(capsys, "streamtui serve: error: ")
-
-
-@pytest.mark.parametrize("argv", [["serve", "--port", "70000"], ["serve", "--api-key", "two words"], ["serve", "--host", ""]])
+@pytest.mark.parametrize("argv", [["serve", "--port", "70000"], ["serve", "--host", ""]])
 def test_serve_argument_errors_start_with_its_name(capsys, argv):
     with pytest.raises(SystemExit) as exited:
         main(argv)

@@ -433,26 +433,24 @@ async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> Non
 
 
 def test_serve_with_a_fixed_key_host_and_port() -> None:
-    """serve_forever as `streamtui serve --host --port --api-key` will call it, in its own
-    process: the given host and port are used, the given key is the one required (and
-    never on a command line, nor printed), and SIGTERM stops it cleanly."""
+    """`streamtui serve --host --port --api-key -` (the key read from standard input): the given
+    host and port are used, the given key is the one required (never on a command line, nor
+    printed), and SIGTERM stops it cleanly."""
     host = "127.0.0.2"  # loopback, yet not the default: proves the host is honoured
     port = free_port(host)
     key = "fixed-" + secrets.token_urlsafe(16)
-    code = (
-        "import asyncio, os, sys\n"
-        f"sys.path.insert(0, {str(REPO_ROOT)!r})\n"
-        "from tui.engine.local_server import serve_forever\n"
-        "key = os.environ.pop('STREAMTUI_TEST_SERVE_KEY')\n"
-        f"sys.exit(asyncio.run(serve_forever(None, {port}, host={host!r}, api_key=key)))\n"
-    )
     serve = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [sys.executable, "-m", "tui", "serve", "--host", host, "--port", str(port), "--api-key", "-"],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "STREAMTUI_TEST_SERVE_KEY": key},
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
+    assert serve.stdin is not None
+    serve.stdin.write(key + "\n")
+    serve.stdin.close()
     try:
         assert serve.stdout is not None and serve.stderr is not None
         printed = []

@@ -188,8 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_shared_options(serve, suppress=True)
     serve.add_argument("--host", type=_checked(_text("host")), metavar="ADDRESS", help="address to listen on (default: 127.0.0.1, this machine only)")
     serve.add_argument("--port", type=_checked(_whole("port", 1, 65535)), metavar="N", help="port to listen on (default: a free one)")
-    serve.add_argument("--api-key", type=_checked(_text("API key")), metavar="KEY", help="the key clients must send (default: a new random one each start); "
-                       "other users of this machine can see a command line's arguments")
+    serve.add_argument("--api-key", metavar="KEY", help="the key clients must send (default: a new random one each start); "
+                       "'-' reads it from standard input (other users of this machine can see a command line's arguments)")
     config = sub.add_parser(
         "config",
         help="show the config file's path and the settings in effect, with their sources",
@@ -331,42 +331,21 @@ def _config_init(prog: str) -> int:
     return 0
 
 
-class _ErrorPrefix:
-    """stderr, with ``prog: `` before each line that starts with ``error: ``."""
-
-    def __init__(self, stream, prefix: str) -> None:  # noqa: ANN001
-        self._stream = stream
-        self._prefix = prefix
-        self._fresh = True
-
-    def write(self, text: str) -> int:
-        out = []
-        for piece in text.splitlines(keepends=True):
-            if self._fresh and piece.startswith("error: "):
-                out.append(self._prefix)
-            out.append(piece)
-            self._fresh = piece.endswith("\n")
-        self._stream.write("".join(out))
-        return len(text)
-
-    def __getattr__(self, name: str):  # noqa: ANN204 - flush, fileno, isatty, …
-        return getattr(self._stream, name)
-
-
 def _serve(args: argparse.Namespace, resolved, prog: str) -> int:  # noqa: ANN001
+    """`streamtui serve`: the embedded server in the foreground (its errors say `streamtui serve:`)."""
     import asyncio
-    import contextlib
-    import inspect
 
-    from .engine import local_server
+    from .engine.local_server import serve_forever
 
+    if args.api_key == "-":
+        args.api_key = sys.stdin.readline().strip()
+    if args.api_key is not None:
+        try:
+            _text("API key")(args.api_key)
+        except validation.InvalidSetting as exc:
+            return _fail(prog, str(exc), 2)
     extra = {name: value for name in ("host", "api_key") if (value := getattr(args, name, None)) is not None}
-    accepted = inspect.signature(local_server.serve_forever).parameters
-    missing = [f"--{name.replace('_', '-')}" for name in extra if name not in accepted]
-    if missing:
-        return _fail(prog, f"{', '.join(missing)} needs a newer embedded server in this installation", 1)
-    with contextlib.redirect_stderr(_ErrorPrefix(sys.stderr, f"{prog}: ")):
-        return asyncio.run(local_server.serve_forever(resolved.values["model_path"], args.port, **extra))
+    return asyncio.run(serve_forever(resolved.values["model_path"], args.port, **extra))
 
 
 def _web(args: argparse.Namespace, prog: str) -> int:
