@@ -33,6 +33,16 @@ def type_ahead(app, text: str, *then: str) -> None:
         app.post_message(events.Key(key, None))
 
 
+async def history_after_one_run(pilot, app) -> None:
+    """Send one prompt, wait for its row, and open History with that run listed."""
+    from tui.screens.history import HistoryScreen
+
+    type_ahead(app, "hello", "ctrl+j")
+    await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
+    await pilot.press("ctrl+g")
+    await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.records)
+
+
 def refused_url() -> tuple[socket.socket, str]:
     """A loopback address where connections are refused for as long as the socket is held:
     bound, never listening (no fixed port, no hope that some port is closed)."""
@@ -211,7 +221,6 @@ async def test_an_export_that_cannot_be_written_is_a_notice_not_a_crash(server, 
 
 
 async def _export_where(server, tmp_path, writable):
-    from tui.screens.history import HistoryScreen
 
     store = HistoryStore(tmp_path / "history.sqlite3")
     target = tmp_path / "exports"
@@ -222,10 +231,7 @@ async def _export_where(server, tmp_path, writable):
         target.chmod(stat.S_IRUSR | stat.S_IXUSR)
     app = make_app(server.base_url, history=store)
     async with app.run_test(size=(120, 40)) as pilot:
-        type_ahead(app, "hello", "ctrl+j")
-        await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
-        await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.records)
+        await history_after_one_run(pilot, app)
         app.screen.export_dir = target
         await pilot.press("a")
         await wait_for(pilot, lambda: any(n.severity == "error" for n in app._notifications))
@@ -235,15 +241,11 @@ async def _export_where(server, tmp_path, writable):
 
 async def test_exports_never_overwrite_a_file_silently(server, tmp_path):
     """Two exports of all runs write two files; the notification names each one."""
-    from tui.screens.history import HistoryScreen
 
     store = HistoryStore(tmp_path / "history.sqlite3")
     app = make_app(server.base_url, history=store)
     async with app.run_test(size=(120, 40)) as pilot:
-        type_ahead(app, "hello", "ctrl+j")
-        await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
-        await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.records)
+        await history_after_one_run(pilot, app)
         app.screen.export_dir = tmp_path
         await pilot.press("a")
         await wait_for(pilot, lambda: len(list(tmp_path.glob("*.jsonl"))) == 1)
@@ -416,15 +418,11 @@ class LoopWatchingStore(HistoryStore):
 
 async def test_history_is_never_read_or_written_on_the_event_loop(server, tmp_path):
     """Starting, finishing, listing and exporting runs all happen off the loop's thread."""
-    from tui.screens.history import HistoryScreen
 
     store = LoopWatchingStore(tmp_path / "history.sqlite3")
     app = make_app(server.base_url, history=store)
     async with app.run_test(size=(120, 40)) as pilot:
-        type_ahead(app, "hello", "ctrl+j")
-        await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
-        await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.records)
+        await history_after_one_run(pilot, app)
         app.screen.export_dir = tmp_path
         await pilot.press("a")
         await wait_for(pilot, lambda: list(tmp_path.glob("*.jsonl")))
