@@ -19,19 +19,18 @@ behind it.
 
 from __future__ import annotations
 
+# Only what the TUI imports anyway: tui/cli.py imports this module to build its parser, on
+# every launch. The server's own imports (asyncio, aiohttp, textual-serve) wait for main().
 import argparse
-import asyncio
-import ipaddress
-import logging
 import os
-import shlex
-import signal
-import socket
 import sys
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    import socket
 
 PROG = "streamtui web"
 DEFAULT_HOST = "127.0.0.1"
@@ -121,6 +120,8 @@ def session_command(args: argparse.Namespace, environ: MutableMapping[str, str] 
         # --base-url wins over OPENAI_BASE_URL, so this is the same endpoint, off the command line.
         argv = [item for item in argv if not item.startswith("--base-url=")]
         environ["OPENAI_BASE_URL"] = base_url
+    import shlex
+
     root = str(Path(__file__).resolve().parent.parent)
     if not _installed_at(root):
         # A checkout (or an editable install): the sessions import this very copy. With -P,
@@ -164,13 +165,6 @@ class _Redacting:
         return getattr(self._stream, name)
 
 
-class _RedactingFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        from .engine.secrets import redact_all
-
-        return redact_all(super().format(record))
-
-
 def _register_secrets(args: argparse.Namespace) -> None:
     """Make this process know the API key and any URL password, so that redaction hides them."""
     from .engine.secrets import register_secret
@@ -186,12 +180,16 @@ def _register_secrets(args: argparse.Namespace) -> None:
 
 
 def _url_host(host: str) -> str:
+    import socket
+
     if host in ("", "0.0.0.0", "::"):
         return socket.gethostname()
     return f"[{host}]" if ":" in host else host
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress
+
     if host == "localhost":
         return True
     try:
@@ -204,8 +202,18 @@ def _is_loopback(host: str) -> bool:
 
 
 def _make_server(command: str, sock: socket.socket, public_url: str):  # -> textual_serve.server.Server
+    import asyncio
+    import logging
+    import signal
+
     from aiohttp import web
     from textual_serve.server import Server
+
+    from .engine.secrets import redact_all
+
+    class RedactingFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return redact_all(super().format(record))
 
     class WebServer(Server):
         """textual-serve's server on a socket bound beforehand (so ``--port 0`` works and the
@@ -221,7 +229,7 @@ def _make_server(command: str, sock: socket.socket, public_url: str):  # -> text
 
         def initialize_logging(self) -> None:
             handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(_RedactingFormatter(f"{PROG}: %(levelname)s %(message)s"))
+            handler.setFormatter(RedactingFormatter(f"{PROG}: %(levelname)s %(message)s"))
             textual_serve_log = logging.getLogger("textual-serve")
             textual_serve_log.handlers[:] = [handler]
             textual_serve_log.setLevel(logging.DEBUG if self.debug else logging.WARNING)
@@ -275,6 +283,8 @@ def _make_server(command: str, sock: socket.socket, public_url: str):  # -> text
 
 
 def _listen(host: str, port: int) -> socket.socket:
+    import socket
+
     family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
     return socket.create_server((host, port), family=family)
 
