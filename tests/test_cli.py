@@ -10,7 +10,6 @@ import os
 import stat
 import sys
 import textwrap
-import types
 
 import pytest
 
@@ -278,25 +277,6 @@ def test_serve_argument_errors_start_with_its_name(capsys, argv):
 
 
 # -- web ----------------------------------------------------------------------------------------
-
-
-def test_web_without_its_module_is_one_line_and_exit_1(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "tui.web", None)  # as if tui/web.py were not there
-    assert main(["web"]) == 1
-    assert "tui.web" in one_error_line(capsys, "streamtui web: error: ")
-
-
-def test_web_hands_its_options_to_tui_web(monkeypatch):
-    seen = []
-    module = types.ModuleType("tui.web")
-    module.main = lambda args: seen.append(args) or 0
-    monkeypatch.setitem(sys.modules, "tui.web", module)
-    assert main(["--model", "m", "web", "--no-stream", "--chat"]) == 0
-    assert main(["web", "--host", "0.0.0.0", "--port", "9001", "--prompt", "hi"]) == 0
-    first, second = seen
-    assert (first.host, first.port, first.model, first.stream, first.chat) == ("127.0.0.1", 8000, "m", False, True)
-    assert (second.host, second.port, second.prompt) == ("0.0.0.0", 9001, "hi")
-    assert build_settings(first).stream is False and build_settings(first).model == "m"
 
 
 def test_web_argument_errors_start_with_its_name(capsys):

@@ -209,8 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_shared_options(web, suppress=True)
     add_app_options(web, suppress=True)
-    web.add_argument("--host", type=_checked(_text("host")), default="127.0.0.1", metavar="ADDRESS", help="address to listen on (default: 127.0.0.1, this machine only)")
-    web.add_argument("--port", type=_checked(_whole("port", 1, 65535)), default=8000, metavar="N", help="port to listen on (default: 8000)")
+    from .web import add_web_options
+
+    add_web_options(web)
     return parser
 
 
@@ -349,15 +350,9 @@ def _serve(args: argparse.Namespace, resolved, prog: str) -> int:  # noqa: ANN00
 
 
 def _web(args: argparse.Namespace, prog: str) -> int:
-    import importlib
+    from .web import main as web_main
 
-    try:
-        web = importlib.import_module(f"{__package__}.web")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.web":
-            return _fail(prog, "browser mode is not part of this installation (the module tui.web is missing)", 1)
-        return _fail(prog, f"browser mode needs the {exc.name} package, which is not installed", 1)
-    return web.main(args) or 0
+    return web_main(args) or 0
 
 
 def _start_worker(resolved):  # -> WorkerStreamer  # noqa: ANN001

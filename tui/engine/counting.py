@@ -6,7 +6,9 @@ all. While text arrives, a ``TokenCount`` follows at most :data:`COUNT_EVERY` se
 counting itself) behind, and a stall never leaves it behind; once the stream ends, a final
 exact one. The count always equals encoding the whole text (the incremental counter is exact),
 with the model's own encoding or, for a model tiktoken does not know, o200k_base marked as an
-estimate. A cancelled run keeps the last count it received.
+estimate. A cancelled run keeps the last count it received. A run that starts before the
+encoding is built (the first one right after launch) is counted at its end: building it would
+stall the stream's stamps for a quarter second.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import AsyncIterator
 
 from .events import Delta, RunEvent, TokenCount
 from .logfile import log_failure
-from .tokens import EncodingChoice, IncrementalTokenCounter, encoding_for_model, load_encoding
+from .tokens import EncodingChoice, IncrementalTokenCounter, encoding_for_model, is_loaded, load_encoding
 
 #: How often a live count is taken while text arrives, in seconds.
 COUNT_EVERY = 0.05
@@ -78,11 +80,19 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
 
     async def count() -> None:
         nonlocal answer, reasoning
-        # Nothing to count before the first text, which goes out first: loading an encoding
-        # (a quarter second the first time) never delays it.
+        # Nothing to count before the first text, which goes out first.
         await text_waiting.wait()
         await asyncio.sleep(0)
         try:
+            choice = encoding_for_model(model, override)
+            if not is_loaded(choice.name):
+                # Building an encoding holds the interpreter lock for about a quarter second:
+                # done during a stream, it would delay the stamps of the chunks behind it. So
+                # a run that finds it not built yet is counted once, after its last chunk.
+                while not stream_over:
+                    await text_waiting.wait()
+                    if not stream_over:
+                        text_waiting.clear()
             counts = await loop.run_in_executor(None, _prepare, model, override)
         except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
             log_failure("Token counting is off for this run", exc)

@@ -63,6 +63,11 @@ def expected_sha256(rank_file: str) -> str:
     return _pinned_sources()[rank_file][1]
 
 
+def is_loaded(name: str) -> bool:
+    """Whether ``name`` is built already (building one holds the interpreter lock ~0.25 s)."""
+    return name in _encodings
+
+
 def load_encoding(name: str) -> tiktoken.Encoding:
     """Build a tiktoken encoding from the bundled, verified rank file. Cached per process."""
     with _load_lock:
