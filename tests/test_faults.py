@@ -15,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.driving import cell, make_app, on_the_wire, panel_text, send, settle, wait_for
+from tests.driving import (
+    cell,
+    make_app,
+    on_the_wire,
+    panel_text,
+    send,
+    settle,
+    wait_for,
+)
 from tests.support.scripted_server import (
     Script,
     chunk,

@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, monotonic_clock
-from .errors import Problem, chunks_phrase, describe_error_payload, describe_exception, server_detail, server_text
+from .errors import (
+    Problem,
+    chunks_phrase,
+    describe_error_payload,
+    describe_exception,
+    server_detail,
+    server_text,
+)
 from .events import (
     Delta,
     Failed,
