@@ -112,3 +112,114 @@ def test_redact_leaves_unrelated_text_alone():
     assert redact(text, KEY) == text
     assert redact(text, None) == text
     assert redact(text, "") == text
+
+
+# -- what is left shows no more of the key than its mask -------------------------------------------
+
+
+def revealed_beyond_mask(text: str, secret: str) -> list[str]:
+    """Every stretch of ``text`` of 4 characters or more that is part of ``secret``, but for the
+    last 4 where they stand as the tail of the key's own mask (``sk-…wxyz``): what a reader
+    learns of the key beyond the mask. Overlaps and neighbours count (no segmentation)."""
+    mask = mask_secret(secret)
+    tails = set()
+    at = text.find(mask)
+    while at >= 0:
+        tails.add(at + len(mask) - 4)
+        at = text.find(mask, at + 1)
+    found = []
+    for start in range(len(text)):
+        end = start
+        while end < len(text) and text[start : end + 1] in secret:
+            end += 1
+        if end - start >= 4 and not (end - start == 4 and start in tails and len(secret) >= 12):
+            found.append(text[start:end])
+    return found
+
+
+def echoes(rng: random.Random, secret: str) -> str:
+    """A server's echo: pieces of the key (whole, head, tail, middle, overlapping) run together
+    or between separators, as error messages quote them."""
+    pieces = []
+    for _ in range(rng.randint(1, 4)):
+        start = rng.randrange(len(secret))
+        end = rng.randrange(start, len(secret) + 1)
+        pieces.append(rng.choice([secret, secret[start:end], secret[:start], secret[end:]]))
+    return rng.choice(["", "x", "*", "sk-", "key: ", "a", "b"]).join(pieces) + rng.choice(["", "****", secret[-4:], "b", "ab"])
+
+
+def fuzz_keys(count: int = 400) -> list[str]:
+    """Realistic keys, and keys of two or three letters, whose fragments recur and overlap."""
+    rng = random.Random(11)
+    keys = []
+    for _ in range(count):
+        alphabet = rng.choice([string.ascii_letters + string.digits, "ab", "abc12", "sk-ab"])
+        keys.append(rng.choice(["sk-", "sk-proj-", ""]) + "".join(rng.choice(alphabet) for _ in range(rng.randint(12, 60))))
+    return keys
+
+
+def test_no_echo_shows_more_of_the_key_than_its_mask():
+    """Thousands of echoes (seeded): what redact leaves never holds 4 characters of the key
+    in a row, read across what it left next to each other, but the mask's own last 4."""
+    rng = random.Random(5)
+    failures = []
+    for secret in fuzz_keys():
+        for _ in range(10):
+            text = echoes(rng, secret)
+            left = revealed_beyond_mask(redact(text, secret), secret)
+            if left:
+                failures.append((secret, text, redact(text, secret), left))
+    assert failures == [], failures[:3]
+
+
+@pytest.mark.parametrize(
+    ("secret", "text"),
+    [
+        # A greedy cut at a shorter fragment left the next 5 in clear.
+        ("sk-babbabbaaaaabbbbbbaababa", "bababa"),
+        # The mask's last 4 and the echo's own tail, side by side.
+        ("sk-proj-pO9PsObAUOjOX7zYr2lXe0XMaw6qZTA3RItjD1qFkDGcrGgVLBeweQCbkGT", "sk-proj-pO9PsObAUOjOX7zYr2lXe0XMaw6qZTA3RItjD1qFkDGcrGgVLBeweQCbkGTbkGT"),
+        # An 11-character middle fragment, as a server quoting part of the key.
+        (KEY, f"key ...{KEY[9:20]}... is over quota"),
+    ],
+)
+def test_fragments_next_to_each_other_are_hidden_together(secret, text):
+    out = redact(text, secret)
+    assert revealed_beyond_mask(out, secret) == [], out
+
+
+def test_the_placeholder_key_is_no_secret_in_server_messages():
+    """Servers without auth get a placeholder key: their words are not redacted by it."""
+    from tui.engine.endpoint import PLACEHOLDER_KEY
+    from tui.engine.errors import server_detail
+
+    assert server_detail("authentication needed: no key-needed here", PLACEHOLDER_KEY) == "authentication needed: no key-needed here"
+    assert server_detail(f"bad key {KEY}", KEY) == f"bad key {mask_secret(KEY)}"
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("http://user:PASSWORD@127.0.0.1:8080/v1", "http://***@127.0.0.1:8080/v1"),
+        ("http://PASSWORD@127.0.0.1:8080/v1", "http://***@127.0.0.1:8080/v1"),
+        ("http://user:pa@ss@host/v1", "http://***@host/v1"),
+        ("https://user:PASSWORD@[::1]:8443/v1?q=1", "https://***@[::1]:8443/v1?q=1"),
+        ("http://user:PASSWORD@[::1/v1", "http://***@[::1/v1"),  # urlsplit refuses it
+        ("http://127.0.0.1:8080/v1?who=a@b", "http://127.0.0.1:8080/v1?who=a@b"),
+    ],
+)
+def test_mask_url_hides_userinfo(url, masked):
+    from tui.engine.secrets import mask_url, mask_urls
+
+    assert mask_url(url) == masked
+    assert mask_urls(f"see {url} now") == f"see {masked} now"
+
+
+def test_redact_all_hides_registered_secrets_and_url_credentials():
+    from tui.engine.secrets import redact_all, register_secret
+
+    secret = "reg-" + "Zx8Qw3Er6Ty9Ui2Op5As"
+    register_secret(secret)
+    out = redact_all(f"Traceback: {secret} at http://u:hunter2pass@h/v1 ({secret[5:16]})")
+    assert revealed_beyond_mask(out, secret) == []
+    assert "hunter2pass" not in out and "http://***@h/v1" in out

@@ -37,6 +37,7 @@ from typing import Any, Literal, Union
 __all__ = [
     "Chunk",
     "Drop",
+    "Fin",
     "Gate",
     "Raw",
     "Script",
@@ -44,13 +45,18 @@ __all__ = [
     "Step",
     "Stop",
     "chunk",
+    "comment",
     "drop",
+    "fin",
     "firehose",
     "gate",
     "paced",
     "raw",
     "reasoning",
+    "responses_error",
+    "responses_failed",
     "stop",
+    "stream_error",
     "words",
 ]
 
@@ -101,7 +107,13 @@ class Stop:
     """End the body cleanly here, without a finish reason or ``[DONE]``: a silent truncation."""
 
 
-Step = Union[Chunk, Gate, Raw, Drop, Stop]
+@dataclass(frozen=True, slots=True)
+class Fin:
+    """Close the connection here with a TCP FIN (an orderly close) in the middle of the chunked
+    body: no terminating chunk, so the client sees a body cut off, not a clean end."""
+
+
+Step = Union[Chunk, Gate, Raw, Drop, Stop, Fin]
 
 
 def chunk(text: str, delay: float = 0.0) -> Chunk:
@@ -131,6 +143,33 @@ def stop() -> Stop:
     return Stop()
 
 
+def fin() -> Fin:
+    return Fin()
+
+
+def comment(text: str = "keep-alive", delay: float = 0.0) -> Raw:
+    """An SSE comment line (``: keep-alive``), which clients must ignore."""
+    return Raw(b": " + text.encode() + b"\n\n", delay)
+
+
+def stream_error(message: str, **fields: Any) -> Raw:
+    """A chat/completions-style ``data: {"error": {...}}`` event inside a 200 stream."""
+    return Raw(b"data: " + _dumps({"error": {"message": message, "type": "server_error", **fields}}) + b"\n\n")
+
+
+def responses_error(message: str, code: str = "server_error") -> Raw:
+    """The Responses API's ``error`` event."""
+    payload = {"type": "error", "code": code, "message": message, "param": None, "sequence_number": 99}
+    return Raw(b"event: error\ndata: " + _dumps(payload) + b"\n\n")
+
+
+def responses_failed(message: str, code: str = "server_error") -> Raw:
+    """The Responses API's ``response.failed`` event (the response's ``error`` says why)."""
+    response = {"id": "resp_failed", "object": "response", "status": "failed", "error": {"code": code, "message": message}, "output": []}
+    payload = {"type": "response.failed", "sequence_number": 99, "response": response}
+    return Raw(b"event: response.failed\ndata: " + _dumps(payload) + b"\n\n")
+
+
 _WORD = re.compile(r"\S+\s*|\s+")
 
 
@@ -148,7 +187,8 @@ class Script:
     finish_reason: str = "stop"
     #: (prompt_tokens, completion_tokens). Chat/completions streams send it only when the request
     #: asked ``stream_options.include_usage``; responses and non-streaming bodies always do.
-    usage: tuple[int, int] | None = None
+    #: A dict is sent as the usage object exactly as it is (for servers that send nonsense).
+    usage: tuple[int, int] | dict[str, Any] | None = None
     #: Anything but 200 answers with this status and an OpenAI-style error body, no stream.
     status: int = 200
     error_message: str = "scripted error"
@@ -165,6 +205,11 @@ class Script:
     write_each: bool = False
     #: Extra response headers of an error answer (``{"retry-after": "2"}``).
     error_headers: dict[str, str] = field(default_factory=dict)
+    #: Hold the response (any status) before its headers until this gate is released: a
+    #: server that accepted the request and says nothing, for as long as a test wants.
+    headers_gate: str | None = None
+    #: End every SSE line with CRLF instead of LF (both are valid SSE).
+    crlf: bool = False
 
     @classmethod
     def from_text(
@@ -358,9 +403,9 @@ def _append_usage_chunk(renderer: _ChatRenderer | _CompletionsRenderer, out: lis
         out.append(renderer.head + b',"choices":[],"usage":' + usage + b"}\n\n")
 
 
-def _chat_usage(usage: tuple[int, int] | None) -> dict[str, int] | None:
-    if usage is None:
-        return None
+def _chat_usage(usage: tuple[int, int] | dict[str, Any] | None) -> dict[str, Any] | None:
+    if usage is None or isinstance(usage, dict):
+        return usage
     prompt, completion = usage
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
@@ -435,7 +480,9 @@ class _ResponsesRenderer:
         incomplete = _INCOMPLETE_REASONS.get(self.script.finish_reason) if final else None
         status = "incomplete" if incomplete else "completed" if final else "in_progress"
         usage = None
-        if final and self.script.usage is not None:
+        if final and isinstance(self.script.usage, dict):
+            usage = self.script.usage
+        elif final and self.script.usage is not None:
             prompt, completion = self.script.usage
             reasoning_chunks = sum(1 for s in self.script.steps if isinstance(s, Chunk) and s.kind == "reasoning")
             usage = {
@@ -550,6 +597,8 @@ class _Connection:
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
+        #: SSE lines end with CRLF (the event bytes are rendered with LF; JSON never holds one raw).
+        self.crlf = False
 
     async def send_json(self, status: int, value: Any, headers: dict[str, str] | None = None) -> None:
         body = _dumps(value)
@@ -571,6 +620,8 @@ class _Connection:
         """Send the pending parts as one HTTP chunk and empty the list."""
         data = b"".join(parts)
         parts.clear()
+        if self.crlf:
+            data = data.replace(b"\n", b"\r\n")
         if data:
             self.writer.write(b"%x\r\n%b\r\n" % (len(data), data))
         await self.writer.drain()
@@ -578,6 +629,13 @@ class _Connection:
     async def end_stream(self) -> None:
         self.writer.write(b"0\r\n\r\n")
         await self.writer.drain()
+
+    async def finish_tcp(self) -> None:
+        """An orderly close (FIN) once what was written has been handed to the kernel."""
+        await self.writer.drain()
+        if self.writer.can_write_eof():
+            self.writer.write_eof()
+        self.writer.close()
 
     async def reset(self) -> None:
         """RST the connection, but only once everything already written has left the kernel
@@ -613,6 +671,8 @@ class ScriptedServer:
         self.requests: list[dict[str, Any]] = []
         #: Called with each such body as it arrives (in the server's thread).
         self.on_request: Any = None
+        #: The model ids ``GET /v1/models`` lists (None: the default script's model).
+        self.models: list[str] | None = None
         self._requested_port = port
         self._port: int | None = None
         self._queue: collections.deque[Script] = collections.deque()
@@ -736,8 +796,9 @@ class ScriptedServer:
         if self.api_key is not None and request.headers.get("authorization") != f"Bearer {self.api_key}":
             await connection.send_json(401, _error_body(401, "Incorrect API key provided."))
         elif request.method == "GET" and request.path == "/v1/models":
-            model = {"id": self.default.model, "object": "model", "created": 0, "owned_by": "scripted"}
-            await connection.send_json(200, {"object": "list", "data": [model]})
+            names = self.models if self.models is not None else [self.default.model]
+            listed = [{"id": name, "object": "model", "created": 0, "owned_by": "scripted"} for name in names]
+            await connection.send_json(200, {"object": "list", "data": listed})
         elif request.method == "POST" and request.path in _ROUTES:
             await self._complete(request, connection)
         else:
@@ -760,6 +821,8 @@ class ScriptedServer:
         script = self._next_script(body)
         if script.headers_delay:
             await asyncio.sleep(script.headers_delay)
+        if script.headers_gate is not None:
+            await self._gates.wait(script.headers_gate)
         if script.reject_stream_options and "stream_options" in body:
             message = "Unrecognized request argument supplied: stream_options"
             await connection.send_json(400, _error_body(400, message))
@@ -769,6 +832,7 @@ class ScriptedServer:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             renderer = _renderer(request.path, script, include_usage)
             if body.get("stream") is True:
+                connection.crlf = script.crlf
                 connection.start_stream()
                 await self._replay(script, connection, renderer)
             elif await self._replay(script, connection, None):
@@ -812,6 +876,10 @@ class ScriptedServer:
             elif isinstance(step, Drop):
                 await flush()
                 await connection.reset()
+                raise _CloseConnection
+            elif isinstance(step, Fin):
+                await flush()
+                await connection.finish_tcp()
                 raise _CloseConnection
             elif renderer:  # stop(): a clean end of the chunked body, no finish
                 await flush()

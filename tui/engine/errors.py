@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from .endpoint import PLACEHOLDER_KEY
 from .logfile import log_failure, log_path
 from .sanitize import one_line, server_text
-from .secrets import mask_url, redact
+from .secrets import mask_url, mask_urls, redact, redact_all
 
 
 class UserFacingError(RuntimeError):
@@ -39,10 +40,18 @@ def _server_message(body: object, fallback: str) -> str:
     return fallback
 
 
+def server_detail(text: object, api_key: str | None, limit: int = 300) -> str:
+    """A server's words for one line: safe to draw, no URL credentials, no echo of the key
+    (the placeholder sent to servers without auth is no secret: "needed" stays "needed")."""
+    detail = mask_urls(one_line(str(text), limit))
+    return detail if api_key == PLACEHOLDER_KEY else redact(detail, api_key)
+
+
 def internal_problem(exc: BaseException, during: str = "a run") -> Problem:
-    """streamtui's own failure: one line for the person, the traceback in the log."""
+    """streamtui's own failure: one line for the person, the traceback in the log. An
+    exception's text may hold anything (a URL with its password, a key): it is redacted."""
     log_failure(f"Internal error during {during}", exc)
-    return Problem("internal", f"Internal error in streamtui ({type(exc).__name__}: {one_line(str(exc), 120)}); details are in {log_path()}")
+    return Problem("internal", f"Internal error in streamtui ({type(exc).__name__}: {redact_all(one_line(str(exc), 120))}); details are in {log_path()}")
 
 
 def describe_exception(
@@ -54,41 +63,83 @@ def describe_exception(
     where = mask_url(base_url)
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
-        detail = redact(server_text(_server_message(exc.body, exc.message)), api_key)
+        detail = server_detail(_server_message(exc.body, exc.message), api_key)
         retry = _retry_hint(exc)
+        title = f"{status} {_phrase(status)}"
         if status == 401:
-            problem = Problem("auth", f"401 Unauthorized: {where} rejected the API key. Check OPENAI_API_KEY or --api-key-env. ({detail})")
+            problem = Problem("auth", f"{title}: {where} rejected the API key. Check OPENAI_API_KEY or --api-key-env. ({detail})")
         elif status == 403:
-            problem = Problem("auth", f"403 Forbidden: the key has no access to this model or API. ({detail})")
+            problem = Problem("auth", f"{title}: the key has no access to this model or API. ({detail})")
         elif status == 404:
-            problem = Problem("not_found", f"404 Not Found: model '{server_text(model)}' or this API does not exist at {where}. ({detail})")
+            problem = Problem("not_found", f"{title}: model '{server_text(model)}' or this API does not exist at {where}. ({detail})")
+        elif status == 408:
+            problem = Problem("timeout", f"{title}: {where} gave up waiting for the request{retry}. ({detail})")
         elif status == 429:
-            problem = Problem("rate_limit", f"429 Rate limited by {where}{retry}. ({detail})")
+            problem = Problem("rate_limit", f"{title}: rate limited by {where}{retry}. ({detail})")
         elif status >= 500:
-            problem = Problem("server", f"{status} Server error from {where}{retry}. ({detail})")
+            problem = Problem("server", f"{title}: server error from {where}{retry}. ({detail})")
         else:
-            problem = Problem("bad_request", f"{status} Request rejected by {where}: {detail}")
+            problem = Problem("bad_request", f"{title}: the request was rejected by {where}: {detail}")
     elif _is_timeout(exc):
+        patience = _timeout_seconds(exc, "connect" if _is_connect_timeout(exc) else "read")
         if after_headers:
-            problem = Problem("stalled", f"Stalled: {where} sent nothing more for the read timeout" + (f" after {chunks} chunks." if chunks else " after its headers."))
+            problem = Problem("stalled", f"Stalled: {where} sent nothing more for {patience} (the read timeout) after " + (chunks_phrase(chunks) + "." if chunks else "its headers."))
         elif _is_connect_timeout(exc):
-            problem = Problem("unreachable", f"Cannot connect to {where}: no answer within the connect timeout.")
+            problem = Problem("unreachable", f"Cannot connect to {where}: no answer within {patience} (the connect timeout).")
         else:
-            problem = Problem("timeout", f"Timed out waiting for {where} to answer (read timeout).")
+            problem = Problem("timeout", f"Timed out: {where} accepted the request but sent no answer within {patience} (the read timeout).")
     elif isinstance(exc, openai.APIConnectionError) or _is_transport_error(exc):
         if after_headers:
-            problem = Problem("dropped", f"Connection to {where} dropped mid-stream after {chunks} chunks.")
+            if _is_a(exc, "RemoteProtocolError"):
+                how = "closed the connection before the end of the answer"
+            elif _is_a(exc, "ReadError") or _is_a(exc, "NetworkError"):
+                how = "reset the connection (or it was lost)"
+            else:
+                how = "dropped the connection"
+            problem = Problem("dropped", f"Dropped mid-stream: {where} {how}, after {chunks_phrase(chunks)}.")
         else:
             cause = exc.__cause__ or exc.__context__
-            reason = f" ({redact(one_line(str(cause), 120), api_key)})" if cause and str(cause) else ""
+            reason = f" ({server_detail(cause, api_key, 120)})" if cause and str(cause) else ""
             problem = Problem("unreachable", f"Cannot reach {where}: is the server running?{reason}")
     elif isinstance(exc, openai.APIError):
-        problem = Problem("server", f"The server sent an error: {redact(server_text(_server_message(exc.body, exc.message)), api_key)}")
+        problem = Problem("server", f"The server sent an error: {server_detail(_server_message(exc.body, exc.message), api_key)}")
     elif isinstance(exc, UserFacingError):
         problem = Problem("error", str(exc))
     else:
         problem = internal_problem(exc)
     return Problem(problem.kind, one_line(problem.message))
+
+
+def _phrase(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def chunks_phrase(count: int) -> str:
+    """"1 chunk", "2 chunks"."""
+    return f"{count} chunk" if count == 1 else f"{count} chunks"
+
+
+def _timeout_seconds(exc: BaseException, which: str) -> str:
+    """The timeout that ran out, as the request carried it ("0.3 s"), or its name alone."""
+    for error in (exc, exc.__cause__, exc.__context__):
+        try:
+            seconds = error.request.extensions["timeout"][which]  # type: ignore[union-attr]
+        except (AttributeError, KeyError, TypeError, RuntimeError):  # RuntimeError: httpx's unset .request
+            continue
+        if isinstance(seconds, (int, float)):
+            return f"{seconds:g} s"
+    return "too long"
+
+
+def _is_a(exc: BaseException, name: str) -> bool:
+    """``exc`` (or what caused it) is the HTTP library's ``name`` error."""
+    kind = getattr(_http(), name, None)
+    return kind is not None and any(isinstance(error, kind) for error in (exc, exc.__cause__, exc.__context__))
 
 
 def _retry_hint(exc) -> str:  # exc: openai.APIStatusError
@@ -100,8 +151,7 @@ def _retry_hint(exc) -> str:  # exc: openai.APIStatusError
 
 def describe_error_payload(payload: dict, api_key: str | None) -> Problem:
     """An ``{"error": ...}`` object sent inside the stream."""
-    detail = redact(one_line(_server_message(payload, json.dumps(payload)[:200])), api_key)
-    return Problem("server", f"The server sent an error: {detail}")
+    return Problem("server", f"The server sent an error: {server_detail(_server_message(payload, json.dumps(payload)[:200]), api_key)}")
 
 
 def _http():

@@ -49,42 +49,54 @@ def redact_all(text: str) -> str:
 def redact(text: str, secret: str | None) -> str:
     """Hide ``secret`` and every fragment of it of :data:`MIN_FRAGMENT` characters or more.
 
-    The whole key becomes its mask (``sk-…wxyz``); any other fragment, as servers echo keys
-    ("sk-abc1****wxyz"), becomes ``…``, keeping only what the mask itself shows.
+    Every character of ``text`` inside some fragment of the key (at any offset: fragments may
+    overlap) is hidden, and each hidden stretch becomes one ``…``; a stretch that is exactly
+    the key becomes its mask (``sk-…wxyz``) instead. Servers echo keys as head and tail around
+    stars ("sk-abc1****wxyz"): all of it that is the key's goes. Nothing is left that, read
+    together with what stands next to it, shows more of the key than its mask does.
     """
     if not secret or len(secret) < MIN_FRAGMENT or not text:
         return text
+    grams = {secret[i : i + MIN_FRAGMENT] for i in range(len(secret) - MIN_FRAGMENT + 1)}
+    hidden_to = -1  # positions before this are hidden
+    stretches: list[list[int]] = []
+    for start in range(len(text) - MIN_FRAGMENT + 1):
+        if text[start : start + MIN_FRAGMENT] not in grams:
+            continue
+        end = start + MIN_FRAGMENT
+        while end < len(text) and text[start : end + 1] in secret:
+            end += 1
+        if stretches and start <= hidden_to:
+            stretches[-1][1] = max(stretches[-1][1], end)
+        else:
+            stretches.append([start, end])
+        hidden_to = max(hidden_to, end)
+    if not stretches:
+        return text
     mask = mask_secret(secret)
-    placeholder = "\x00"
-    text = text.replace(secret, placeholder)
+    prefix = mask.partition("…")[0]
     out: list[str] = []
     position = 0
-    while position < len(text):
-        end = _longest_fragment_end(text, position, secret)
-        if end - position >= MIN_FRAGMENT:
-            fragment = text[position:end]
-            # What the mask shows anyway: the last 4 ("sk-" is shorter than any fragment).
-            out.append(fragment if secret.endswith(fragment) and len(fragment) <= 4 else "…")
-            position = end
-        else:
-            out.append(text[position])
-            position += 1
-    return "".join(out).replace(placeholder, mask)
-
-
-def _longest_fragment_end(text: str, start: int, secret: str) -> int:
-    end = start
-    while end < len(text) and text[start : end + 1] in secret:
-        end += 1
-    return end
+    for start, end in stretches:
+        out.append(text[position:start])
+        before, after = text[start - 1 : start], text[end : end + 1]
+        # The mask shows the key's last 4 (and "sk-"): not where a neighbour would extend
+        # them into a longer fragment.
+        extends_tail = bool(after) and (secret[-MIN_FRAGMENT:] + after) in secret
+        extends_prefix = bool(before and prefix) and (before + prefix) in secret
+        whole = text[start:end] == secret and not extends_tail and not extends_prefix
+        out.append(mask if whole else "…")
+        position = end
+    out.append(text[position:])
+    return "".join(out)
 
 
 def mask_url(url: str) -> str:
     """A URL with any password (and a user name longer than a word) replaced by ``***``."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url
+    except ValueError:  # not a URL urlsplit can read ("http://u:p@[::1"): mask it as free text
+        return mask_urls(url)
     if "@" not in parts.netloc:
         return url
     host = parts.netloc.rpartition("@")[2]
@@ -97,4 +109,5 @@ def mask_urls(text: str) -> str:
         return text
     import re
 
-    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@", lambda m: f"{m.group(1)}{_STARS}@", text)
+    # Up to the last "@" before the path: a password may hold an "@" typed as it is.
+    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@", lambda m: f"{m.group(1)}{_STARS}@", text)

@@ -28,7 +28,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, monotonic_clock
-from .errors import Problem, describe_error_payload, describe_exception, server_text
+from .errors import (
+    Problem,
+    chunks_phrase,
+    describe_error_payload,
+    describe_exception,
+    server_detail,
+    server_text,
+)
 from .events import (
     Delta,
     Failed,
@@ -41,6 +48,7 @@ from .events import (
     Usage,
 )
 from .request import RunRequest
+from .sanitize import one_line
 from .sse import SSEDecoder, SSEEvent
 from .target import Target
 
@@ -285,13 +293,20 @@ def _create(client: AsyncOpenAI, request: RunRequest):
 
 
 def _usage(usage: dict[str, Any], prompt_key: str, completion_key: str, details_key: str) -> Usage:
-    details = usage.get(details_key) or {}
+    details = usage.get(details_key)
+    if not isinstance(details, dict):
+        details = {}
     return Usage(_whole(usage.get(prompt_key)), _whole(usage.get(completion_key)), _whole(details.get("reasoning_tokens")))
 
 
+#: The largest token count believed (JSON's exact integers; SQLite stores at most 2**63 - 1).
+_MAX_COUNT = 2**53
+
+
 def _whole(value: Any) -> int | None:
-    """A token count as the server sent it, if it is one (a server's text is never trusted)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A token count as the server sent it, if it is one (a server's text is never trusted):
+    a string, a float, a boolean, a negative or an absurd number is no count at all."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_COUNT else None
 
 
 class _Parser:
@@ -321,8 +336,8 @@ class _Parser:
                     break
                 self.on_payload(event.event, payload, at, out)
             except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-                snippet = server_text(event.data[:60].decode("utf-8", "replace"))
-                self._fail(out, f"Malformed chunk from the server after {self.chunks} chunks: {snippet!r} ({server_text(str(exc))})", at, "malformed")
+                snippet = server_detail(event.data[:60].decode("utf-8", "replace"), self.api_key)
+                self._fail(out, f"Malformed chunk from the server after {chunks_phrase(self.chunks)}: {snippet!r} ({server_detail(exc, self.api_key)})", at, "malformed")
                 break
             if self.ended:
                 break
@@ -337,13 +352,15 @@ class _Parser:
         if text:
             if not isinstance(text, str):
                 raise TypeError(f"text is {type(text).__name__}, not a string")
-            out.append(Delta(text, at, kind))  # type: ignore[arg-type]
+            # Made safe where it enters, so it is safe wherever it goes: drawn, stored, exported
+            # (the same length: chunk sizes and offsets do not change).
+            out.append(Delta(server_text(text), at, kind))  # type: ignore[arg-type]
             if kind == "answer":
                 self.chunks += 1
 
     def _finish_reason(self, value: Any) -> None:
         if value:
-            self.finish_reason = server_text(str(value))[:40]
+            self.finish_reason = one_line(str(value), 40)
 
     def close(self, at: float) -> Batch:
         """The body ended: a finish, or a truncation if the server never said it was done."""
@@ -351,7 +368,7 @@ class _Parser:
             return []
         if self.finished or self.finish_reason:
             return [Finished(self.finish_reason, at)]
-        return [Failed(f"The stream ended before the server said it was finished, after {self.chunks} chunks.", at, "truncated")]
+        return [Failed(f"The stream ended before the server said it was finished, after {chunks_phrase(self.chunks)}.", at, "truncated")]
 
     def on_body(self, body: bytes, at: float) -> Batch:
         out: Batch = []
@@ -364,7 +381,7 @@ class _Parser:
                 return out
             self.on_complete_body(payload, at, out)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
-            return [Failed(f"Malformed response from the server: {server_text(str(exc))}", at, "malformed")]
+            return [Failed(f"Malformed response from the server: {server_detail(exc, self.api_key)}", at, "malformed")]
         out.append(Finished(self.finish_reason, at))
         return out
 
@@ -436,9 +453,9 @@ class _ResponsesParser(_Parser):
         elif kind == "response.failed":
             error = (payload.get("response") or {}).get("error") or {}
             message = error.get("message", "no reason given") if isinstance(error, dict) else error
-            self._fail(out, f"The server failed the response: {server_text(str(message))}", at, "server")
+            self._fail(out, f"The server failed the response: {server_detail(message, self.api_key)}", at, "server")
         elif kind == "error":
-            self._fail(out, f"The server sent an error: {server_text(str(payload.get('message', 'no message')))}", at, "server")
+            self._fail(out, f"The server sent an error: {server_detail(payload.get('message', 'no message'), self.api_key)}", at, "server")
 
     def on_complete_body(self, payload: dict[str, Any], at: float, out: Batch) -> None:
         for item in payload.get("output") or []:
