@@ -38,10 +38,14 @@ async def test_the_first_send_after_launch_reads_the_same_ttft_as_the_fifth(serv
             assert [run.metrics.state for run in runs] == ["done"] * 5
             ttfts = [run.metrics.ttft for run in runs]
             assert all(DELAY <= ttft < DELAY + 0.1 for ttft in ttfts), ttfts
-            later = statistics.median(ttfts[1:])
+            # What the client adds to what the server really waited (a loaded machine's server
+            # oversleeps its delay by a varying few ms; that part of TTFT is true, not ours).
+            served = [body["_streaming"] - body["_received"] for body in server.requests]
+            added = [ttft - waited for ttft, waited in zip(ttfts, served, strict=True)]
+            later = statistics.median(added[1:])
             # The bug this pins is an inflated first send (+120 to +240 ms before the worker);
             # a first send that reads a little faster than a loaded machine's later ones is not.
-            assert ttfts[0] - later <= AGREE, (ttfts, "first send", ttfts[0], "later", later)
+            assert added[0] - later <= AGREE, (added, "first send", added[0], "later", later)
             # The first send waited for the worker's start: that shows in Elapsed, not in TTFT.
             assert runs[0].metrics.elapsed >= runs[0].metrics.ttft
     finally:

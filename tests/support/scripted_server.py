@@ -666,8 +666,10 @@ class ScriptedServer:
     def __init__(self, default: Script | None = None, *, api_key: str | None = None, port: int = 0) -> None:
         self.default = default if default is not None else Script(words("Hello from the scripted server."))
         self.api_key = api_key
-        #: Every JSON body received on a completion route, with its path under ``"_path"`` and
-        #: when it arrived (``perf_counter``) under ``"_received"``.
+        #: Every JSON body received on a completion route, with its path under ``"_path"``,
+        #: when it arrived (``perf_counter``) under ``"_received"`` and, for a stream, when its
+        #: headers went out under ``"_streaming"`` (so a test can subtract the server's own
+        #: lateness from a figure).
         self.requests: list[dict[str, Any]] = []
         #: Called with each such body as it arrives (in the server's thread).
         self.on_request: Any = None
@@ -833,6 +835,7 @@ class ScriptedServer:
             renderer = _renderer(request.path, script, include_usage)
             if body.get("stream") is True:
                 connection.crlf = script.crlf
+                body["_streaming"] = time.perf_counter()
                 connection.start_stream()
                 await self._replay(script, connection, renderer)
             elif await self._replay(script, connection, None):

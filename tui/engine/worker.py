@@ -10,10 +10,10 @@ interface for its interpreter lock, so keys stay answered and every stamp is tak
 bytes arrive, on the first send as on the tenth.
 
 It runs ``stream.InProcessStreamer``: the same code ``streamtui compare`` runs in-process.
-Commands (from the app): ``("warm", target, encoding)``, ``("stream", id, request, target, clock)``,
-``("models", id, target)``, ``("cancel", id)``. Replies: ``("ready",)`` once the SDK is
-imported, ``("warm", 0)`` once a client is built, ``("batch", id, packed events)``,
-``("end", id)``, ``("models", id, names, problem)``. It ends when its stdin
+Commands (from the app): ``("warm", target, api, encoding)``, ``("stream", id, request, target,
+clock)``, ``("models", id, target)``, ``("encoding", id, name)``, ``("cancel", id)``. Replies:
+``("ready",)`` once the SDK is imported, ``("warm", 0)`` once a client is built, ``("batch", id,
+packed events)``, ``("end", id)``, ``("models", id, names, problem)``, ``("encoding", id)``. It ends when its stdin
 closes (the app quit or died).
 """
 
@@ -51,6 +51,7 @@ async def _serve() -> None:
 
     streamer = InProcessStreamer()
     tasks: dict[int, asyncio.Task] = {}
+    preload = EncodingPreload(loop, tasks)
     write_frame(out, ("ready",))
     while (command := await inbox.get()) is not None:
         op = command[0]
@@ -58,12 +59,15 @@ async def _serve() -> None:
             _, target, api, encoding = command
             _warm(streamer, target, api)
             write_frame(out, ("warm", 0))
-            if encoding:  # only while nothing streams: loading holds the interpreter for 0.25 s
-                _preload_when_idle(loop, tasks, encoding)
+            if encoding:
+                preload.start_when_idle(encoding)
         elif op == "stream":
             _, number, request, target, clock = command
-            tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock))
+            tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock, preload))
             tasks[number].add_done_callback(lambda _, number=number: tasks.pop(number, None))
+        elif op == "encoding":  # build it now and say so (tests start from a counted state)
+            _, number, name = command
+            asyncio.create_task(_load_encoding(out, preload, number, name))
         elif op == "models":
             _, number, target = command
             asyncio.create_task(_models(out, streamer, number, target, RequestFailed))
@@ -85,18 +89,48 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
     gc.freeze()  # a long-lived heap, out of the collector's way while streaming
 
 
-def _preload_when_idle(loop: asyncio.AbstractEventLoop, tasks: dict, encoding: str, idle: float = 1.0) -> None:
-    """Load the tiktoken encoding the runs will count with once nothing has streamed for
-    ``idle`` seconds: building it holds the interpreter lock for about a quarter second, which
-    would delay the stamps of a stream running meanwhile."""
+class EncodingPreload:
+    """Loads the tiktoken encoding the runs will count with once nothing has streamed for a
+    second. Building it holds the interpreter lock for about a quarter second, so a stream
+    must never run meanwhile: one sent during the build waits for it before its request goes
+    out (the wait shows in Elapsed; TTFT and the gaps, which count from the request on the
+    wire, stay true)."""
 
-    def attempt() -> None:
-        if tasks:
-            loop.call_later(idle, attempt)
-        else:
-            loop.run_in_executor(None, _preload_encoding, encoding)
+    IDLE = 1.0
 
-    loop.call_later(idle, attempt)
+    def __init__(self, loop: asyncio.AbstractEventLoop, tasks: dict) -> None:
+        self.loop = loop
+        self.tasks = tasks
+        self.building: asyncio.Future | None = None
+        self.requested: set[str] = set()
+
+    def start_when_idle(self, encoding: str) -> None:
+        if encoding in self.requested:
+            return
+        self.requested.add(encoding)
+
+        def attempt() -> None:
+            if self.tasks or (self.building is not None and not self.building.done()):
+                self.loop.call_later(self.IDLE, attempt)
+            else:
+                self.building = self.loop.run_in_executor(None, _preload_encoding, encoding)
+
+        self.loop.call_later(self.IDLE, attempt)
+
+    async def finished(self) -> None:
+        if self.building is not None and not self.building.done():
+            await asyncio.shield(self.building)
+
+    async def load_now(self, encoding: str) -> None:
+        self.requested.add(encoding)
+        await self.finished()
+        self.building = self.loop.run_in_executor(None, _preload_encoding, encoding)
+        await self.finished()
+
+
+async def _load_encoding(out, preload: EncodingPreload, number: int, name: str) -> None:  # noqa: ANN001
+    await preload.load_now(name)
+    write_frame(out, ("encoding", number))
 
 
 #: Batches made within this long of the last frame wait for the next one (a flood of tiny
@@ -114,7 +148,7 @@ def _preload_encoding(name: str) -> None:
         pass
 
 
-async def _stream(out, streamer, number: int, request, target, clock_spec) -> None:  # noqa: ANN001
+async def _stream(out, streamer, number: int, request, target, clock_spec, preload: EncodingPreload) -> None:  # noqa: ANN001
     clock = clock_from_spec(clock_spec)
     loop = asyncio.get_running_loop()
     pending: list = []
@@ -130,6 +164,7 @@ async def _stream(out, streamer, number: int, request, target, clock_spec) -> No
             pending.clear()
 
     try:
+        await preload.finished()
         async for batch in streamer.batches(request, target, clock):
             pending.extend(pack_batch(batch))
             if flush_handle is None:

@@ -157,6 +157,17 @@ class WorkerStreamer:
         finally:
             self._close(number)
 
+    async def load_encoding(self, name: str) -> None:
+        """Have the worker build tiktoken's ``name`` now (it otherwise waits until idle), so
+        the next run is counted live; returns once it is built."""
+        number = next(self._numbers)
+        inbox = self._open(number)
+        try:
+            self._send(("encoding", number, name))
+            await inbox.get()
+        finally:
+            self._close(number)
+
     async def close(self) -> None:
         if not self.shared:
             self.stop()

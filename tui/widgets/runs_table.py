@@ -33,7 +33,7 @@ class RunsTable(DataTable):
         key = str(record.id)
         if key in self.rows:
             for column, value in zip(COLUMNS, values):
-                self.update_cell(key, column, value)
+                self.update_cell(key, column, value, update_width=True)
             return
         self.add_row(*values, key=key)
         self.sort("#", key=lambda cell: -int(str(cell).split()[0]))
