@@ -332,7 +332,6 @@ async def test_history_shows_hostile_runs_as_text(server, tmp_path):
     store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="tui/screens/history.py (not this branch's) gives the model filter str prompts, which Textual parses as markup: '[/]' raises MarkupError and ends the app")
 async def test_a_model_named_like_markup_does_not_break_the_history_filter(server, tmp_path):
     server.models = ["[/] [@click=app.quit]q[/]", "other"]
     store = HistoryStore(tmp_path / "history.sqlite3")
@@ -497,3 +496,21 @@ async def test_an_echoed_key_is_redacted_on_screen_in_history_and_exports(server
             for where, text in everything_shown_and_kept(app, store, tmp_path).items():
                 assert revealed_of_key(text) == [], (index, where, revealed_of_key(text))
     store.close()
+
+
+def test_the_streaming_worker_knows_the_secrets_it_is_given():
+    """The worker process never builds an Endpoint: the targets it receives register their key
+    and URL password, so its own messages (an internal error's text) are redacted too."""
+    import subprocess
+    import sys
+
+    script = (
+        "from tui.engine.stream import InProcessStreamer\n"
+        "from tui.engine.target import Target\n"
+        "from tui.engine.secrets import redact_all\n"
+        f"InProcessStreamer().client(Target('http://user:{PASSWORD}@127.0.0.1:9/v1', {KEY!r}))\n"
+        f"print(redact_all('key {KEY} password {PASSWORD}'))\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert KEY not in shown and KEY[-8:] not in shown
+    assert PASSWORD not in shown and PASSWORD[:8] not in shown

@@ -16,8 +16,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
-from .engine.session import RunSession
 from .commands import MainScreenCommands
+from .engine.session import RunSession
 from .screens.main import MainScreen
 from .screens.watched import report_worker_failure
 

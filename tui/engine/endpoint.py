@@ -7,9 +7,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
-from urllib.parse import urlsplit
 
-from .secrets import mask_secret, mask_url, register_secret
+from .secrets import mask_secret, mask_url, register_credentials
 
 EndpointKind = Literal["custom", "openai", "local"]
 
@@ -30,11 +29,7 @@ class Endpoint:
     default_model: str | None = None
 
     def __post_init__(self) -> None:
-        register_secret(self.api_key if self.api_key != PLACEHOLDER_KEY else None)
-        try:
-            register_secret(urlsplit(self.base_url).password)
-        except ValueError:
-            pass
+        register_credentials(self.api_key if self.api_key != PLACEHOLDER_KEY else None, self.base_url)
 
     @property
     def key_label(self) -> str:

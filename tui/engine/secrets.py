@@ -37,6 +37,16 @@ def register_secret(secret: str | None) -> None:
             _known.add(secret)
 
 
+def register_credentials(api_key: str | None, url: str) -> None:
+    """Remember an endpoint's key and its URL's password (each process that may echo them:
+    the app and the streaming worker)."""
+    register_secret(api_key)
+    try:
+        register_secret(urlsplit(url).password)
+    except ValueError:
+        pass
+
+
 def redact_all(text: str) -> str:
     """:func:`redact` with every registered secret."""
     with _known_lock:

@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, monotonic_clock
+from .endpoint import PLACEHOLDER_KEY
 from .errors import (
     Problem,
     chunks_phrase,
@@ -49,6 +50,7 @@ from .events import (
 )
 from .request import RunRequest
 from .sanitize import one_line
+from .secrets import register_credentials
 from .sse import SSEDecoder, SSEEvent
 from .target import Target
 
@@ -97,6 +99,7 @@ class InProcessStreamer:
     def client(self, target: Target) -> AsyncOpenAI:
         client = self._clients.get(target)
         if client is None:
+            register_credentials(None if target.api_key == PLACEHOLDER_KEY else target.api_key, target.base_url)
             client = self._clients[target] = make_client(target)
         return client
 

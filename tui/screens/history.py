@@ -106,7 +106,8 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         self.records = records
         if models != self._models:
             self._models = models
-            self.query_one("#model", Select).set_options([(one_line(name, 60), name) for name in models])
+            # Text, not str: Select parses a str prompt as markup, and a model name is data.
+            self.query_one("#model", Select).set_options([(Text(one_line(name, 60)), name) for name in models])
         table = self.query_one("#history-runs", DataTable)
         table.clear()
         for record in records:
