@@ -249,3 +249,24 @@ async def test_a_theme_picked_in_the_app_is_remembered(server, tmp_path):
         app.theme = "nord"
         await wait_for(pilot, lambda: ConfigFile.load(config).theme == "nord")
     assert config.read_text().startswith("# comment kept\n")
+
+
+async def test_the_same_prompt_sent_both_ways_is_compared_without_compare(server):
+    """Ctrl+T between two sends of one prompt: the panel compares them as Compare would; a
+    different prompt, or a failed run, is no comparison."""
+    server.push(Script(words("Streamed answer.")), Script(words("Waited answer.")), Script(words("Other.")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await send(pilot, "same prompt")
+        await settle(pilot)
+        await pilot.press("ctrl+t")
+        await send(pilot, "same prompt")
+        await settle(pilot)
+        first, second = app.session.runs
+        pair = app.session.pair_of(second)
+        assert pair is not None and (pair.streamed, pair.waited) == (first, second)
+        assert "First text" in panel_text(app)
+        await send(pilot, "another prompt")
+        await settle(pilot)
+        assert app.session.pair_of(app.session.runs[-1]) is None
+        assert "First text" not in panel_text(app)

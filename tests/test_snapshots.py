@@ -22,6 +22,13 @@ from tui.engine.history import HistoryStore
 from tui.engine.worker_client import WorkerStreamer
 
 SIZE = (120, 34)
+SMALL = pytest.param((80, 24), id="80x24")
+MEDIUM = pytest.param(SIZE, id="120x34")
+LARGE = pytest.param((200, 60), id="200x60")
+#: The product's main states are pictured at all three sizes; the rest at the smallest that
+#: changes the layout (80×24 folds the figures into a bar and a drawer) and the usual one.
+ALL_SIZES = pytest.mark.parametrize("size", [SMALL, MEDIUM, LARGE])
+TWO_SIZES = pytest.mark.parametrize("size", [SMALL, MEDIUM])
 #: What the app is pointed at; the proxy settings send it to the scripted server.
 STABLE_URL = "http://llm.example.test/v1"
 
@@ -107,39 +114,42 @@ async def shows(pilot, text: str) -> None:
 class TestRunStates:
     """What a person sees at each point of a run."""
 
-    def test_idle(self, snap_compare, fixed_server):
+    @ALL_SIZES
+    def test_idle(self, snap_compare, fixed_server, size):
         """Empty output with a hint, the endpoint and model in the panel, no runs yet."""
 
         async def run_before(pilot):
             pilot.app.main_screen.prompt_input.cursor_blink = False
             await pilot.pause()
 
-        assert snap_compare(app_for(), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(), run_before=run_before, terminal_size=size)
 
-    def test_streaming_midway(self, snap_compare, fixed_server):
+    @ALL_SIZES
+    def test_streaming_midway(self, snap_compare, fixed_server, size):
         """Three chunks in: TTFT 120 ms, elapsed 400 ms (ticking by itself), E2E pending."""
-        fixed_server.push(gated_answer("stream-"))
+        fixed_server.push(gated_answer(f"stream-{size[0]}-"))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, schedule("stream-", 3))
+            await step_through(pilot, fixed_server, clock, schedule(f"stream-{size[0]}-", 3))
             clock.set(0.400)
             await shows(pilot, "400.0 ms")
 
-        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=size)
 
-    def test_finished_streaming(self, snap_compare, fixed_server):
+    @TWO_SIZES
+    def test_finished_streaming(self, snap_compare, fixed_server, size):
         """All chunks in, server usage against tiktoken, one row in the runs table."""
-        fixed_server.push(gated_answer("finish-"))
+        fixed_server.push(gated_answer(f"finish-{size[0]}-"))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, schedule("finish-"))
+            await step_through(pilot, fixed_server, clock, schedule(f"finish-{size[0]}-"))
             await settle(pilot)
 
-        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=size)
 
     def test_non_streaming_waiting(self, snap_compare, fixed_server):
         """Streaming off: nothing yet, the pane says it waits for the whole answer, Elapsed ticks."""
@@ -156,27 +166,28 @@ class TestRunStates:
 
         assert snap_compare(app_for(clock=clock, stream=False), run_before=run_before, terminal_size=SIZE)
 
-    def test_finished_comparison(self, snap_compare, fixed_server):
+    @ALL_SIZES
+    def test_finished_comparison(self, snap_compare, fixed_server, size):
         """The same prompt streamed and not (Ctrl+T between): TTFT 120 ms against 900 ms."""
-        fixed_server.push(gated_answer("both1-"), gated_answer("both2-"))
+        fixed_server.push(gated_answer(f"both1-{size[0]}-"), gated_answer(f"both2-{size[0]}-"))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, schedule("both1-"))
+            await step_through(pilot, fixed_server, clock, schedule(f"both1-{size[0]}-"))
             await settle(pilot)
             await pilot.press("ctrl+t")
             clock.set(1.000)
             await started(pilot)
-            for name in ("both2-0", "both2-1", "both2-2"):
+            for name in (f"both2-{size[0]}-{index}" for index in range(3)):
                 fixed_server.release(name)
             clock.set(1.900)
-            fixed_server.release("both2-3")
+            fixed_server.release(f"both2-{size[0]}-3")
             await settle(pilot)
             pilot.app.clear_notifications()
             await pilot.pause()
 
-        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=size)
 
     def test_cancelled(self, snap_compare, fixed_server):
         """Escape mid-stream: the partial answer stays, state cancelled."""
@@ -192,7 +203,8 @@ class TestRunStates:
 
         assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
 
-    def test_failed(self, snap_compare, fixed_server):
+    @TWO_SIZES
+    def test_failed(self, snap_compare, fixed_server, size):
         """A 401: one clear line in the pane, the panel and a toast; the run failed in the table."""
         fixed_server.push(Script(words("never"), status=401, error_message="Incorrect API key provided."))
         clock = ManualClock()
@@ -202,17 +214,18 @@ class TestRunStates:
             await send(pilot, "Why stream completions?")
             await settle(pilot)
 
-        assert snap_compare(app_for(clock=clock, retries=0), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock, retries=0), run_before=run_before, terminal_size=size)
 
 
 class TestComparison:
     """The product's point: the same prompt streamed and not, side by side."""
 
-    def test_compare_pair(self, snap_compare, fixed_server):
+    @TWO_SIZES
+    def test_compare_pair(self, snap_compare, fixed_server, size):
         """Ctrl+O: a discarded warm-up, then run #1 streamed (first text at 120 ms); run #2
         waits until 1.9 s after its request went out at 0.52 s: streaming showed text 1.260 s
         sooner. Both were sent with temperature 0 and seed 1234."""
-        fixed_server.push(Script(words("warm")), gated_answer("pairA-"), gated_answer("pairB-"))
+        fixed_server.push(Script(words("warm")), gated_answer(f"pairA-{size[0]}-"), gated_answer(f"pairB-{size[0]}-"))
         clock = ManualClock()
 
         async def run_before(pilot):
@@ -221,30 +234,31 @@ class TestComparison:
             main.prompt_input.load_text("Why stream completions?")
             await pilot.press("ctrl+o")
             await wait_for(pilot, lambda: main.current is not None)
-            await step_through(pilot, fixed_server, clock, schedule("pairA-"))
+            await step_through(pilot, fixed_server, clock, schedule(f"pairA-{size[0]}-"))
             await wait_for(pilot, lambda: len(pilot.app.session.runs) == 2)
             await on_the_wire(pilot, pilot.app.session.runs[1])
-            for name in ("pairB-0", "pairB-1", "pairB-2"):
+            for name in (f"pairB-{size[0]}-{index}" for index in range(3)):
                 fixed_server.release(name)
             clock.set(1.900)
-            fixed_server.release("pairB-3")
+            fixed_server.release(f"pairB-{size[0]}-3")
             await settle(pilot)
 
-        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=size)
 
-    def test_timeline_of_a_streamed_run(self, snap_compare, fixed_server):
+    @TWO_SIZES
+    def test_timeline_of_a_streamed_run(self, snap_compare, fixed_server, size):
         """Ctrl+L: every chunk with its arrival, gap, tokens and visible whitespace, and the plot."""
-        fixed_server.push(gated_answer("tline-"))
+        fixed_server.push(gated_answer(f"tline-{size[0]}-"))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, schedule("tline-"))
+            await step_through(pilot, fixed_server, clock, schedule(f"tline-{size[0]}-"))
             await settle(pilot)
             await pilot.press("ctrl+l")
             await wait_for(pilot, lambda: pilot.app.screen.query_one("#chunks").row_count == len(ANSWER))
 
-        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=size)
 
 
 class TestReasoning:
@@ -269,7 +283,8 @@ class TestReasoning:
 
 
 class TestHistory:
-    def test_history_screen(self, snap_compare, fixed_server, monkeypatch, tmp_path):
+    @TWO_SIZES
+    def test_history_screen(self, snap_compare, fixed_server, size, monkeypatch, tmp_path):
         """Ctrl+G: past runs with their figures, newest first."""
         import time
 
@@ -277,12 +292,12 @@ class TestHistory:
         monkeypatch.setenv("HOME", str(tmp_path))
         time.tzset()
         store = HistoryStore(tmp_path / "history.sqlite3")
-        fixed_server.push(gated_answer("hist1-"), Script(words("A short one."), usage=(2, 4)))
+        fixed_server.push(gated_answer(f"hist1-{size[0]}-"), Script(words("A short one."), usage=(2, 4)))
         clock = ManualClock()
 
         async def run_before(pilot):
             await started(pilot)
-            await step_through(pilot, fixed_server, clock, schedule("hist1-"))
+            await step_through(pilot, fixed_server, clock, schedule(f"hist1-{size[0]}-"))
             await settle(pilot)
             await send(pilot, "And a short one?")
             await settle(pilot)
@@ -292,7 +307,95 @@ class TestHistory:
             await wait_for(pilot, lambda: pilot.app.screen.query_one("#history-runs").row_count == 2)
 
         try:
-            assert snap_compare(app_for(clock=clock, history=store), run_before=run_before, terminal_size=SIZE)
+            assert snap_compare(app_for(clock=clock, history=store), run_before=run_before, terminal_size=size)
         finally:
             store.close()
             time.tzset()
+
+
+class TestScreens:
+    """The screens a person opens from the main one, at the smallest size and the usual one."""
+
+    @TWO_SIZES
+    def test_help(self, snap_compare, fixed_server, size):
+        """F1: every key of the screen it was opened from, and what each figure means."""
+
+        async def run_before(pilot):
+            pilot.app.main_screen.prompt_input.cursor_blink = False
+            await pilot.press("f1")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "HelpScreen")
+
+        assert snap_compare(app_for(), run_before=run_before, terminal_size=size)
+
+    @TWO_SIZES
+    def test_settings(self, snap_compare, fixed_server, size):
+        """F2: the next run's parameters, each field with its current value."""
+
+        async def run_before(pilot):
+            pilot.app.main_screen.prompt_input.cursor_blink = False
+            await pilot.press("f2")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "SettingsScreen")
+            for field in pilot.app.screen.query("Input"):
+                field.cursor_blink = False
+
+        assert snap_compare(app_for(), run_before=run_before, terminal_size=size)
+
+    def test_model_picker(self, snap_compare, fixed_server):
+        """F3: the models the server lists, the current one marked."""
+        fixed_server.models = ["gpt-4o", "gpt-4o-mini", "o3-mini"]
+
+        async def run_before(pilot):
+            pilot.app.main_screen.prompt_input.cursor_blink = False
+            await pilot.press("f3")
+            await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ModelPicker" and pilot.app.screen.query("OptionList").first().option_count == 3)
+
+        try:
+            assert snap_compare(app_for(), run_before=run_before, terminal_size=SIZE)
+        finally:
+            fixed_server.models = None
+
+    def test_figures_drawer_at_80x24(self, snap_compare, fixed_server):
+        """80×24: the key figures in a bar; Ctrl+F opens every figure as a drawer."""
+        fixed_server.push(gated_answer("drawer-"))
+        clock = ManualClock()
+
+        async def run_before(pilot):
+            await started(pilot)
+            await step_through(pilot, fixed_server, clock, schedule("drawer-"))
+            await settle(pilot)
+            await pilot.press("ctrl+f")
+            await pilot.pause()
+
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=(80, 24))
+
+    def test_output_maximized(self, snap_compare, fixed_server):
+        """Ctrl+B: the answer alone, for reading a long one."""
+        fixed_server.push(gated_answer("max-"))
+        clock = ManualClock()
+
+        async def run_before(pilot):
+            await started(pilot)
+            await step_through(pilot, fixed_server, clock, schedule("max-"))
+            await settle(pilot)
+            await pilot.press("ctrl+b")
+            await pilot.pause()
+
+        assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=SIZE)
+
+
+class TestConversation:
+    @TWO_SIZES
+    def test_three_turns(self, snap_compare, fixed_server, size):
+        """Ctrl+N: three prompts, each sent with the turns before it; the pane shows the
+        conversation, the panel its turn, the table three runs."""
+        answers = ("Paris.", "About 2.1 million people live in the city itself.", "The Louvre, the Musée d'Orsay and the Centre Pompidou.")
+        fixed_server.push(*(Script(words(answer), usage=(10 * turn, len(answer.split()))) for turn, answer in enumerate(answers, 1)))
+
+        async def run_before(pilot):
+            pilot.app.main_screen.prompt_input.cursor_blink = False
+            await pilot.press("ctrl+n")
+            for prompt in ("What is the capital of France?", "How many people live there?", "Which museums should I see?"):
+                await send(pilot, prompt)
+                await settle(pilot)
+
+        assert snap_compare(app_for(), run_before=run_before, terminal_size=size)

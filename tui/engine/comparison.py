@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .metrics import TokenSource
 from .run import Run
@@ -78,10 +78,20 @@ class Comparison:
 
 
 def pair_of(run: Run, runs: list[Run]) -> Comparison | None:
-    """The comparison ``run`` belongs to, if it was made by a Compare action and both ran."""
-    if run.pair_id is None:
-        return None
-    pair = [other for other in runs if other.pair_id == run.pair_id]
+    """The comparison ``run`` belongs to: its Compare pair once both ran; else the nearest run
+    of the same request sent the other way (the person pressed Ctrl+T and sent it again)."""
+    if run.pair_id is not None:
+        pair = [other for other in runs if other.pair_id == run.pair_id]
+    else:
+        pair = [run, *_same_request_other_way(run, runs)[:1]]
     streamed = next((r for r in pair if r.request.stream), None)
     waited = next((r for r in pair if not r.request.stream), None)
     return Comparison(streamed, waited) if streamed and waited else None
+
+
+def _same_request_other_way(run: Run, runs: list[Run]) -> list[Run]:
+    """Runs of exactly ``run``'s request but for streaming, nearest first (failed ones are no
+    measure of streaming)."""
+    flipped = replace(run.request, stream=not run.request.stream)
+    matches = [other for other in runs if other.pair_id is None and other.request == flipped and other.endpoint_label == run.endpoint_label and other.metrics.state != "failed"]
+    return sorted(matches, key=lambda other: abs(other.number - run.number))

@@ -329,8 +329,9 @@ class MainScreen(WatchedScreen[None]):
         else:
             self.metrics_panel.memory = f"conversation #{conversation.id}, {len(conversation.turns)} turns" if conversation.id else "a new conversation"
         run = self.current
-        self.metrics_panel.show(run, self.session.pair_of(run) if run else None, self.session.activity)
-        self.query_one(FiguresBar).show(run, "" if self.has_class("-figures-open") else "^f all figures")
+        comparison = self.session.pair_of(run) if run else None
+        self.metrics_panel.show(run, comparison, self.session.activity)
+        self.query_one(FiguresBar).show(run, comparison, "" if self.has_class("-figures-open") else "^f all figures")
 
     # -- other actions -------------------------------------------------------------------------------
     async def action_cancel(self) -> None:

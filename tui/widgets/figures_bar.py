@@ -1,5 +1,6 @@
 """One line of the run's most important figures, for terminals too narrow for the Run panel:
-state, TTFT, E2E, tokens and their source, tok/s. The full panel opens as a drawer."""
+state, TTFT, E2E, tokens and their source, tok/s, and what streaming saved when the run is
+compared. The full panel opens as a drawer."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..engine import format as fmt
+from ..engine.comparison import Comparison
 from ..engine.run import Run
 from ..engine.summary import SOURCE_LABELS
 from .metrics_panel import STATE_STYLES
@@ -17,11 +19,11 @@ class FiguresBar(Static):
     FiguresBar { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    def show(self, run: Run | None, hint: str = "") -> None:
-        self.update(figures_line(run, hint))
+    def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "") -> None:
+        self.update(figures_line(run, comparison, hint))
 
 
-def figures_line(run: Run | None, hint: str = "") -> Text:
+def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "") -> Text:
     line = Text(no_wrap=True, overflow="ellipsis")
     if run is None:
         line.append("idle", style="bold")
@@ -40,6 +42,8 @@ def figures_line(run: Run | None, hint: str = "") -> Text:
             line.append(f" · {fmt.rate(rate)} tok/s")
         if metrics.cut_short:
             line.append(f" · cut: {metrics.cut_short}", style="yellow")
+        if comparison is not None and comparison.time_saved is not None:
+            line.append(f" · streamed: text {fmt.seconds(comparison.time_saved)} sooner", style="bold green")
     if hint:
         line.append(f"   {hint}", style="dim")
     return line
