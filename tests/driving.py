@@ -63,6 +63,18 @@ async def settle(pilot) -> None:
     await app.workers.wait_for_complete()
     await app.session.writer.flush()  # history written, for tests that read the store
     await pilot.pause()
+    await tables_measured(pilot)
+
+
+async def tables_measured(pilot) -> None:
+    """Wait until every table on screen has measured its changed cells: a DataTable widens
+    its columns when it is next idle, which may come after a pause."""
+    from textual.widgets import DataTable
+
+    def measured() -> bool:
+        return all(not table._require_update_dimensions and not table._updated_cells for table in pilot.app.screen.query(DataTable))
+
+    await wait_for(pilot, measured)
     await pilot.pause()
 
 

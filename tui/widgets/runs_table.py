@@ -35,6 +35,8 @@ class RunsTable(DataTable):
             for column, value in zip(COLUMNS, values):
                 self.update_cell(key, column, value, update_width=True)
             return
-        self.add_row(*values, key=key)
+        # Auto height: Textual then drops its cached lines once it has measured the row, where a
+        # fixed-height row drawn before that measurement keeps its too-narrow columns.
+        self.add_row(*values, key=key, height=None)
         self.sort("#", key=lambda cell: -int(str(cell).split()[0]))
         self.move_cursor(row=0)
