@@ -205,11 +205,34 @@ def _autolink_may_follow(rest: str) -> bool:
     return rest.startswith(("<http://", "<https://")) or "<https://".startswith(rest) or "<http://".startswith(rest)
 
 
+#: For the line a FINAL scan is in: where the last possible closer of each marker starts, so
+#: that each opener asks in O(1) (searching on from every opener is quadratic on hostile text
+#: such as ``*a *a *a …``).
+_closers: list = [None, {}]
+
+
+def _last_closer(src: str, key: str) -> int:
+    if _closers[0] is not src:
+        _closers[0], _closers[1] = src, {}
+    cache = _closers[1]
+    last = cache.get(key)
+    if last is None:
+        last = -1
+        if key.startswith("`"):  # a backtick run of exactly this length
+            for match in _BACKTICKS.finditer(src):
+                if match.end() - match.start() == len(key):
+                    last = match.start()
+        else:  # the marker, not after a space
+            found = src.rfind(key)
+            while found > 0 and _is_space(src[found - 1]):
+                found = src.rfind(key, 0, found)
+            last = found if found > 0 else -1
+        cache[key] = last
+    return last
+
+
 def _has_closing_backticks(src: str, start: int, run: int) -> bool:
-    for match in _BACKTICKS.finditer(src, start):
-        if match.end() - match.start() == run:
-            return True
-    return False
+    return _last_closer(src, "`" * run) >= start
 
 
 def _code_span_content(src: str, pos: int, state: InlineState, out: Builder, base: tuple[str, ...], mode: int) -> int:
@@ -270,13 +293,7 @@ def _delimiter_run(src: str, pos: int, state: InlineState, out: Builder, base: t
 
 def _may_close(src: str, start: int, char: str, run: int) -> bool:
     """Whether a run of ``char`` that could close an opener of ``run`` follows (FINAL mode)."""
-    marker = char * min(run, 2)
-    found = src.find(marker, start)
-    while found >= 0:
-        if found > start and not _is_space(src[found - 1]):
-            return True
-        found = src.find(marker, found + 1)
-    return False
+    return _last_closer(src, char * min(run, 2)) > start
 
 
 def _link(src: str, pos: int, state: InlineState, out: Builder, base: tuple[str, ...], mode: int) -> int:
