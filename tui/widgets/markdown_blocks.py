@@ -885,8 +885,16 @@ class MarkdownLayout:
         first_row = self.line_rows[index]
         row = max(bisect_right(self.row_start, unchanged, first_row) - 2, first_row) if unchanged > 0 else first_row
         start = self.row_start[row] if row < len(self.row_start) else 0
+        old_ends = self.row_end[row:]
         del self.row_line[row:], self.row_start[row:], self.row_end[row:]
+        changed = self._changed
         self._wrap_rows(index, row, start)
+        # Rows that end where they ended, before the first changed character, look the same:
+        # only the rest is drawn again.
+        same = row
+        while same - row < len(old_ends) and same < len(self.row_end) and self.row_end[same] == old_ends[same - row] and old_ends[same - row] <= unchanged:
+            same += 1
+        self._changed = min(changed, same)
 
     def _wrap_rows(self, index: int, row: int, start: int) -> None:
         line = self.lines[index]

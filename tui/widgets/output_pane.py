@@ -191,6 +191,8 @@ class OutputPane(ScrollView, can_focus=True):
         self._id_styles: list[Style | None] = []
         #: Polls for lexers loading in the background while a code block waits for one.
         self._lexer_timer: Timer | None = None
+        #: Where the Markdown column starts (kept here: reactives are slow to read per row).
+        self._column_start = 0
 
     # -- content ----------------------------------------------------------------------------
     @property
@@ -200,8 +202,8 @@ class OutputPane(ScrollView, can_focus=True):
 
     @property
     def row_count(self) -> int:
-        if self.mode == "markdown":
-            return self._markdown.row_count if self._markdown is not None else 0
+        if self._markdown is not None:
+            return self._markdown.row_count
         return len(self._row_line)
 
     def clear(self, notice: str = "") -> None:
@@ -327,11 +329,9 @@ class OutputPane(ScrollView, can_focus=True):
             return min(width, self.reading_width)
         return width
 
-    @property
-    def _column_offset(self) -> int:
-        if self.mode != "markdown" or self.reading_align != "center":
-            return 0
-        return max(self._wrap_width - self.column_width, 0) // 2
+    def _place_column(self) -> None:
+        centred = self.mode == "markdown" and self.reading_align == "center"
+        self._column_start = max(self._wrap_width - self.column_width, 0) // 2 if centred else 0
 
     def _new_markdown_layout(self) -> MarkdownLayout:
         return MarkdownLayout(self.column_width)
@@ -364,6 +364,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._row_end = array("q")
         self._markdown = None
         self._strips.clear()
+        self._place_column()
         if self._wrap_width > 0:
             if self.mode == "markdown":
                 self._markdown = self._new_markdown_layout()
@@ -402,6 +403,7 @@ class OutputPane(ScrollView, can_focus=True):
             self._relayout_keeping_end()
 
     def watch_reading_align(self) -> None:
+        self._place_column()
         self._strips.clear()
         self.refresh()
 
@@ -489,7 +491,7 @@ class OutputPane(ScrollView, can_focus=True):
         if strip is None:
             if len(self._strips) > _STRIP_CACHE_ROWS:
                 self._forget_strips_away_from(row)
-            if self.mode == "markdown":
+            if self._markdown is not None:
                 strip = self._markdown_row(row)
             else:
                 strip = self._raw_row(row)
@@ -509,15 +511,25 @@ class OutputPane(ScrollView, can_focus=True):
         line = layout.lines[layout.row_line[row]]
         start, end = layout.row_start[row], layout.row_end[row]
         column = layout.width
-        segments: list[Segment] = []
-        if offset := self._column_offset:
-            segments.append(Segment(" " * offset, self._style()))
+        # Pieces of one style are joined: Textual's cost per drawn line grows with its segments.
+        texts: list[str] = []
+        styles: list[Style] = []
+
+        def add(text: str, style: Style) -> None:
+            if styles and styles[-1] is style:
+                texts[-1] += text
+            else:
+                texts.append(text)
+                styles.append(style)
+
+        if self._column_start:
+            add(" " * self._column_start, self._style())
         prefix = line.first if start == 0 else line.rest
         for piece, sid in prefix.pieces:
-            segments.append(Segment(piece, self._id_style(sid)))
+            add(piece, self._id_style(sid))
         used = prefix.width
         if line.rule:
-            segments.append(Segment("─" * max(column - used, 0), self._id_style(line.run_styles[0])))
+            add("─" * max(column - used, 0), self._id_style(line.run_styles[0]))
             used = column
         elif end > start:
             text = line.text
@@ -531,13 +543,13 @@ class OutputPane(ScrollView, can_focus=True):
             while position < end:
                 run_end = run_starts[run + 1] if run + 1 < len(run_starts) else end
                 piece_end = min(run_end, end)
-                segments.append(Segment(text[position:piece_end], self._id_style(run_styles[run])))
+                add(text[position:piece_end], self._id_style(run_styles[run]))
                 position = piece_end
                 run += 1
             used += cells
         if line.fill >= 0 and used < column:
-            segments.append(Segment(" " * (column - used), self._id_style(line.fill)))
-        return Strip(segments)
+            add(" " * (column - used), self._id_style(line.fill))
+        return Strip([Segment(text, style) for text, style in zip(texts, styles)])
 
     def _raw_row(self, row: int) -> Strip:
         line_index = self._row_line[row]
