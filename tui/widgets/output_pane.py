@@ -115,7 +115,10 @@ class OutputPane(ScrollView, can_focus=True):
     }
     OutputPane > .output-pane--code {
         color: $text;
-        background: $boost;
+        background: black 25%;
+    }
+    OutputPane:light > .output-pane--code {
+        background: black 6%;
     }
     OutputPane > .output-pane--code-label {
         color: $text-muted;
