@@ -504,3 +504,21 @@ class TestLexerLoading:
         layout.adopt_lexers()
         assert not layout.waiting_for_lexers
         assert layout.row_text(0) == " no-such-language" and set(layout.lines[1].run_styles) == {markdown_blocks.CODE_STYLE}
+
+
+class TestLexingBounds:
+    """Highlighting cannot stall the stream: a huge code line is lexed once it ends, if at all."""
+
+    def test_a_huge_code_line_streams_plain_without_relexing(self, monkeypatch):
+        lexed: list[int] = []
+        real = markdown_blocks.highlight
+        monkeypatch.setattr(markdown_blocks, "highlight", lambda lexer, lines: lexed.append(sum(map(len, lines))) or real(lexer, lines))
+        layout = MarkdownLayout(80)
+        layout.append("```python\nx = 1\n")
+        for _ in range(100):
+            layout.append("[1, 2, 3] + " * 50)  # one line growing to 60,000 characters
+        assert sum(lexed) < 10 * markdown_blocks.PARTIAL_LEX_LIMIT
+        layout.append("\n```\n")
+        assert sum(lexed) < 20 * markdown_blocks.PARTIAL_LEX_LIMIT  # the 60 KB line stays plain
+        assert set(layout.lines[2].run_styles) == {markdown_blocks.CODE_STYLE}
+        assert len(set(layout.lines[1].run_styles)) > 1  # its short neighbour is highlighted

@@ -41,6 +41,13 @@ BULLETS = ("•", "◦", "▪")
 TABLE_RELAYOUT_ROWS = 100
 #: How far a continued code line is indented past its own indentation.
 CODE_HANG = 2
+#: Pygments lexes about 160 KB/s (Python): bounds on what is highlighted, so a huge code line
+#: or block cannot stall the stream. A line still arriving past PARTIAL_LEX_LIMIT waits for its
+#: end; lines past LINE_LEX_LIMIT stay plain; a batch or a closing block past BLOCK_LEX_LIMIT
+#: keeps the highlighting it had (lines lexed as they arrived).
+PARTIAL_LEX_LIMIT = 2_000
+LINE_LEX_LIMIT = 4_000
+BLOCK_LEX_LIMIT = 16_000
 
 _DELIMITER_ROW = re.compile(r"\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
 _DELIMITER_PREFIX = re.compile(r"\|?[\s:|-]*$")
@@ -762,19 +769,23 @@ class MarkdownLayout:
             fence.dirty_from = -1
             return
         lines = fence.code[fence.dirty_from :]
-        if fence.partial is not None:
+        if fence.partial is not None and len(fence.partial) <= PARTIAL_LEX_LIMIT:
             lines = [*lines, fence.partial]
         if lines:
             self._restyle_code(fence, fence.dirty_from, lines)
         fence.dirty_from = -1
 
     def _restyle_code(self, fence: Fence, first: int, lines: list[str]) -> None:
-        runs = highlight(fence.lexer, lines)
+        if sum(map(len, lines)) > BLOCK_LEX_LIMIT:
+            return
+        long_lines = {index for index, line in enumerate(lines) if len(line) > LINE_LEX_LIMIT}
+        runs = highlight(fence.lexer, [("" if index in long_lines else line) for index, line in enumerate(lines)])
         if runs is None:
             return
         base = fence.first_code_line + first
         for offset, (starts, styles) in enumerate(runs):
-            self.lines[base + offset].set_runs(starts, styles)
+            if offset not in long_lines:
+                self.lines[base + offset].set_runs(starts, styles)
         self._changed = min(self._changed, self.line_rows[base])
 
     # -- tables -----------------------------------------------------------------------------------
