@@ -522,3 +522,31 @@ class TestLexingBounds:
         assert sum(lexed) < 20 * markdown_blocks.PARTIAL_LEX_LIMIT  # the 60 KB line stays plain
         assert set(layout.lines[2].run_styles) == {markdown_blocks.CODE_STYLE}
         assert len(set(layout.lines[1].run_styles)) > 1  # its short neighbour is highlighted
+
+
+class TestFollowingTheEnd:
+    """The view follows the end until the reader scrolls up, however appends and refreshes interleave."""
+
+    async def test_two_appends_before_a_refresh_keep_following(self):
+        async with showing("".join(f"line {number}\n" for number in range(60)), size=(40, 12)) as pane:
+            assert pane.scroll_offset.y == pane.max_scroll_y > 0
+            pane.append("first of two\n")
+            pane.append("second of two\n")  # no refresh in between
+            await pause(pane)
+            pane.append("after them\n")
+            await pause(pane)
+            assert pane.scroll_offset.y == pane.max_scroll_y
+            assert "after them" in drawn(pane)
+
+    async def test_scrolled_up_it_stays_and_back_at_the_end_it_follows(self):
+        async with showing("".join(f"line {number}\n" for number in range(60)), size=(40, 12)) as pane:
+            pane.scroll_to(y=5, animate=False)
+            await pause(pane)
+            pane.append("more\n" * 5)
+            await pause(pane)
+            assert pane.scroll_offset.y == 5
+            pane.scroll_end(animate=False)
+            await pause(pane)
+            pane.append("latest\n")
+            await pause(pane)
+            assert pane.scroll_offset.y == pane.max_scroll_y and "latest" in drawn(pane)

@@ -196,6 +196,11 @@ class OutputPane(ScrollView, can_focus=True):
         self._lexer_timer: Timer | None = None
         #: Where the Markdown column starts (kept here: reactives are slow to read per row).
         self._column_start = 0
+        #: Whether the view follows the end: true until the reader scrolls up, again once they
+        #: scroll back down. Kept by the scroll watcher, not read off the scroll position at each
+        #: append: the position lags (a scroll waits for a refresh), and rows or the pane's height
+        #: may change under it; either way the view would stop following for good.
+        self._following = True
 
     # -- content ----------------------------------------------------------------------------
     @property
@@ -217,7 +222,8 @@ class OutputPane(ScrollView, can_focus=True):
         self._notice = notice
         self._finished = False
         self._relayout()
-        self.scroll_to(y=0, animate=False)
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._following = True
 
     @property
     def notice(self) -> str:
@@ -274,7 +280,6 @@ class OutputPane(ScrollView, can_focus=True):
     def _append_text(self, text: str) -> None:
         if not text:
             return
-        was_at_end = self.is_vertical_scroll_end
         rows_before = self.row_count
         lines = self._lines
         first_new_line = len(lines) - 1
@@ -295,7 +300,7 @@ class OutputPane(ScrollView, can_focus=True):
                 first_changed_row = self._markdown.append(text)
         else:
             first_changed_row = self._rewrap_from(first_new_line)
-        self._rows_changed(first_changed_row, rows_before, was_at_end)
+        self._rows_changed(first_changed_row, rows_before)
         if self._markdown is not None and self._markdown.waiting_for_lexers and self._lexer_timer is None:
             self._lexer_timer = self.set_interval(0.05, self._adopt_lexers)
 
@@ -311,16 +316,12 @@ class OutputPane(ScrollView, can_focus=True):
             self._lexer_timer.stop()
             self._lexer_timer = None
 
-    def _rows_changed(self, first_changed_row: int, rows_before: int, was_at_end: bool | None = None) -> None:
+    def _rows_changed(self, first_changed_row: int, rows_before: int) -> None:
         """Rows from ``first_changed_row`` on are new: forget their strips, follow the end."""
-        if was_at_end is None:
-            was_at_end = self.is_vertical_scroll_end
         for row in [row for row in self._strips if row >= first_changed_row]:
             del self._strips[row]
         self._set_virtual_size()
-        if was_at_end:
-            # force: the scrollbar that makes scrolling "allowed" only appears at the next layout.
-            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self._follow_end()
         self.refresh_lines(first_changed_row, max(self.row_count, rows_before) - first_changed_row)
 
     # -- layout ---------------------------------------------------------------------------------
@@ -383,20 +384,27 @@ class OutputPane(ScrollView, can_focus=True):
     def _set_virtual_size(self) -> None:
         self.virtual_size = Size(self._wrap_width, self.row_count)
 
+    def _follow_end(self) -> None:
+        if self._following:
+            # immediate: the next append must find the view at the end, not a scroll still
+            # waiting for a refresh; force: the scrollbar that makes scrolling "allowed" only
+            # appears at the next layout.
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = new_value >= self.max_scroll_y
+
     def on_resize(self) -> None:
         width = self.scrollable_content_region.width
         if width != self._wrap_width:
-            was_at_end = self.is_vertical_scroll_end
             self._wrap_width = width
             self._relayout()
-            if was_at_end:
-                self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self._follow_end()
 
     def _relayout_keeping_end(self) -> None:
-        was_at_end = self.is_vertical_scroll_end
         self._relayout()
-        if was_at_end:
-            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+        self._follow_end()
 
     def watch_mode(self) -> None:
         self._relayout_keeping_end()
