@@ -119,3 +119,17 @@ def panel_text(app: StreamTuiApp) -> str:
 def cell(table, row: int, column: str) -> str:
     """The text of a table's cell by row index and column name."""
     return str(table.get_row_at(row)[list(table.columns).index(column)])
+
+
+async def keys_from_a_terminal(pilot, data: str) -> None:
+    """Feed ``data`` (bytes as a terminal sends them, e.g. ``"\\x1bc"`` for Alt+C) through
+    Textual's own xterm parser, and post its events as the terminal driver does. Pilot's
+    ``press`` builds key events without the character a terminal gives Alt+letter keys, so it
+    cannot show what a text editor does with them."""
+    from textual._xterm_parser import XTermParser
+
+    parser = XTermParser()
+    # The end of input ends a sequence the parser would otherwise wait on for a moment (ESC c).
+    for event in [*parser.feed(data), *parser.feed("")]:
+        pilot.app.post_message(event)
+    await pilot.pause()

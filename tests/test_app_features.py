@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.driving import cell, make_app, panel_text, send, settle, wait_for
+from tests.driving import cell, keys_from_a_terminal, make_app, panel_text, send, settle, wait_for
 from tests.support.scripted_server import Script, words
 from tui.engine.history import HistoryStore
 
@@ -270,3 +270,24 @@ async def test_the_same_prompt_sent_both_ways_is_compared_without_compare(server
         await settle(pilot)
         assert app.session.pair_of(app.session.runs[-1]) is None
         assert "First text" not in panel_text(app)
+
+
+async def test_alt_keys_from_a_terminal_run_their_action_and_type_nothing(server):
+    """A terminal sends Alt+C as ESC c, which Textual reads as the key alt+c with the character
+    "c": with the prompt focused, the letter must not land in the prompt, and Alt+K copies the
+    last code block."""
+    server.push(Script(words("Try this:\n\n```python\nprint('hi')\n```\n")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "the prompt")
+        await settle(pilot)
+        prompt = app.main_screen.prompt_input
+        assert prompt.has_focus
+        await pilot.press(*"draft")
+        await keys_from_a_terminal(pilot, "\x1bc")
+        await wait_for(pilot, lambda: app.clipboard.startswith("Try this:"))
+        await keys_from_a_terminal(pilot, "\x1bk")
+        await wait_for(pilot, lambda: app.clipboard == "print('hi')")
+        await keys_from_a_terminal(pilot, "\x1bp")
+        await wait_for(pilot, lambda: app.clipboard == "the prompt")
+        assert prompt.text == "draft"

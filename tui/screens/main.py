@@ -273,12 +273,16 @@ class MainScreen(WatchedScreen[None]):
     def run_ended(self, run: Run) -> None:
         if run is self.current:
             self.draw_pending()
+            self.output.finish()
             metrics = run.metrics
             if not run.text:
                 if metrics.state == "done":
                     self.output.set_notice("(the server sent an empty answer)")
                 else:
                     self.output.set_notice(f"{metrics.state.capitalize()}: {metrics.error or 'nothing arrived'}")
+            elif metrics.state != "done":
+                # Below the partial text, which stays: how the answer ended, in full.
+                self.output.set_end_note(f"{metrics.state.capitalize()}: {metrics.error or 'stopped early'}", failed=metrics.state == "failed")
             if metrics.state == "failed":
                 self.notify(one_line(metrics.error or "The run failed."), title=f"Run #{run.number} failed", severity="error", timeout=6, markup=False)
         self._show_in_table(run)

@@ -1,10 +1,16 @@
 """The live output pane: built for streaming, so one append costs the same at any length.
 
-Text is kept as logical lines, wrapped into rows at the pane's width. An append touches
-only the last row of the last line (greedy word wrap never changes earlier rows when text
-is added at the end), and only visible rows are ever styled and drawn (Line API). Rows are
-styled with a light Markdown look (headings, code fences, quotes, lists, inline code and
-bold) or raw, where consecutive chunks alternate in shade so the server's cuts show.
+Two views of the same text, each laid out only while it is shown:
+
+* **markdown**: the answer as Markdown reads (headings, emphasis, code spans, links, lists,
+  quotes, rules, highlighted code blocks, aligned tables), laid out by ``MarkdownLayout``: only
+  the source line still arriving is styled again on an append, finished lines are frozen rows.
+  Prose wraps at ``reading_width`` cells at most, in a column placed by ``reading_align``.
+* **raw**: the text as it arrived, logical lines wrapped at the pane's width, consecutive chunks
+  alternating in shade so the server's cuts show.
+
+Either way greedy word wrap never changes earlier rows when text is added at the end, and only
+visible rows are ever drawn (Line API), in cells as Rich measures graphemes.
 
 Model output is data: it is drawn as plain segments, never parsed as markup, and control
 characters (escape sequences included) are shown as visible symbols.
@@ -12,7 +18,6 @@ characters (escape sequences included) are shown as visible symbols.
 
 from __future__ import annotations
 
-import re
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -25,16 +30,20 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from ..engine.sanitize import server_text
+from .markdown_blocks import TOKEN_TYPES, MarkdownLayout
+from .markdown_inline import STYLE_KEYS
+from .wrapping import wrap
 
 OutputMode = Literal["markdown", "raw"]
 
 #: Drawn rows kept for redraws; past this, rows far from the view are dropped.
 _STRIP_CACHE_ROWS = 400
-
-_INLINE = re.compile(r"(`[^`]+`)|(\*\*[^*]+\*\*)")
-_LIST_ITEM = re.compile(r"\s*(?:[-*+]|\d+[.)])\s")
+#: Pygments styles for code blocks, on dark and on light themes (colours only: the pane's
+#: code background stays).
+_CODE_THEMES = {True: "monokai", False: "friendly"}
 
 
 def sanitize(text: str) -> str:
@@ -43,38 +52,6 @@ def sanitize(text: str) -> str:
     if "\t" in text:
         text = text.replace("\t", "    ")
     return server_text(text)
-
-
-def _fit(line: str, position: int, width: int) -> int:
-    """The end of the longest run from ``position`` that fits in ``width`` cells (at least one char)."""
-    window = line[position : position + width + 1]
-    if window.isascii():
-        return min(position + width, len(line))
-    cells = 0
-    end = position
-    for char in window:
-        cells += cell_len(char)
-        if cells > width:
-            break
-        end += 1
-    return max(end, position + 1)
-
-
-def wrap(line: str, start: int, width: int) -> list[tuple[int, int]]:
-    """Greedy word wrap of ``line[start:]`` into (start, end) rows of at most ``width`` cells.
-
-    A row ends after its last space (a space may hang past the edge); a word longer than the
-    row is folded. Adding text at the end of ``line`` never changes any row but the last.
-    """
-    rows: list[tuple[int, int]] = []
-    position = start
-    while (limit := _fit(line, position, width)) < len(line):
-        space = line.rfind(" ", position, limit + 1)
-        cut = space + 1 if space >= position else limit
-        rows.append((position, cut))
-        position = cut
-    rows.append((position, len(line)))
-    return rows
 
 
 class OutputPane(ScrollView, can_focus=True):
@@ -89,26 +66,79 @@ class OutputPane(ScrollView, can_focus=True):
         color: $text-muted;
         text-style: italic;
     }
+    OutputPane > .output-pane--end-failed {
+        color: $text-error;
+    }
+    OutputPane > .output-pane--end-note {
+        color: $text-warning;
+    }
     OutputPane > .output-pane--heading {
         color: $accent;
         text-style: bold;
     }
-    OutputPane > .output-pane--code {
+    OutputPane > .output-pane--h1 {
+        text-style: bold underline;
+    }
+    OutputPane > .output-pane--h2 {
+        text-style: bold;
+    }
+    OutputPane > .output-pane--h3 {
+        color: $text;
+        text-style: bold;
+    }
+    OutputPane > .output-pane--bold {
+        text-style: bold;
+    }
+    OutputPane > .output-pane--italic {
+        text-style: italic;
+    }
+    OutputPane > .output-pane--strike {
+        text-style: strike;
+    }
+    OutputPane > .output-pane--inline-code {
         color: $text-success;
         background: $boost;
+    }
+    OutputPane > .output-pane--link {
+        color: $text-primary;
+        text-style: underline;
+    }
+    OutputPane > .output-pane--link-url {
+        color: $text-muted;
+    }
+    OutputPane > .output-pane--marker {
+        color: $accent;
     }
     OutputPane > .output-pane--quote {
         color: $text-muted;
         text-style: italic;
     }
-    OutputPane > .output-pane--marker {
+    OutputPane > .output-pane--quote-bar {
         color: $accent;
     }
-    OutputPane > .output-pane--inline-code {
-        color: $text-success;
+    OutputPane > .output-pane--rule {
+        color: $text-muted;
     }
-    OutputPane > .output-pane--bold {
+    OutputPane > .output-pane--code {
+        color: $text;
+        background: black 25%;
+    }
+    OutputPane:light > .output-pane--code {
+        background: black 6%;
+    }
+    OutputPane > .output-pane--code-label {
+        color: $text-muted;
+        text-style: italic;
+    }
+    OutputPane > .output-pane--table-border {
+        color: $text-muted;
+    }
+    OutputPane > .output-pane--table-header {
+        color: $accent;
         text-style: bold;
+    }
+    OutputPane > .output-pane--table-raw {
+        color: $text-muted;
     }
     OutputPane > .output-pane--chunk-odd {
         background: $primary 35%;
@@ -116,56 +146,98 @@ class OutputPane(ScrollView, can_focus=True):
     """
     COMPONENT_CLASSES = {
         "output-pane--notice",
+        "output-pane--end-failed",
+        "output-pane--end-note",
         "output-pane--heading",
-        "output-pane--code",
-        "output-pane--quote",
-        "output-pane--marker",
-        "output-pane--inline-code",
+        "output-pane--h1",
+        "output-pane--h2",
+        "output-pane--h3",
         "output-pane--bold",
+        "output-pane--italic",
+        "output-pane--strike",
+        "output-pane--inline-code",
+        "output-pane--link",
+        "output-pane--link-url",
+        "output-pane--marker",
+        "output-pane--quote",
+        "output-pane--quote-bar",
+        "output-pane--rule",
+        "output-pane--code",
+        "output-pane--code-label",
+        "output-pane--table-border",
+        "output-pane--table-header",
+        "output-pane--table-raw",
         "output-pane--chunk-odd",
     }
 
     mode: reactive[OutputMode] = reactive("markdown")
-    """How rows are styled: a Markdown look, or raw with alternating chunk shades."""
+    """How text is shown: as Markdown, or raw with alternating chunk shades."""
+    reading_width: reactive[int | None] = reactive(100)
+    """The widest the Markdown column gets, in cells (None: the pane's width)."""
+    reading_align: reactive[Literal["left", "center"]] = reactive("center")
+    """Where the Markdown column sits when the pane is wider than ``reading_width``."""
 
     def __init__(self, *, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._lines: list[str] = [""]
         #: Absolute text offset of each logical line's first character.
         self._line_offsets = array("q", [0])
-        #: Whether a code fence is open at the start of each logical line.
-        self._in_fence: list[bool] = [False]
-        #: Visual rows: parallel arrays of (logical line, start, end).
+        #: Raw view rows: parallel arrays of (logical line, start, end).
         self._row_line = array("q")
         self._row_start = array("q")
         self._row_end = array("q")
+        #: The Markdown view's layout (None while the raw view is shown or the width is unknown).
+        self._markdown: MarkdownLayout | None = None
+        #: Whether ``finish`` drew the last line as complete (text after that needs a new layout).
+        self._finished = False
         #: Absolute offsets where each chunk starts (for the raw view's shading).
         self._chunk_starts = array("q")
         self._length = 0
         self._wrap_width = 0
         self._strips: dict[int, Strip] = {}
         self._notice = ""
+        #: A line drawn after the answer (how a run that stopped early ended), and its component.
+        self._end_note = ""
+        self._end_note_component = "output-pane--end-note"
+        #: The notice and end note wrapped to the pane's width, cached by (text, width).
+        self._wrapped_notes: dict[tuple[str, int], list[str]] = {}
         #: Resolved styles: resolving one walks the DOM (about 90 µs), far too slow per row.
         self._styles: dict[str, Style] = {}
+        #: Rich styles of the Markdown layout's style ids, resolved once each.
+        self._id_styles: list[Style | None] = []
+        #: Polls for lexers loading in the background while a code block waits for one.
+        self._lexer_timer: Timer | None = None
+        #: Where the Markdown column starts (kept here: reactives are slow to read per row).
+        self._column_start = 0
+        #: Whether the view follows the end: true until the reader scrolls up, again once they
+        #: scroll back down. Kept by the scroll watcher, not read off the scroll position at each
+        #: append: the position lags (a scroll waits for a refresh), and rows or the pane's height
+        #: may change under it; either way the view would stop following for good.
+        self._following = True
 
     # -- content ----------------------------------------------------------------------------
     @property
     def text(self) -> str:
+        """The whole answer as it arrived (sanitized), whatever the view."""
         return "\n".join(self._lines)
 
     @property
     def row_count(self) -> int:
+        if self._markdown is not None:
+            return self._markdown.row_count
         return len(self._row_line)
 
     def clear(self, notice: str = "") -> None:
         self._lines = [""]
         self._line_offsets = array("q", [0])
-        self._in_fence = [False]
         self._chunk_starts = array("q")
         self._length = 0
         self._notice = notice
-        self._rewrap_all()
-        self.scroll_to(y=0, animate=False)
+        self._end_note = ""
+        self._finished = False
+        self._relayout()
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self._following = True
 
     @property
     def notice(self) -> str:
@@ -178,6 +250,53 @@ class OutputPane(ScrollView, can_focus=True):
         if self._length == 0:
             self._strips.clear()
             self.refresh()
+
+    def set_end_note(self, note: str, *, failed: bool = False) -> None:
+        """A line after the answer, wrapped: how a run that stopped early ended (it stays below
+        the partial text, so the reader sees both). Cleared by ``clear``."""
+        self._end_note = note
+        self._end_note_component = "output-pane--end-failed" if failed else "output-pane--end-note"
+        self._set_virtual_size()
+        self.refresh()
+        self._follow_end()
+
+    def _wrapped(self, text: str, width: int) -> list[str]:
+        """``text`` wrapped to ``width`` cells, line by line (a notice or end note)."""
+        key = (text, width)
+        rows = self._wrapped_notes.get(key)
+        if rows is None:
+            rows = []
+            for line in sanitize(text).split("\n"):
+                rows.extend(line[start:end].rstrip() for start, end in wrap(line, 0, max(width, 1)))
+            if len(self._wrapped_notes) > 8:
+                self._wrapped_notes.clear()
+            self._wrapped_notes[key] = rows
+        return rows
+
+    def _end_rows(self) -> list[str]:
+        """The rows drawn after the answer: a blank row, then the wrapped end note."""
+        if not self._end_note or self._length == 0:
+            return []
+        return ["", *self._wrapped(self._end_note, self._wrap_width)]
+
+    def finish(self) -> None:
+        """The answer is complete: draw its last line as complete too (a last line that is still
+        undecided, such as a closing fence with no newline after it, is drawn now). Text
+        appended after this is laid out again with the rest, once."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.mode == "markdown" and self._markdown is not None:
+            rows_before = self.row_count
+            self._rows_changed(self._markdown.finish(), rows_before)
+
+    def last_code_block(self) -> str | None:
+        """The code of the answer's last fenced code block (so far), or None if it has none."""
+        if self._markdown is not None:
+            return self._markdown.last_code_block()
+        layout = MarkdownLayout(max(self._wrap_width, 1))
+        layout.append(self.text)
+        return layout.last_code_block()
 
     def append(self, text: str, chunk_sizes: Sequence[int] | None = None) -> None:
         """Append streamed text in one go (one call per frame, whatever the chunk count).
@@ -203,29 +322,68 @@ class OutputPane(ScrollView, can_focus=True):
     def _append_text(self, text: str) -> None:
         if not text:
             return
-        was_at_end = self.is_vertical_scroll_end
+        rows_before = self.row_count
         lines = self._lines
         first_new_line = len(lines) - 1
         parts = text.split("\n")
         lines[-1] += parts[0]
         for part in parts[1:]:
-            previous = lines[-1]
-            self._line_offsets.append(self._line_offsets[-1] + len(previous) + 1)
-            self._in_fence.append(self._in_fence[-1] ^ previous.lstrip().startswith("```"))
+            self._line_offsets.append(self._line_offsets[-1] + len(lines[-1]) + 1)
             lines.append(part)
         self._length += len(text)
-        first_changed_row = self._rewrap_from(first_new_line)
+        was_finished, self._finished = self._finished, False
+        if self._wrap_width <= 0:
+            first_changed_row = 0
+        elif self.mode == "markdown":
+            if self._markdown is None or was_finished:  # finished: its last line was taken as complete
+                self._markdown = self._new_markdown_layout()
+                first_changed_row = self._markdown.append(self.text)
+            else:
+                first_changed_row = self._markdown.append(text)
+        else:
+            first_changed_row = self._rewrap_from(first_new_line)
+        self._rows_changed(first_changed_row, rows_before)
+        if self._markdown is not None and self._markdown.waiting_for_lexers and self._lexer_timer is None:
+            self._lexer_timer = self.set_interval(0.05, self._adopt_lexers)
+
+    def _adopt_lexers(self) -> None:
+        """A code block waits for its lexer: highlight it once loaded, even if no text follows."""
+        layout = self._markdown
+        if layout is not None and layout.waiting_for_lexers:
+            rows_before = self.row_count
+            first_changed_row = layout.adopt_lexers()
+            if first_changed_row < self.row_count:
+                self._rows_changed(first_changed_row, rows_before)
+        if (layout is None or not layout.waiting_for_lexers) and self._lexer_timer is not None:
+            self._lexer_timer.stop()
+            self._lexer_timer = None
+
+    def _rows_changed(self, first_changed_row: int, rows_before: int) -> None:
+        """Rows from ``first_changed_row`` on are new: forget their strips, follow the end."""
         for row in [row for row in self._strips if row >= first_changed_row]:
             del self._strips[row]
         self._set_virtual_size()
-        if was_at_end:
-            # force: the scrollbar that makes scrolling "allowed" only appears at the next layout.
-            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
-        self.refresh_lines(first_changed_row, self.row_count - first_changed_row)
+        self._follow_end()
+        self.refresh_lines(first_changed_row, max(self.row_count, rows_before) - first_changed_row)
 
-    # -- wrapping -----------------------------------------------------------------------------
+    # -- layout ---------------------------------------------------------------------------------
+    @property
+    def column_width(self) -> int:
+        """The width Markdown wraps at: the pane's, or ``reading_width`` if that is narrower."""
+        width = self._wrap_width
+        if self.reading_width is not None and self.reading_width > 0:
+            return min(width, self.reading_width)
+        return width
+
+    def _place_column(self) -> None:
+        centred = self.mode == "markdown" and self.reading_align == "center"
+        self._column_start = max(self._wrap_width - self.column_width, 0) // 2 if centred else 0
+
+    def _new_markdown_layout(self) -> MarkdownLayout:
+        return MarkdownLayout(self.column_width)
+
     def _rewrap_from(self, line_index: int) -> int:
-        """Re-wrap from the last row of ``line_index`` on; return the first row that changed."""
+        """Raw view: re-wrap from the last row of ``line_index`` on; return the first row that changed."""
         width = self._wrap_width
         if width <= 0:
             return 0
@@ -245,28 +403,60 @@ class OutputPane(ScrollView, can_focus=True):
             start = 0
         return first_row
 
-    def _rewrap_all(self) -> None:
+    def _relayout(self) -> None:
+        """Lay the whole text out again for the view shown (after a resize, a mode change…)."""
         self._row_line = array("q")
         self._row_start = array("q")
         self._row_end = array("q")
+        self._markdown = None
         self._strips.clear()
-        self._rewrap_from(0)
+        self._place_column()
+        if self._wrap_width > 0:
+            if self.mode == "markdown":
+                self._markdown = self._new_markdown_layout()
+                if self._length:
+                    self._markdown.append(self.text)
+                if self._finished:
+                    self._markdown.finish()
+            else:
+                self._rewrap_from(0)
         self._set_virtual_size()
         self.refresh()
 
     def _set_virtual_size(self) -> None:
-        self.virtual_size = Size(self._wrap_width, self.row_count)
+        self.virtual_size = Size(self._wrap_width, self.row_count + len(self._end_rows()))
+
+    def _follow_end(self) -> None:
+        if self._following:
+            # immediate: the next append must find the view at the end, not a scroll still
+            # waiting for a refresh; force: the scrollbar that makes scrolling "allowed" only
+            # appears at the next layout.
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._following = new_value >= self.max_scroll_y
 
     def on_resize(self) -> None:
         width = self.scrollable_content_region.width
         if width != self._wrap_width:
-            was_at_end = self.is_vertical_scroll_end
             self._wrap_width = width
-            self._rewrap_all()
-            if was_at_end:
-                self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
+            self._relayout()
+        self._follow_end()
+
+    def _relayout_keeping_end(self) -> None:
+        self._relayout()
+        self._follow_end()
 
     def watch_mode(self) -> None:
+        self._relayout_keeping_end()
+
+    def watch_reading_width(self) -> None:
+        if self.mode == "markdown":
+            self._relayout_keeping_end()
+
+    def watch_reading_align(self) -> None:
+        self._place_column()
         self._strips.clear()
         self.refresh()
 
@@ -274,7 +464,9 @@ class OutputPane(ScrollView, can_focus=True):
         super().notify_style_update()
         self._strips.clear()
         self._styles.clear()
+        self._id_styles.clear()
 
+    # -- styles ---------------------------------------------------------------------------------
     def _style(self, component: str = "") -> Style:
         """The pane's base style, or the base plus a component class's style, resolved once."""
         style = self._styles.get(component)
@@ -283,23 +475,84 @@ class OutputPane(ScrollView, can_focus=True):
             self._styles[component] = style
         return style
 
+    def _component_style(self, name: str) -> Style:
+        """What one component class sets (colours blended as Textual blends them; text styles
+        kept apart so that bold and italic add up)."""
+        key = "part:" + name
+        style = self._styles.get(key)
+        if style is None:
+            component = "output-pane--" + name
+            full = self.get_component_rich_style(component)
+            partial = self.get_component_rich_style(component, partial=True)
+            style = Style(
+                color=full.color if partial.color is not None else None,
+                bgcolor=full.bgcolor if partial.bgcolor is not None else None,
+            ) + partial.without_color
+            self._styles[key] = style
+        return style
+
+    def _code_token_style(self, name: str) -> Style:
+        from pygments.styles import get_style_by_name
+
+        dark = self.app.current_theme.dark if self.is_attached else True
+        theme = get_style_by_name(_CODE_THEMES[dark])
+        token_type = TOKEN_TYPES.get(name)
+        if token_type is None:
+            return Style()
+        definition = theme.style_for_token(token_type)
+        color = definition["color"]
+        return Style(
+            color=f"#{color}" if color else None,
+            bold=definition["bold"] or None,
+            italic=definition["italic"] or None,
+            underline=definition["underline"] or None,
+        )
+
+    def _id_style(self, sid: int) -> Style:
+        """The Rich style of a Markdown layout style id."""
+        styles = self._id_styles
+        if sid < len(styles):
+            style = styles[sid]
+            if style is not None:
+                return style
+        else:
+            styles.extend([None] * (sid + 1 - len(styles)))
+        style = self._style()
+        for component in STYLE_KEYS[sid]:
+            if component.startswith("pyg:"):
+                style += self._code_token_style(component[4:])
+            elif component.startswith("link:"):
+                style += Style(link=component[5:])
+            else:
+                style += self._component_style(component)
+        styles[sid] = style
+        return style
+
     # -- drawing ------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
         base = self._style()
         if self._length == 0:
-            notice = self._notice.split("\n")
+            notice = self._wrapped(self._notice, width)
             if y < len(notice):
                 return Strip([Segment(notice[y], self._style("output-pane--notice"))]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         if row >= self.row_count:
+            end_rows = self._end_rows()
+            index = row - self.row_count
+            if index < len(end_rows):
+                return Strip([Segment(end_rows[index], self._style(self._end_note_component))]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         strip = self._strips.get(row)
         if strip is None:
             if len(self._strips) > _STRIP_CACHE_ROWS:
                 self._forget_strips_away_from(row)
-            strip = self._render_row(row).crop_extend(0, width, base)
+            if self._markdown is not None:
+                strip = self._markdown_row(row)
+            else:
+                strip = self._raw_row(row)
+            strip = strip.crop_extend(0, width, base)
             self._strips[row] = strip
         return strip
 
@@ -309,42 +562,56 @@ class OutputPane(ScrollView, can_focus=True):
         keep = range(row - 2 * height, row + 2 * height)
         self._strips = {cached: strip for cached, strip in self._strips.items() if cached in keep}
 
-    def _render_row(self, row: int) -> Strip:
+    def _markdown_row(self, row: int) -> Strip:
+        layout = self._markdown
+        assert layout is not None
+        line = layout.lines[layout.row_line[row]]
+        start, end = layout.row_start[row], layout.row_end[row]
+        column = layout.width
+        # Pieces of one style are joined: Textual's cost per drawn line grows with its segments.
+        texts: list[str] = []
+        styles: list[Style] = []
+
+        def add(text: str, style: Style) -> None:
+            if styles and styles[-1] is style:
+                texts[-1] += text
+            else:
+                texts.append(text)
+                styles.append(style)
+
+        if self._column_start:
+            add(" " * self._column_start, self._style())
+        prefix = line.first if start == 0 else line.rest
+        for piece, sid in prefix.pieces:
+            add(piece, self._id_style(sid))
+        used = prefix.width
+        if line.rule:
+            add("─" * max(column - used, 0), self._id_style(line.run_styles[0]))
+            used = column
+        elif end > start:
+            text = line.text
+            cells = cell_len(text[start:end])
+            while used + cells > column and end > start and text[end - 1] == " ":
+                end -= 1  # a space hanging past the edge is not drawn
+                cells -= 1
+            run_starts, run_styles = line.run_starts, line.run_styles
+            run = bisect_right(run_starts, start) - 1
+            position = start
+            while position < end:
+                run_end = run_starts[run + 1] if run + 1 < len(run_starts) else end
+                piece_end = min(run_end, end)
+                add(text[position:piece_end], self._id_style(run_styles[run]))
+                position = piece_end
+                run += 1
+            used += cells
+        if line.fill >= 0 and used < column:
+            add(" " * (column - used), self._id_style(line.fill))
+        return Strip([Segment(text, style) for text, style in zip(texts, styles)])
+
+    def _raw_row(self, row: int) -> Strip:
         line_index = self._row_line[row]
         start, end = self._row_start[row], self._row_end[row]
-        text = self._lines[line_index][start:end]
-        if self.mode == "raw":
-            return Strip(self._chunk_segments(line_index, start, end, text))
-        line = self._lines[line_index]
-        stripped = line.lstrip()
-        if self._in_fence[line_index] or stripped.startswith("```"):
-            return Strip([Segment(text, self._style("output-pane--code"))])
-        if stripped.startswith("#"):
-            return Strip([Segment(text, self._style("output-pane--heading"))])
-        if stripped.startswith(">"):
-            return Strip([Segment(text, self._style("output-pane--quote"))])
-        segments: list[Segment] = []
-        if start == 0 and (match := _LIST_ITEM.match(text)):
-            segments.append(Segment(text[: match.end()], self._style("output-pane--marker")))
-            text = text[match.end() :]
-        segments.extend(self._inline_segments(text))
-        return Strip(segments)
-
-    def _inline_segments(self, text: str) -> list[Segment]:
-        base = self._style()
-        if "`" not in text and "**" not in text:
-            return [Segment(text, base)]
-        segments: list[Segment] = []
-        position = 0
-        for match in _INLINE.finditer(text):
-            if match.start() > position:
-                segments.append(Segment(text[position : match.start()], base))
-            component = "output-pane--inline-code" if match.group(1) else "output-pane--bold"
-            segments.append(Segment(match.group(), self._style(component)))
-            position = match.end()
-        if position < len(text):
-            segments.append(Segment(text[position:], base))
-        return segments
+        return Strip(self._chunk_segments(line_index, start, end, self._lines[line_index][start:end]))
 
     def _chunk_segments(self, line_index: int, start: int, end: int, text: str) -> list[Segment]:
         """Split a row where chunks begin, shading every other chunk."""

@@ -50,7 +50,12 @@ class PromptInput(TextArea):
             event.prevent_default()
             self.post_message(self.Submitted(self, self.text, compare=event.key in COMPARE_KEYS))
             return
-        await super()._on_key(event)
+        if event.key.startswith("alt+"):
+            # A terminal sends Alt+C as ESC c: the key comes with the character "c", which the
+            # editor would type. Alt keys are commands here: the editor's handler is skipped
+            # (Textual calls each class's handler in turn unless told not to), and the key
+            # bubbles on to the bindings.
+            event.prevent_default()
 
     def consume(self, sent: str) -> None:
         """The prompt ``sent`` was accepted: take it out of the box, keeping what was typed after
