@@ -469,3 +469,29 @@ def test_output_tokens_prefer_the_server_then_the_model_tokenizer_then_tiktoken(
     metrics.on_event(Usage(1, 5))
     assert metrics.output_tokens == 5 and metrics.token_source == "server"
     assert metrics.tokens_from("tiktoken") == 2
+
+
+def test_a_reasoning_models_usage_counts_the_answer_alone(clock, o200k):
+    """OpenAI, vLLM and DeepSeek count reasoning inside completion_tokens; TTFT and the decode
+    span are the answer's, so Tokens, Tok/s and the tiktoken difference use the answer's share:
+    900 reasoning tokens over 9 s, then 100 answer tokens over 1 s, decode at 99 tok/s (not 999)."""
+    m = make(clock, o200k)
+    feed(m, Started(100.0), Delta("thinking", 100.1, "reasoning"), Delta("hello", 109.0), Delta(" world", 110.0))
+    feed(m, Usage(prompt_tokens=5, completion_tokens=1000, reasoning_tokens=900), Finished("stop", 110.0))
+    assert m.server_completion_tokens == 1000
+    assert m.output_tokens == m.tokens_from("server") == 100
+    assert m.decode_rate() == pytest.approx(99 / 1.0)
+    assert m.usage_difference == 100 - m.tiktoken_tokens
+
+
+def test_a_stored_reasoning_run_counts_the_answer_alone(clock, o200k, tmp_path):
+    from tui.engine.history import record_of
+    from tui.engine.request import RunRequest
+    from tui.engine.run import Run
+    from tui.engine.summary import record_cells
+
+    run = Run(RunRequest("p", "m"), make(clock, o200k), number=1, endpoint_label="h")
+    feed(run.metrics, Started(100.0), Delta("hello", 109.0), Delta(" world", 110.0), Usage(5, 1000, 900), Finished("stop", 110.0))
+    record = record_of(run)
+    assert record.output_tokens == 100
+    assert record_cells(record)["Tokens"].startswith("100 ")

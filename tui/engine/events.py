@@ -65,6 +65,19 @@ class Usage:
     completion_tokens: int | None
     reasoning_tokens: int | None = None
 
+    @property
+    def answer_tokens(self) -> int | None:
+        """The answer's tokens: servers that report reasoning (OpenAI, vLLM, DeepSeek) count
+        it inside ``completion_tokens``, and the answer is what Tok/s and tiktoken measure."""
+        return answer_tokens(self.completion_tokens, self.reasoning_tokens)
+
+
+def answer_tokens(completion_tokens: int | None, reasoning_tokens: int | None) -> int | None:
+    """``completion_tokens`` less the reasoning tokens within it (for runs and stored records)."""
+    if completion_tokens is None:
+        return None
+    return max(completion_tokens - (reasoning_tokens or 0), 0)
+
 
 @dataclass(frozen=True, slots=True)
 class TokenCount:

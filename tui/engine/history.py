@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .events import answer_tokens
 from .private_files import private_file
 from .run import Run
 
@@ -237,10 +238,16 @@ class RunRecord:
         arrivals = self.arrivals
         return [arrivals[i] - arrivals[i - 1] for i in range(1, len(arrivals))]
 
+    def tokens_from(self, source: str | None) -> int | None:
+        """As ``RunMetrics.tokens_from``: the answer's tokens as ``source`` counts them."""
+        if source == "server":
+            return answer_tokens(self.server_completion_tokens, self.reasoning_tokens)
+        return {"model": self.model_tokens, "tiktoken": self.tiktoken_tokens}.get(source or "")
+
     @property
     def output_tokens(self) -> int | None:
         """As ``RunMetrics.output_tokens``: the count from ``token_source``."""
-        return {"server": self.server_completion_tokens, "model": self.model_tokens, "tiktoken": self.tiktoken_tokens}.get(self.token_source or "")
+        return self.tokens_from(self.token_source)
 
     @property
     def interrupted(self) -> bool:

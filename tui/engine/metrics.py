@@ -307,11 +307,18 @@ class RunMetrics:
 
     @property
     def server_completion_tokens(self) -> int | None:
+        """What the server reported, reasoning included."""
         return self.usage.completion_tokens if self.usage else None
 
+    @property
+    def server_answer_tokens(self) -> int | None:
+        """The server's count of the answer alone (``Usage.answer_tokens``)."""
+        return self.usage.answer_tokens if self.usage else None
+
     def tokens_from(self, source: TokenSource) -> int | None:
+        """The answer's tokens as ``source`` counts them (reasoning is never in these)."""
         if source == "server":
-            return self.server_completion_tokens
+            return self.server_answer_tokens
         if source == "model":
             return self.model_tokens
         return self.tiktoken_tokens
@@ -332,8 +339,8 @@ class RunMetrics:
 
     @property
     def usage_difference(self) -> int | None:
-        """Server's completion tokens minus tiktoken's count of the received text."""
-        server, counted = self.server_completion_tokens, self.tiktoken_tokens
+        """The server's count of the answer minus tiktoken's count of the received answer."""
+        server, counted = self.server_answer_tokens, self.tiktoken_tokens
         if server is None or counted is None:
             return None
         return server - counted

@@ -24,8 +24,7 @@ PROMPT_WIDTH = 40
 def record_tokens(record: RunRecord, source: str | None = None) -> tuple[int | None, str | None]:
     """(count, source) from ``source`` if given, else the record's best."""
     source = source or record.token_source
-    count = {"server": record.server_completion_tokens, "model": record.model_tokens, "tiktoken": record.tiktoken_tokens}.get(source or "")
-    return count, source
+    return record.tokens_from(source), source
 
 
 def decode_rate(record: RunRecord, tokens: int | None) -> float | None:

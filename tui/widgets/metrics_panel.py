@@ -136,7 +136,11 @@ def _usage(run: Run) -> str:
     if server is None:
         return "not reported" if not metrics.running else fmt.NONE
     difference = metrics.usage_difference
-    return f"{server:,}" + (f" ({difference:+,} vs tiktoken)" if difference is not None else "")
+    reasoning = metrics.usage.reasoning_tokens if metrics.usage else None
+    text = f"{server:,}"
+    if reasoning:  # the answer's share is what Tokens, Tok/s and the tiktoken difference use
+        text += f" ({reasoning:,} reasoning, {metrics.server_answer_tokens:,} answer)"
+    return text + (f" ({difference:+,} vs tiktoken)" if difference is not None else "")
 
 
 def _streaming(run: Run, next_run: bool) -> str:
