@@ -138,6 +138,23 @@ async def test_a_second_send_while_streaming_asks_then_replaces_without_mixing_r
     store.close()
 
 
+async def test_two_sends_typed_ahead_in_one_tick_never_mix_or_crash(server):
+    """``one ^J two ^J`` typed ahead: the first send goes out as "one"; the second, handled
+    before the first has even started, finds a run live and asks, with "two" (not "onetwo")
+    in the box, and no internal error."""
+    server.push(Script([gate("hold"), *words("answer")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        type_ahead(app, "one", "ctrl+j", "t", "w", "o", "ctrl+j")
+        await wait_for(pilot, lambda: any("again" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: len(server.requests) == 1)
+        assert server.requests[0]["messages"][-1]["content"] == "one"
+        assert app.screen.query_one("#prompt").text == "two"
+        assert not any("Internal error" in n.message for n in app._notifications)
+        assert len(app.session.runs) == 1
+        server.release("hold")
+
+
 # -- 3. main-screen keys on other screens ----------------------------------------------------
 
 

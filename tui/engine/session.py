@@ -110,12 +110,20 @@ class RunSession:
         return pair_of(run, self.runs)
 
     # -- sending -----------------------------------------------------------------------------
+    def start(self, prompt: str, listener: RunListener, *, compare: bool = False) -> asyncio.Task[list[Run]]:
+        """Start sending ``prompt`` (see :meth:`send`) and return its task. The session is busy
+        from this call on, so a second send handled in the same tick finds it busy."""
+        if self.busy:
+            raise RuntimeError("a send is already running: cancel it first")
+        self._task = task = asyncio.get_running_loop().create_task(self._send(prompt, listener, compare))
+        return task
+
     async def send(self, prompt: str, listener: RunListener, *, compare: bool = False) -> list[Run]:
         """Run ``prompt`` once with the current parameters, or as a Compare pair (streamed and
         waited, in alternating order). Returns the runs made. Cancelled by :meth:`cancel`."""
-        if self.busy:
-            raise RuntimeError("a send is already running: cancel it first")
-        self._task = asyncio.current_task()
+        return await self.start(prompt, listener, compare=compare)
+
+    async def _send(self, prompt: str, listener: RunListener, compare: bool) -> list[Run]:
         try:
             if not compare:
                 run = self._new_run(prompt, self.params.stream)
@@ -180,6 +188,8 @@ class RunSession:
                     # of them run, where sleep(0) would give them one hop per slice.
                     await asyncio.sleep(_YIELD_FOR)
                     worked_since = monotonic_clock()
+            if run.metrics.running:  # the stream stopped without its final event
+                run.metrics.fail("The stream ended without its final event: the partial answer is kept.", "malformed")
             run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
             run.metrics.cancel(self._cancel_reason or "Cancelled: the partial answer is kept.")

@@ -211,16 +211,18 @@ class MainScreen(WatchedScreen[None]):
 
     async def action_send(self) -> None:
         """Send from elsewhere than the prompt (the prompt sends itself, in key order)."""
-        await self.submit(self.prompt_input.text)
+        await self.submit(self.prompt_input.take())
 
     async def action_compare(self) -> None:
-        await self.submit(self.prompt_input.text, compare=True)
+        await self.submit(self.prompt_input.take(), compare=True)
 
     async def submit(self, text: str, *, compare: bool = False) -> None:
-        """Send ``text`` (Compare: streamed and waited). An empty prompt sends nothing (Compare
-        takes the last prompt again); while a run is live, a second press replaces it."""
+        """Send ``text``, already taken out of the prompt box (Compare: streamed and waited).
+        An empty prompt sends nothing (Compare takes the last prompt again); while a run is
+        live, a second press replaces it. A prompt not sent goes back into the box."""
         prompt = text if text.strip() else (self._last_prompt if compare and self._last_prompt.strip() else None)
         if prompt is None:
+            self.prompt_input.give_back(text)
             self._hint("Type a prompt first: nothing was sent.")
             return
         session = self.session
@@ -228,18 +230,26 @@ class MainScreen(WatchedScreen[None]):
             now = monotonic_clock()
             if now > self._replace_until:
                 self._replace_until = now + REPLACE_WITHIN
+                self.prompt_input.give_back(text)
                 active = session.active
                 which = f"Run #{active.number}" if active is not None else "A run"
-                self.notify(f"{which} is still running. Press Ctrl+J again to stop it and send this prompt (Escape only stops it).", title="Still running", severity="warning", timeout=REPLACE_WITHIN, markup=False)
+                self.notify(
+                    f"{which} is still running. Press Ctrl+J again within {REPLACE_WITHIN:g} s to stop it and send this prompt (Escape only stops it).",
+                    title="Still running", severity="warning", timeout=REPLACE_WITHIN, markup=False,
+                )
                 return
             await session.cancel("Cancelled: replaced by a new prompt.")
+            self.app.clear_notifications()  # the "still running" question is answered
+            if session.busy:  # another send started while this one waited for the cancel
+                self.prompt_input.give_back(text)
+                return
         self._replace_until = 0.0
-        if text.strip():
-            self.prompt_input.consume(text)
+        self.prompt_input.remember(prompt)
         self._last_prompt = prompt
         self.metrics_panel.message = ""
         self._ticker.resume()
-        self.run_worker(session.send(prompt, self, compare=compare), name="send", group="send", exit_on_error=False)
+        sending = session.start(prompt, self, compare=compare)  # busy from here on, in this tick
+        self.run_worker(sending, name="send", group="send", exit_on_error=False)
 
     def _hint(self, hint: str) -> None:
         self.metrics_panel.message = hint
@@ -390,8 +400,6 @@ class MainScreen(WatchedScreen[None]):
         if choice is None:
             return
         if choice.prompt is not None:
-            self.prompt_input.load_text(choice.prompt)
-            self.prompt_input.move_cursor(self.prompt_input.document.end)
             await self.submit(choice.prompt)
         elif choice.conversation_id is not None:
             self._continue_conversation(choice.conversation_id)

@@ -48,7 +48,9 @@ class PromptInput(TextArea):
         if event.key in SEND_KEYS or event.key in COMPARE_KEYS:
             event.stop()
             event.prevent_default()
-            self.post_message(self.Submitted(self, self.text, compare=event.key in COMPARE_KEYS))
+            # Taken out of the box now, in key order: a second send key queued behind this one
+            # sends only what was typed after this one.
+            self.post_message(self.Submitted(self, self.take(), compare=event.key in COMPARE_KEYS))
             return
         if event.key.startswith("alt+"):
             # A terminal sends Alt+C as ESC c: the key comes with the character "c", which the
@@ -57,14 +59,17 @@ class PromptInput(TextArea):
             # bubbles on to the bindings.
             event.prevent_default()
 
-    def consume(self, sent: str) -> None:
-        """The prompt ``sent`` was accepted: take it out of the box, keeping what was typed after
-        the send key, and remember it for recall."""
-        self.remember(sent)
-        current = self.text
-        if current.startswith(sent):
-            rest = current[len(sent) :]
-            self.load_text(rest)
+    def take(self) -> str:
+        """The prompt to send: the box's text, leaving the box empty for what is typed next."""
+        text = self.text
+        if text:
+            self.load_text("")
+        return text
+
+    def give_back(self, text: str) -> None:
+        """A prompt taken but not sent goes back, ahead of anything typed since."""
+        if text:
+            self.load_text(text + self.text)
             self.move_cursor(self.document.end)
 
     def remember(self, prompt: str) -> None:
