@@ -27,7 +27,7 @@ async def main(base_url: str, db_path: str, wanted: int) -> None:
     client = make_client(Target(base_url, "child-key-not-secret"))
     store = HistoryStore(db_path)
     run = Run.new(RunRequest("Count slowly, please.", "scripted-model"), clock=monotonic_clock, endpoint_label=base_url.removeprefix("http://"))
-    run.number = store.allocate_id()
+    run.number = store.reserve_id()
     store.start(run)
     print(f"RUN {run.number}", flush=True)
 

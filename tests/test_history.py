@@ -84,7 +84,7 @@ def manual_run(events, *, model="m", prompt="Say hello.", created=1_700_000_000.
 
 def start(store: HistoryStore, run: Run) -> int:
     """Number the run as the session does, and insert it."""
-    run.number = store.allocate_id()
+    run.number = store.reserve_id()
     assert store.start(run)
     return run.number
 
@@ -184,11 +184,11 @@ def test_exact_figures_round_trip(store):
     assert record.arrivals == [10.2 - 10.0, 10.25 - 10.0, 10.4 - 10.0]
     assert record.chunk_sizes == [3, 2, 6] and record.chunks() == ["Hel", "lo", " world"]
     assert record.ttft == 10.2 - 10.0 and record.ttfr == 10.05 - 10.0 and record.e2e == 10.4 - 10.0
-    assert record.tpot == ((10.4 - 10.0) - (10.2 - 10.0)) / 2  # server said 3 tokens
+    assert record.tpot == ((10.4 - 10.0) - (10.2 - 10.0)) / 1  # server said 3 tokens, 1 of them reasoning
     assert record.decode_tps == run.metrics.decode_rate()
     assert record.gap_max == run.metrics.gap_stats().max
     assert (record.server_prompt_tokens, record.server_completion_tokens, record.reasoning_tokens) == (5, 3, 1)
-    assert record.tiktoken_tokens is None and record.usage_difference is None and record.output_tokens == 3
+    assert record.tiktoken_tokens is None and record.usage_difference is None and record.output_tokens == 2
     assert record.outcome == "cut (max tokens)" and record.pair_id == 3
     assert record.elapsed == 10.45  # from the send (the run was created at clock 0)
 
@@ -274,19 +274,22 @@ def test_database_is_wal_with_a_schema_version(store, db_path):
 
 
 def test_runs_survive_reopening_and_two_sessions_share_the_file(db_path):
+    """Two streamtui processes on one file (browser tabs) never hand out the same number, and a
+    number once given is never changed afterwards (pairs and conversations link by it)."""
     with HistoryStore(db_path) as first, HistoryStore(db_path) as second:
         one, two = manual_run(EXACT_EVENTS, created=1.0), manual_run(EXACT_EVENTS, created=2.0)
-        a = start(first, one)
-        # The second session allocated the same number before the first wrote it: it moves on.
-        two.number = second.allocate_id()
-        assert two.number == a and second.start(two) and two.number != a
-        b = two.number
+        one.number = first.reserve_id()
+        two.number = second.reserve_id()
+        given = (one.number, two.number)
+        assert one.number != two.number
+        assert first.start(one) and second.start(two)
+        assert (one.number, two.number) == given
         finish(first, one)
-        assert [r.id for r in first.list_runs()] == [b, a]
-        assert second.allocate_id() > b
+        assert [r.id for r in first.list_runs()] == [two.number, one.number]
+        assert second.reserve_id() > max(given) and first.reserve_id() > max(given)
     with HistoryStore(db_path) as reopened:
-        assert reopened.get(a).output == "Hello world" and reopened.count() == 2
-        assert reopened.allocate_id() == b + 1
+        assert reopened.get(one.number).output == "Hello world"
+        assert reopened.reserve_id() > max(given)
 
 
 def test_path_comes_from_argument_then_env_then_user_data_dir(tmp_path):
@@ -341,7 +344,7 @@ def test_a_failed_write_is_reported_not_raised(store):
     start(store, run)
     store._db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full disk
     assert save(store, run) is False and finish(store, run) is False
-    run.number = store.allocate_id()
+    run.number = store.reserve_id()
     assert store.start(run) is False and "could not save" in store.problem
 
 
@@ -414,7 +417,7 @@ def test_jsonl_export(store, tmp_path):
     assert done["chunk_times"] == [10.2 - 10.0, 10.25 - 10.0, 10.4 - 10.0]
     assert done["ttft"] == 10.2 - 10.0 and done["e2e"] == 10.4 - 10.0 and done["output"] == "Hello world"
     assert done["server_usage"] == {"prompt_tokens": 5, "completion_tokens": 3, "reasoning_tokens": 1}
-    assert done["output_tokens"] == 3 and done["tiktoken_tokens"] is None
+    assert done["output_tokens"] == 2 and done["tiktoken_tokens"] is None
     assert done["params"]["max_tokens"] == 64 and done["params"]["temperature"] == 0.5 and done["pair_id"] == 5
     assert done["outcome"] == "cut (max tokens)" and done["finish_reason"] == "length"
 

@@ -96,3 +96,27 @@ def test_a_killed_app_keeps_the_partial_run(server, tmp_path):
     assert record is not None and not record.final and record.outcome == "interrupted"
     assert record.output == "".join(f"word{i} " for i in range(10))
     assert len(record.arrivals) == 10 and record.arrivals == sorted(record.arrivals)
+
+
+async def test_two_apps_on_one_history_file_keep_their_pairs_apart(server, tmp_path):
+    """As `streamtui web` runs one process per tab on one file: the first app sends once, then
+    the second runs a Compare. Its pair links its own two runs, in the app and in history."""
+    path = tmp_path / "history.sqlite3"
+    first_store, second_store = HistoryStore(path), HistoryStore(path)
+    first, second = make_app(server.base_url, history=first_store), make_app(server.base_url, history=second_store)
+    async with first.run_test(size=(120, 40)) as first_pilot, second.run_test(size=(120, 40)) as second_pilot:
+        await second_pilot.pause()  # the second app is up (its store opened) before the first sends
+        await send(first_pilot, "from the first tab")
+        await settle(first_pilot)
+        second.main_screen.prompt_input.load_text("compared in the second tab")
+        await second_pilot.press("ctrl+o")
+        await settle(second_pilot)
+        runs = second.session.runs
+        assert len(runs) == 2 and second.session.pair_of(runs[-1]) is not None
+        assert runs[0].pair_id == runs[1].pair_id == runs[0].number
+    stored = {record.id: record for record in HistoryStore(path).list_runs()}
+    assert len(stored) == 3
+    assert [stored[run.number].pair_id for run in runs] == [runs[0].number] * 2
+    assert stored[runs[0].number].prompt == "compared in the second tab"
+    first_store.close()
+    second_store.close()

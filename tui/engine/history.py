@@ -6,8 +6,10 @@ one thread, in that order. A run that fails, is cancelled, or is cut off by the 
 keeps what had arrived by its last save; such a run has ``final`` false and its last running
 state.
 
-A run's id is its number everywhere (Runs table, Timeline, History): ``allocate_id`` hands
-out the next one at the send, before anything is written.
+A run's id is its number everywhere (Runs table, Timeline, History): ``reserve_id`` takes
+the next one in the database at the send (one small insert, off the event loop), so processes
+sharing the file (``streamtui web`` runs one per browser tab) never hand out the same number,
+and a number once shown, and linked to by pairs and conversations, never changes.
 
 Where: ``platformdirs.user_data_dir("streamtui")/history.sqlite3``. ``STREAMTUI_HISTORY`` names
 another file, or keeps history in memory with ``off`` or ``:memory:``. An explicit path wins.
@@ -103,6 +105,9 @@ _MIGRATIONS: dict[int, list[str]] = {
         "CREATE INDEX runs_conversation ON runs (conversation_id, turn)",
     ],
 }
+
+#: A run's row from its send until ``start`` fills it in: numbered, and nothing else yet.
+_RESERVE_SQL = "INSERT INTO runs (created, updated, state, endpoint, model, api, stream, params, prompt) VALUES (?, ?, 'connecting', '', '', '', 1, '{}', '')"
 
 #: The columns a save rewrites, in order (see _changing_values).
 _CHANGING = (
@@ -367,19 +372,24 @@ class HistoryStore:
         self.close()
 
     # -- writing (HistoryWriter's thread) ---------------------------------------------------------
-    def allocate_id(self) -> int:
-        """The next run's number, handed out without touching the disk (see ``start``)."""
+    def reserve_id(self) -> int:
+        """The next run's number, taken in the database (an empty row that ``start`` fills in;
+        AUTOINCREMENT never gives a number twice). If the write fails, a number from memory."""
+        now = time.time()
         with self._lock:
-            number = self._next_id
-            self._next_id += 1
+            try:
+                number = self._db.execute(_RESERVE_SQL, (now, now)).lastrowid
+            except sqlite3.Error as exc:
+                self.problem = f"History could not reserve a run number: {exc}."
+                number = self._next_id
+            self._next_id = max(self._next_id, number + 1)
             return number
 
     def start(self, run: Run) -> bool:
-        """Insert the run under its number. If another streamtui took that id meanwhile, the run
-        gets the next free one (``run.number`` is updated). False if the write failed."""
+        """Fill in the row reserved for the run's number (insert it, if the reservation failed).
+        False if the write failed."""
         request = run.request
         row = {
-            "id": run.number,
             "created": run.created,
             "updated": time.time(),
             "state": run.metrics.state,
@@ -395,15 +405,12 @@ class HistoryStore:
             "conversation_id": run.conversation_id,
             "turn": run.turn,
         }
-        sql = f"INSERT INTO runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        update = f"UPDATE runs SET {', '.join(f'{column} = ?' for column in row)} WHERE id = ?"
+        insert = f"INSERT INTO runs (id, {', '.join(row)}) VALUES ({', '.join('?' * (len(row) + 1))})"
         try:
             with self._lock:
-                try:
-                    self._db.execute(sql, tuple(row.values()))
-                except sqlite3.IntegrityError:
-                    row["id"] = run.number = self._db.execute("SELECT MAX(id) + 1 FROM runs").fetchone()[0]
-                    self._next_id = max(self._next_id, run.number + 1)
-                    self._db.execute(sql, tuple(row.values()))
+                if self._db.execute(update, (*row.values(), run.number)).rowcount == 0:
+                    self._db.execute(insert, (run.number, *row.values()))
         except sqlite3.Error as exc:
             self.problem = f"History could not save run #{run.number}: {exc}."
             return False

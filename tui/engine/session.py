@@ -126,7 +126,7 @@ class RunSession:
     async def _send(self, prompt: str, listener: RunListener, compare: bool) -> list[Run]:
         try:
             if not compare:
-                run = self._new_run(prompt, self.params.stream)
+                run = await self._new_run(prompt, self.params.stream)
                 await self._execute(run, listener)
                 return [run]
             return await self._compare(prompt, listener)
@@ -144,7 +144,7 @@ class RunSession:
         task.cancel()
         await asyncio.wait([task])
 
-    def _new_run(self, prompt: str, stream: bool, *, pair_id: int | None = None, first_of_pair: bool = False, overrides: dict | None = None) -> Run:
+    async def _new_run(self, prompt: str, stream: bool, *, pair_id: int | None = None, first_of_pair: bool = False, overrides: dict | None = None) -> Run:
         params = self.params
         conversation = self.conversation if params.api != "completions" else None
         turns = tuple(conversation.turns) if conversation else ()
@@ -162,7 +162,7 @@ class RunSession:
         )
         if overrides:
             request = replace(request, **overrides)
-        number = self.history.allocate_id()
+        number = await asyncio.to_thread(self.history.reserve_id)
         run = Run.new(request, clock=self.clock, number=number, endpoint_label=self.connection.endpoint.label, pair_id=number if first_of_pair else pair_id)
         if conversation is not None:
             if conversation.id is None:  # this run starts it, whatever becomes of the run
@@ -250,7 +250,7 @@ class RunSession:
         self._compares += 1
         runs: list[Run] = []
         for stream in order:
-            run = self._new_run(prompt, stream, pair_id=runs[0].number if runs else None, first_of_pair=not runs, overrides=overrides)
+            run = await self._new_run(prompt, stream, pair_id=runs[0].number if runs else None, first_of_pair=not runs, overrides=overrides)
             await self._execute(run, listener)
             runs.append(run)
             if run.metrics.state != "done":
