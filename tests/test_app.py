@@ -63,6 +63,10 @@ async def test_escape_cancels_and_keeps_the_partial_text(server):
         assert app.main_screen.output.text == "partial answer"
         assert run.text == "partial answer"
         assert cell(app.main_screen.runs_table, 0, "Outcome") == "cancelled"
+        # What arrived is counted, all of it, however soon the cancel came after it.
+        count = run.metrics.token_count
+        assert count is not None and count.answer_chars == len("partial answer") and count.answer == 2
+        assert cell(app.main_screen.runs_table, 0, "Tokens") == "2 tiktoken"
         # The connection was closed and the app goes on: the next run works.
         await send(pilot, "again")
         await settle(pilot)

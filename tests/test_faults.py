@@ -435,3 +435,16 @@ async def test_the_pane_shows_the_failure_after_the_partial_text(server, tmp_pat
         rows = ["".join(segment.text for segment in app.main_screen.output.render_line(y)) for y in range(6)]
         assert any("dropped mid-stream" in row.lower() for row in rows), rows
         assert run.metrics.state == "failed"
+
+
+async def test_a_failed_run_is_written_to_the_log(server, tmp_path, monkeypatch):
+    """Help says failures are logged: a run that fails leaves one line naming it and why."""
+    monkeypatch.setenv("STREAMTUI_LOG", str(tmp_path / "streamtui.log"))
+    server.push(Script([chunk("kept "), drop()]))
+    app = make_app(server.base_url, retries=0)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, "try")
+        await settle(pilot)
+        number = app.session.runs[-1].number
+    log = (tmp_path / "streamtui.log").read_text()
+    assert f"Run #{number} failed" in log and "dropped mid-stream" in log.lower()

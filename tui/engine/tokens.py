@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .events import TokenCount
+
 if TYPE_CHECKING:  # tiktoken is imported lazily: it costs startup time.
     import tiktoken
 
@@ -134,6 +136,15 @@ def encoding_for_model(model: str, override: str | None = None) -> EncodingChoic
         if name in _RANK_FILE:
             return EncodingChoice(name, exact=True)
     return EncodingChoice(FALLBACK_ENCODING, exact=False)
+
+
+def count_text(answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
+    """A final count of a whole text at once, as the stream's counter would have ended it."""
+    choice = encoding_for_model(model, override)
+    encoding = load_encoding(choice.name)
+    return TokenCount(
+        len(encoding.encode_ordinary(answer)), len(encoding.encode_ordinary(reasoning)), choice.name, choice.exact, len(answer), len(reasoning), True
+    )
 
 
 class IncrementalTokenCounter:
