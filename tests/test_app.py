@@ -250,3 +250,34 @@ async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
         assert [cell(app.main_screen.runs_table, row, "#") for row in range(3)] == ["3 ⇄2", "2 ⇄2", "1"]
         text = panel_text(app)
         assert "Compare" in text and "sooner" in text
+
+
+async def test_compare_drops_a_fair_parameter_the_model_refuses_and_says_so(server):
+    """Reasoning models refuse any temperature but their default: the warm-up finds out, the
+    pair is sent without it, and the panel says so (a Compare that always failed, before)."""
+    refusal = "Unsupported value: 'temperature' does not support 0.0 with this model. Only the default (1) value is supported."
+    server.push(Script([], status=400, error_message=refusal), Script(words("warm")), Script(words("the answer")), Script(words("the answer")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.main_screen.prompt_input.load_text("think first")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: len(app.session.runs) == 2)
+        await settle(pilot)
+        streamed, waited = app.session.runs
+        assert streamed.metrics.state == waited.metrics.state == "done"
+        warm_up, retried, *pair = server.requests
+        assert warm_up["temperature"] == 0 and "temperature" not in retried
+        assert all("temperature" not in request and request["seed"] == 1234 for request in pair)
+        text = panel_text(app)
+        assert "temperature" in text and "refused" in text
+
+
+async def test_compare_warm_up_asks_for_16_tokens_on_the_responses_api(server):
+    """OpenAI's Responses API refuses max_output_tokens below 16."""
+    app = make_app(server.base_url, api="responses")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.main_screen.prompt_input.load_text("hello")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: len(app.session.runs) == 2)
+        await settle(pilot)
+        assert server.requests[0]["max_output_tokens"] == 16

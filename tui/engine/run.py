@@ -42,6 +42,8 @@ class Run:
     text_released: bool = False
     #: What the run is doing before its request ("starting the embedded model…"), or None.
     note: str | None = None
+    #: What a Compare pair's warm-up learnt and changed (on both runs of the pair).
+    pair_notes: tuple[str, ...] = ()
 
     @classmethod
     def new(cls, request: RunRequest, *, clock: Clock, **fields) -> Run:

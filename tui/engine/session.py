@@ -23,6 +23,7 @@ from .clock import Clock, monotonic_clock
 from .comparison import Comparison, pair_of
 from .connection import Connection
 from .errors import Problem, UserFacingError, internal_problem
+from .events import Delta, Deltas, Failed
 from .history import HistoryStore
 from .history_writer import HistoryWriter
 from .logfile import log_failure
@@ -42,6 +43,9 @@ KEEP_TEXT_OF = 20
 #: Sent with both runs of a Compare pair when the person set none, so both answers match.
 FAIR_TEMPERATURE = 0.0
 FAIR_SEED = 1234
+#: A Compare warm-up's answer: as short as the API allows.
+WARM_UP_TOKENS = 1
+WARM_UP_TOKENS_RESPONSES = 16
 
 
 class RunListener(Protocol):
@@ -262,13 +266,14 @@ class RunSession:
         and the order alternating from one Compare to the next."""
         overrides = self.fair_overrides()
         self.activity = "warming up (a discarded request)…"
-        await self._warm_up(prompt, overrides)
+        notes = await self._warm_up(prompt, overrides)
         self.activity = None
         order = (True, False) if self._compares % 2 == 0 else (False, True)
         self._compares += 1
         runs: list[Run] = []
         for stream in order:
             run = await self._new_run(prompt, stream, pair_id=runs[0].number if runs else None, first_of_pair=not runs, overrides=overrides)
+            run.pair_notes = notes
             await self._execute(run, listener)
             runs.append(run)
             if run.metrics.state != "done":
@@ -284,19 +289,52 @@ class RunSession:
             overrides["seed"] = FAIR_SEED
         return overrides
 
-    async def _warm_up(self, prompt: str, overrides: dict) -> None:
+    async def _warm_up(self, prompt: str, overrides: dict) -> tuple[str, ...]:
         """One short request that is not a run: it opens the connection and fills a server's
-        prompt cache, so neither run of the pair pays for them alone."""
+        prompt cache, so neither run of the pair pays for them alone. A fair parameter the
+        server refuses (reasoning models take no temperature but their default) is dropped from
+        ``overrides`` and the warm-up sent again; the notes say what was dropped."""
+        notes: list[str] = []
         try:
             await self.connection.ready()
             model = self.connection.model or await self.connection.resolve_model()
-            request = RunRequest(prompt=prompt, model=model, api=self.params.api, stream=True, max_tokens=1, include_usage=False, **overrides)
-            async for _ in self.connection.batches(request, self.clock):
-                pass
+            # OpenAI's Responses API refuses fewer than 16 output tokens.
+            cap: int | None = WARM_UP_TOKENS_RESPONSES if self.params.api == "responses" else WARM_UP_TOKENS
+            for _ in range(len(overrides) + 2):
+                request = RunRequest(prompt=prompt, model=model, api=self.params.api, stream=True, max_tokens=cap, include_usage=False, **overrides)
+                failure = await self._send_warm_up(request)
+                if failure is None or failure.kind != "bad_request":
+                    if failure is not None:
+                        log_failure(f"Compare warm-up failed: {failure.message}")
+                    break
+                message = failure.message.lower()
+                refused = [name for name in overrides if name in message]
+                for name in refused:
+                    notes.append(f"{name} {overrides.pop(name)} not sent: the server refused it")
+                if cap is not None and ("max_tokens" in message or "max_output_tokens" in message):
+                    cap = None  # no cap: the warm-up stops at its first text instead
+                elif not refused:
+                    log_failure(f"Compare warm-up failed: {failure.message}")
+                    break
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the pair's own runs will say what is wrong
             log_failure("Compare warm-up failed", exc)
+        return tuple(notes)
+
+    async def _send_warm_up(self, request: RunRequest) -> Failed | None:
+        """Send the warm-up and read it to its end (to its first text if it has no cap)."""
+        batches = self.connection.batches(request, self.clock)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    if isinstance(event, Failed):
+                        return event
+                    if request.max_tokens is None and isinstance(event, (Delta, Deltas)):
+                        return None
+        finally:
+            await batches.aclose()  # type: ignore[attr-defined]
+        return None
 
     # -- conversation ------------------------------------------------------------------------
     def start_conversation(self) -> None:

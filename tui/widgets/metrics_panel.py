@@ -187,4 +187,10 @@ def _comparison_table(comparison: Comparison) -> Table:
     fair = _params(streamed)
     if fair:
         table.add_row("Both sent", fair)
+    if streamed.pair_id is not None:
+        table.add_row("Warm-up", "one discarded request first, same prompt: the connection and any prompt cache are warm for both")
+    else:
+        table.add_row("Warm-up", "none (sent one way, then the other): the first may have paid for a cold start")
+    for note in streamed.pair_notes:
+        table.add_row("", Text(note, style="yellow"))
     return table
