@@ -81,14 +81,17 @@ def _every_option() -> list[str]:
 
 def test_every_tui_option_reaches_the_session():
     """Whatever options the TUI has (today's and later ones), the command each browser session
-    runs parses to the same settings the web command was given, without host and port."""
+    runs parses to the same settings the web command was given, without host and port, and
+    with the prompt in the environment."""
     given = web.parse_args(["--host", "127.0.0.2", "--port", "0", *_every_option()])
-    command = web.session_command(given, environ={})
+    environ: dict[str, str] = {}
+    command = web.session_command(given, environ=environ)
     program = shlex.split(command)
     assert program[:4] == [sys.executable, "-P", "-m", "tui"]
     session = cli.build_parser().parse_args(program[4:])
     expected = {k: v for k, v in vars(given).items() if k not in ("host", "port")}
-    assert vars(session) == {**expected, "command": None}
+    assert vars(session) == {**expected, "command": None, "prompt": ""}
+    assert environ[web.PROMPT_ENV] == given.prompt
     assert not any(item.startswith(("--host", "--port")) for item in program)
 
 
@@ -133,7 +136,9 @@ def test_options_before_and_after_web_reach_the_session():
     """``main(args)`` gets the namespace of ``streamtui [options] web [options]``."""
     args = _parser_with_web().parse_args(["--model", "m1", "web", "--temperature", "0.25", "--no-stream", "--prompt", "hi", "--port", "0"])
     assert (args.command, args.host, args.port) == ("web", "127.0.0.1", 0)
-    assert shlex.split(web.session_command(args, environ={}))[4:] == ["--model=m1", "--temperature=0.25", "--no-stream", "--prompt=hi"]
+    environ: dict[str, str] = {}
+    assert shlex.split(web.session_command(args, environ=environ))[4:] == ["--model=m1", "--temperature=0.25", "--no-stream"]
+    assert environ[web.PROMPT_ENV] == "hi"
 
 
 def test_streamtui_web_runs_tui_web_main(monkeypatch):
@@ -615,10 +620,12 @@ async def test_without_the_token_the_page_and_the_websocket_are_refused(tmp_path
 async def test_the_token_opens_the_page_and_its_cookie_the_websocket(tmp_path: Path):
     """The printed URL's token opens the page, which sets it as a cookie (HttpOnly: no script
     reads it; SameSite=Strict: no other site's request carries it); the page's websocket
-    carries the cookie and its session starts."""
+    carries the cookie and its session starts. A prompt read from standard input reaches the
+    sessions off their command lines (``ps`` shows those to every user) and is never printed."""
     import aiohttp
 
-    async with served(tmp_path) as web_server:
+    prompt = "canary prompt " + os.urandom(6).hex()
+    async with served(tmp_path, "--prompt", "-", stdin=prompt.encode()) as web_server:
         assert web_server.url == f"http://{web_server.address}/?token={web_server.token}" and len(web_server.token) >= 32
         async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # unsafe: cookies for an IP address
             async with http.get(web_server.url) as response:
@@ -637,6 +644,24 @@ async def test_the_token_opens_the_page_and_its_cookie_the_websocket(tmp_path: P
                         assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
                         if message.type == aiohttp.WSMsgType.BINARY:
                             screen += message.data
+                sessions = [pid for pid in descendants(web_server.server.process.pid) if " -m tui" in command_line(pid)]
+                assert sessions, "no session process"
+                for pid in [web_server.server.process.pid, *descendants(web_server.server.process.pid)]:
+                    assert prompt not in command_line(pid), command_line(pid)
+    assert prompt not in web_server.server.text
+
+
+def test_the_prompt_never_goes_on_the_command_line():
+    """``ps`` shows every user the sessions' command lines: the prompt goes through the
+    environment, which only its owner can read."""
+    environ: dict[str, str] = {}
+    command = web.session_command(web.parse_args(["--prompt", "my secret plan", "--model", "m"]), environ=environ)
+    assert "secret" not in command and "--prompt" not in command
+    assert environ[web.PROMPT_ENV] == "my secret plan"
+    assert "--model=m" in command
+    environ = {}
+    web.session_command(web.parse_args([]), environ=environ)
+    assert web.PROMPT_ENV not in environ
 
 
 def test_which_host_names_a_server_answers_to():

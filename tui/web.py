@@ -8,7 +8,8 @@ takes works in the browser, today's and those added later.
 Secrets never go on a command line (``ps`` shows command lines to every user): the API key
 stays in the environment, which each session inherits (``--api-key-env`` names the variable,
 never the key), and a base URL with credentials in it goes to the session through
-``OPENAI_BASE_URL`` instead of ``--base-url``. What this server prints or logs, including a
+``OPENAI_BASE_URL`` instead of ``--base-url``, and the prompt (``--prompt``, perhaps read from
+standard input) through ``STREAMTUI_PROMPT``. What this server prints or logs, including a
 session's error output, goes through the same redaction as streamtui's log file.
 
 Whoever can drive a session can read every stored prompt and answer and spend the API key, and
@@ -42,6 +43,8 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: The namespace's own entries, never passed on to a session.
 WEB_DESTS = frozenset({"host", "port", "command"})
+#: Where a session finds its prompt (the TUI reads it when it has no ``--prompt``).
+PROMPT_ENV = "STREAMTUI_PROMPT"
 #: Addresses that listen on every interface.
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 #: The names of this machine's loopback interface that a browser may put in a Host header.
@@ -124,13 +127,19 @@ def _has_credentials(url: str) -> bool:
 
 def session_command(args: argparse.Namespace, environ: MutableMapping[str, str] = os.environ) -> str:
     """The shell command textual-serve runs for each browser session, and what it needs in the
-    environment (written into ``environ``): nothing secret is ever part of the command."""
+    environment (written into ``environ``): nothing secret, nor the prompt, is ever part of the
+    command."""
     argv = app_argv(args)
     base_url = getattr(args, "base_url", None)
     if base_url and _has_credentials(base_url):
         # --base-url wins over OPENAI_BASE_URL, so this is the same endpoint, off the command line.
         argv = [item for item in argv if not item.startswith("--base-url=")]
         environ["OPENAI_BASE_URL"] = base_url
+    prompt = getattr(args, "prompt", None)
+    if prompt:
+        # A prompt may be private (`--prompt -` reads it from standard input to keep it off `ps`).
+        argv = [item for item in argv if not item.startswith("--prompt=")]
+        environ[PROMPT_ENV] = prompt
     import shlex
 
     root = str(Path(__file__).resolve().parent.parent)
@@ -394,7 +403,7 @@ def main(args: argparse.Namespace) -> int:
     port = getattr(args, "port", None)
     port = DEFAULT_PORT if port is None else port
     if getattr(args, "prompt", None) == "-":
-        args.prompt = sys.stdin.read()
+        args.prompt = sys.stdin.read().rstrip("\n")  # as the TUI reads it
     try:
         import textual_serve  # noqa: F401
     except ImportError:
