@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -80,14 +81,17 @@ def _every_option() -> list[str]:
 
 def test_every_tui_option_reaches_the_session():
     """Whatever options the TUI has (today's and later ones), the command each browser session
-    runs parses to the same settings the web command was given, without host and port."""
+    runs parses to the same settings the web command was given, without host and port, and
+    with the prompt in the environment."""
     given = web.parse_args(["--host", "127.0.0.2", "--port", "0", *_every_option()])
-    command = web.session_command(given, environ={})
+    environ: dict[str, str] = {}
+    command = web.session_command(given, environ=environ)
     program = shlex.split(command)
     assert program[:4] == [sys.executable, "-P", "-m", "tui"]
     session = cli.build_parser().parse_args(program[4:])
     expected = {k: v for k, v in vars(given).items() if k not in ("host", "port")}
-    assert vars(session) == {**expected, "command": None}
+    assert vars(session) == {**expected, "command": None, "prompt": ""}
+    assert environ[web.PROMPT_ENV] == given.prompt
     assert not any(item.startswith(("--host", "--port")) for item in program)
 
 
@@ -132,7 +136,9 @@ def test_options_before_and_after_web_reach_the_session():
     """``main(args)`` gets the namespace of ``streamtui [options] web [options]``."""
     args = _parser_with_web().parse_args(["--model", "m1", "web", "--temperature", "0.25", "--no-stream", "--prompt", "hi", "--port", "0"])
     assert (args.command, args.host, args.port) == ("web", "127.0.0.1", 0)
-    assert shlex.split(web.session_command(args, environ={}))[4:] == ["--model=m1", "--temperature=0.25", "--no-stream", "--prompt=hi"]
+    environ: dict[str, str] = {}
+    assert shlex.split(web.session_command(args, environ=environ))[4:] == ["--model=m1", "--temperature=0.25", "--no-stream"]
+    assert environ[web.PROMPT_ENV] == "hi"
 
 
 def test_streamtui_web_runs_tui_web_main(monkeypatch):
@@ -218,10 +224,15 @@ class Process:
         self._readers = [asyncio.create_task(self._read(stream)) for stream in (process.stdout, process.stderr) if stream]
 
     @classmethod
-    async def start(cls, *argv: str, **options: Any) -> Process:
+    async def start(cls, *argv: str, stdin: bytes | None = None, **options: Any) -> Process:
+        """Started with ``stdin`` as its standard input (then closed), else none."""
         process = await asyncio.create_subprocess_exec(
-            *argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **options
+            *argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **options
         )
+        if process.stdin is not None:
+            process.stdin.write(stdin or b"")
+            await process.stdin.drain()
+            process.stdin.close()
         return cls(process)
 
     async def _read(self, stream: asyncio.StreamReader) -> None:
@@ -402,28 +413,6 @@ async def chromium(profile: Path, url: str, artifacts: Path):
         await browser.stop(grace=5)
 
 
-async def test_the_page_links_follow_the_address_the_browser_used():
-    """Through an SSH tunnel (``ssh -L 9000:127.0.0.1:8000``) the page must point the browser at
-    the tunnel, not at the server's own address. And the server stops cleanly on SIGTERM."""
-    import aiohttp
-
-    environ = {**os.environ, "STREAMTUI_HISTORY": "off"}
-    server = await Process.start(sys.executable, "-m", "tui.web", "--port", "0", "--base-url", "http://127.0.0.1:9/v1", cwd=ROOT, env=environ)
-    try:
-        found = await wait_until(lambda: re.search(r"serving streamtui on http://(\S+)", server.text) or server.process.returncode is not None, 20, "the URL")
-        assert not isinstance(found, bool), server.text
-        address = found.group(1)
-        async with aiohttp.ClientSession() as http:
-            for host in (address, "tunnel.example:9000"):
-                async with http.get(f"http://{address}/", headers={"Host": host}) as response:
-                    page = await response.text()
-                assert f'data-session-websocket-url="ws://{host}/ws"' in page
-                assert f'src="http://{host}/static/js/textual.js"' in page
-    finally:
-        left = await server.stop()
-    assert not left and server.process.returncode == 0, server.text
-
-
 # --------------------------------------------------------------------------- the browser test
 
 ANSWER = "Streaming shows the first words at once, then the rest as it arrives."
@@ -504,3 +493,181 @@ async def test_the_app_in_a_browser_sends_a_prompt_and_shows_the_answer(tmp_path
         f"server stopped {stopped_in:.1f} s, total {time.monotonic() - started:.1f} s"
     )
     print(f"browser test: {timings}")
+
+
+# --------------------------------------------------------------------------- who may use the server
+
+class Served:
+    """A running ``python -m tui.web``: its process, the URL it printed, that URL's address
+    (``127.0.0.1:PORT``) and token."""
+
+    def __init__(self, server: Process, url: str) -> None:
+        self.server = server
+        self.url = url
+        parts = urlsplit(url)
+        self.address = parts.netloc
+        self.port = parts.port
+        self.token = parse_qs(parts.query).get("token", [""])[0]
+
+
+@contextlib.asynccontextmanager
+async def served(tmp_path: Path, *options: str, stdin: bytes | None = None):
+    """``python -m tui.web --port 0`` with ``options`` on a refused endpoint, as :class:`Served`
+    once it printed its URL; on the way out it must stop cleanly, leave no process behind, and
+    have shown its token nowhere but in that URL."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "STREAMTUI_"))}
+    environ.update(STREAMTUI_HISTORY="off", STREAMTUI_LOG=str(tmp_path / "streamtui.log"), TEXTUAL_ANIMATIONS="none")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))  # bound, never listening: the endpoint refuses at once
+        base_url = f"http://127.0.0.1:{holder.getsockname()[1]}/v1"
+        server = await Process.start(sys.executable, "-m", "tui.web", "--port", "0", "--base-url", base_url, "--model", "m", *options, cwd=ROOT, env=environ, stdin=stdin)
+        try:
+            found = await wait_until(lambda: re.search(r"serving streamtui on (http://\S+)", server.text) or server.process.returncode is not None, 20, "the URL")
+            assert not isinstance(found, bool), f"streamtui web exited:\n{server.text}"
+            yield Served(server, found.group(1))
+        finally:
+            left = await server.stop()
+    assert not left and server.process.returncode == 0, server.text
+    token = parse_qs(urlsplit(found.group(1)).query).get("token", [""])[0]
+    assert token and server.text.count(token) == 1, server.text
+    log_file = tmp_path / "streamtui.log"
+    assert not log_file.exists() or token not in log_file.read_text()
+
+
+async def test_the_page_links_follow_the_address_the_browser_used(tmp_path: Path):
+    """Through an SSH tunnel (``ssh -L 9000:127.0.0.1:8000``, then http://localhost:9000) the page
+    must point the browser at the tunnel, not at the server's own address. And the server stops
+    cleanly on SIGTERM."""
+    import aiohttp
+
+    async with served(tmp_path) as web_server, aiohttp.ClientSession() as http:
+        for host in (web_server.address, "localhost:9000"):
+            async with http.get(web_server.url, headers={"Host": host}) as response:
+                page = await response.text()
+            assert f'data-session-websocket-url="ws://{host}/ws"' in page
+            assert f'src="http://{host}/static/js/textual.js"' in page
+
+
+async def websocket_status(http: Any, url: str, **options: Any) -> int:
+    """101 if the websocket opened (then closed again), else the status the server refused it with."""
+    import aiohttp
+
+    try:
+        websocket = await http.ws_connect(url, **options)
+    except aiohttp.WSServerHandshakeError as refused:
+        return refused.status
+    await websocket.close()
+    return 101
+
+
+async def assert_refused(response: Any) -> None:
+    """HTTP 403 with one line of plain text saying why."""
+    text = await response.text()
+    assert response.status == 403, (response.status, text[:200])
+    assert response.content_type == "text/plain" and text.startswith("streamtui web: refused: ") and text.count("\n") == 1, text
+
+
+async def test_a_websocket_from_another_origin_is_refused(tmp_path: Path):
+    """Browsers apply no CORS to websockets: any page in any tab could open ``/ws`` and drive the
+    app. Only the page this server served may: its Origin is this server, with the same scheme."""
+    import aiohttp
+
+    async with served(tmp_path) as web_server, aiohttp.ClientSession() as http:
+        url = f"ws://{web_server.address}/ws?token={web_server.token}"
+        origins = ["http://evil.example", f"http://evil.example:{web_server.port}", "http://localhost:1", f"https://{web_server.address}", "null", None]
+        statuses = {origin: await websocket_status(http, url, origin=origin) for origin in origins}
+        assert statuses == dict.fromkeys(origins, 403)
+        # Each refusal is one line on stderr, through the redacting logger (the token masked).
+        await wait_until(lambda: web_server.server.text.count("refused GET /ws") == len(origins), 10, "the refusals logged")
+        assert "'http://evil.example'" in web_server.server.text
+
+
+async def test_a_host_that_is_not_this_server_is_refused(tmp_path: Path):
+    """DNS rebinding: a page at evil.example:PORT whose name now resolves to 127.0.0.1 is
+    same-origin with itself, and its requests name evil.example in their Host header."""
+    import aiohttp
+
+    async with served(tmp_path) as web_server, aiohttp.ClientSession() as http:
+        rebound = f"evil.example:{web_server.port}"
+        async with http.get(f"http://{web_server.address}/?token={web_server.token}", headers={"Host": rebound}) as response:
+            await assert_refused(response)
+        url = f"ws://{web_server.address}/ws?token={web_server.token}"
+        assert await websocket_status(http, url, headers={"Host": rebound}, origin=f"http://{rebound}") == 403
+        async with http.get(f"http://{web_server.address}/static/js/textual.js", headers={"Host": rebound}) as response:
+            await assert_refused(response)
+
+
+async def test_without_the_token_the_page_and_the_websocket_are_refused(tmp_path: Path):
+    """Binding to 127.0.0.1 keeps out no other user of this machine, nor a page that guessed
+    nothing: the page and its websocket need this run's token. The static files need none."""
+    import aiohttp
+
+    async with served(tmp_path) as web_server:
+        origin = f"http://{web_server.address}"
+        cookie = f"streamtui-token-{web_server.port}"
+        async with aiohttp.ClientSession() as http:
+            for query in ("", "?token=", "?token=not-the-token", f"?token={web_server.token[:-1]}", "?token=%C3%A9"):
+                async with http.get(f"{origin}/{query}") as response:
+                    await assert_refused(response)
+            assert await websocket_status(http, f"ws://{web_server.address}/ws", origin=origin) == 403
+            assert await websocket_status(http, f"ws://{web_server.address}/ws?token=not-the-token", origin=origin) == 403
+            async with http.get(f"{origin}/static/js/textual.js") as response:
+                assert response.status == 200
+        async with aiohttp.ClientSession(cookies={cookie: "not-the-token"}) as http:
+            assert await websocket_status(http, f"ws://{web_server.address}/ws", origin=origin) == 403
+
+
+async def test_the_token_opens_the_page_and_its_cookie_the_websocket(tmp_path: Path):
+    """The printed URL's token opens the page, which sets it as a cookie (HttpOnly: no script
+    reads it; SameSite=Strict: no other site's request carries it); the page's websocket
+    carries the cookie and its session starts. A prompt read from standard input reaches the
+    sessions off their command lines (``ps`` shows those to every user) and is never printed."""
+    import aiohttp
+
+    prompt = "canary prompt " + os.urandom(6).hex()
+    async with served(tmp_path, "--prompt", "-", stdin=prompt.encode()) as web_server:
+        assert web_server.url == f"http://{web_server.address}/?token={web_server.token}" and len(web_server.token) >= 32
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:  # unsafe: cookies for an IP address
+            async with http.get(web_server.url) as response:
+                assert response.status == 200 and "data-session-websocket-url" in await response.text()
+                cookie = response.cookies[f"streamtui-token-{web_server.port}"]
+            assert cookie.value == web_server.token
+            assert cookie["httponly"] is True and cookie["samesite"] == "Strict" and cookie["path"] == "/"
+            async with http.get(f"http://{web_server.address}/") as response:  # the cookie alone
+                assert response.status == 200
+
+            async with http.ws_connect(f"ws://{web_server.address}/ws?width=100&height=30", origin=f"http://{web_server.address}") as websocket:
+                screen = b""
+                async with asyncio.timeout(40):
+                    while PROMPT_PANEL not in screen.decode(errors="replace"):
+                        message = await websocket.receive()
+                        assert message.type in (aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.TEXT), message
+                        if message.type == aiohttp.WSMsgType.BINARY:
+                            screen += message.data
+                sessions = [pid for pid in descendants(web_server.server.process.pid) if " -m tui" in command_line(pid)]
+                assert sessions, "no session process"
+                for pid in [web_server.server.process.pid, *descendants(web_server.server.process.pid)]:
+                    assert prompt not in command_line(pid), command_line(pid)
+    assert prompt not in web_server.server.text
+
+
+def test_the_prompt_never_goes_on_the_command_line():
+    """``ps`` shows every user the sessions' command lines: the prompt goes through the
+    environment, which only its owner can read."""
+    environ: dict[str, str] = {}
+    command = web.session_command(web.parse_args(["--prompt", "my secret plan", "--model", "m"]), environ=environ)
+    assert "secret" not in command and "--prompt" not in command
+    assert environ[web.PROMPT_ENV] == "my secret plan"
+    assert "--model=m" in command
+    environ = {}
+    web.session_command(web.parse_args([]), environ=environ)
+    assert web.PROMPT_ENV not in environ
+
+
+def test_which_host_names_a_server_answers_to():
+    loopback = {"127.0.0.1", "localhost", "::1"}
+    assert web.allowed_host_names("127.0.0.1") == loopback
+    assert web.allowed_host_names("::1") == loopback
+    assert web.allowed_host_names("LocalHost") == loopback
+    assert web.allowed_host_names("192.0.2.7") == {"192.0.2.7"}
+    assert web.allowed_host_names("0.0.0.0") == {*loopback, socket.gethostname().lower()}

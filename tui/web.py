@@ -8,11 +8,17 @@ takes works in the browser, today's and those added later.
 Secrets never go on a command line (``ps`` shows command lines to every user): the API key
 stays in the environment, which each session inherits (``--api-key-env`` names the variable,
 never the key), and a base URL with credentials in it goes to the session through
-``OPENAI_BASE_URL`` instead of ``--base-url``. What this server prints or logs, including a
+``OPENAI_BASE_URL`` instead of ``--base-url``, and the prompt (``--prompt``, perhaps read from
+standard input) through ``STREAMTUI_PROMPT``. What this server prints or logs, including a
 session's error output, goes through the same redaction as streamtui's log file.
 
-Bound to 127.0.0.1 by default: anyone who can open the page can use the app, and the API key
-behind it.
+Whoever can drive a session can read every stored prompt and answer and spend the API key, and
+binding to 127.0.0.1 keeps out neither other users of this machine nor other pages in the
+browser (websockets know no CORS; DNS rebinding makes a page look same-origin). So every
+request must name this server in its Host header, a websocket must come from this server's
+page (its Origin), and the page and its websocket need this run's random token: in the URL
+printed at start (``/?token=…``), then in the cookie the page sets (HttpOnly, SameSite=Strict).
+Anything else gets a 403 with one line saying why.
 
     python -m tui.web [--host H] [--port N] [streamtui's options…]
 """
@@ -37,6 +43,14 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: The namespace's own entries, never passed on to a session.
 WEB_DESTS = frozenset({"host", "port", "command"})
+#: Where a session finds its prompt (the TUI reads it when it has no ``--prompt``).
+PROMPT_ENV = "STREAMTUI_PROMPT"
+#: Addresses that listen on every interface.
+WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
+#: The names of this machine's loopback interface that a browser may put in a Host header.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+#: Routes served without the token (textual-serve's route names): the page's scripts and styles.
+OPEN_ROUTES = frozenset({"static"})
 
 DESCRIPTION = (
     "Serve streamtui in a browser through textual-serve: every browser tab runs its own "
@@ -59,7 +73,7 @@ def _port(value: str) -> int:
 
 def add_web_options(parser: argparse.ArgumentParser) -> None:
     """``--host`` and ``--port``: for the ``web`` subcommand's parser in ``tui/cli.py``."""
-    parser.add_argument("--host", default=DEFAULT_HOST, metavar="HOST", help=f"address to listen on (default: {DEFAULT_HOST}; anyone who can reach it can use the app and its API key)")
+    parser.add_argument("--host", default=DEFAULT_HOST, metavar="HOST", help=f"address to listen on (default: {DEFAULT_HOST}; anyone who can reach it and has the printed URL can use the app and its API key)")
     parser.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="N", help=f"port to listen on (default: {DEFAULT_PORT}; 0 picks a free one)")
 
 
@@ -113,13 +127,19 @@ def _has_credentials(url: str) -> bool:
 
 def session_command(args: argparse.Namespace, environ: MutableMapping[str, str] = os.environ) -> str:
     """The shell command textual-serve runs for each browser session, and what it needs in the
-    environment (written into ``environ``): nothing secret is ever part of the command."""
+    environment (written into ``environ``): nothing secret, nor the prompt, is ever part of the
+    command."""
     argv = app_argv(args)
     base_url = getattr(args, "base_url", None)
     if base_url and _has_credentials(base_url):
         # --base-url wins over OPENAI_BASE_URL, so this is the same endpoint, off the command line.
         argv = [item for item in argv if not item.startswith("--base-url=")]
         environ["OPENAI_BASE_URL"] = base_url
+    prompt = getattr(args, "prompt", None)
+    if prompt:
+        # A prompt may be private (`--prompt -` reads it from standard input to keep it off `ps`).
+        argv = [item for item in argv if not item.startswith("--prompt=")]
+        environ[PROMPT_ENV] = prompt
     import shlex
 
     root = str(Path(__file__).resolve().parent.parent)
@@ -182,7 +202,7 @@ def _register_secrets(args: argparse.Namespace) -> None:
 def _url_host(host: str) -> str:
     import socket
 
-    if host in ("", "0.0.0.0", "::"):
+    if host in WILDCARD_HOSTS:
         return socket.gethostname()
     return f"[{host}]" if ":" in host else host
 
@@ -198,11 +218,52 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def allowed_host_names(host: str) -> frozenset[str]:
+    """The names a browser may use for a server listening on ``host``, as its Host header has
+    them (lower case, IPv6 without brackets): ``host`` itself, the loopback names on a loopback
+    address, and on a wildcard address the machine's name (the printed URL's) and the loopback
+    names. (A request may also name the address it arrived at: see ``WebServer``.)"""
+    import socket
+
+    if host in WILDCARD_HOSTS:
+        return LOOPBACK_NAMES | {socket.gethostname().lower()}
+    name = host.lower().strip("[]")
+    return LOOPBACK_NAMES | {name} if _is_loopback(name) else frozenset({name})
+
+
+def _host_name(host: str) -> str | None:
+    """The name in a Host header (``name``, ``name:port``, ``[v6]:port``), lower case and IPv6
+    without brackets; None when it is not one."""
+    try:
+        parts = urlsplit("//" + host)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+    except ValueError:
+        return None
+    if parts.netloc != host or parts.username is not None or not parts.hostname:
+        return None
+    return parts.hostname
+
+
+def _address(sockname: Any) -> str | None:
+    """The IP address of a socket's own end, an IPv4 one as such even on a dual-stack socket."""
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(sockname[0])
+    except (TypeError, IndexError, ValueError):
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
 # --------------------------------------------------------------------------- server
 
 
-def _make_server(command: str, sock: socket.socket, public_url: str):  # -> textual_serve.server.Server
+def _make_server(command: str, sock: socket.socket, public_url: str, token: str, host_names: frozenset[str], announce: TextIO):  # -> textual_serve.server.Server
+    """``announce``: where the URL with the token is printed, the one place it is shown (so
+    not through the redaction, which hides it everywhere else)."""
     import asyncio
+    import hmac
     import logging
     import signal
 
@@ -210,6 +271,12 @@ def _make_server(command: str, sock: socket.socket, public_url: str):  # -> text
     from textual_serve.server import Server
 
     from .engine.secrets import redact_all
+
+    log = logging.getLogger("textual-serve")
+    token_bytes = token.encode()
+    # The port in its name: two servers on one machine do not overwrite each other's cookie
+    # (browsers keep cookies by host name, not by port).
+    token_cookie = f"streamtui-token-{sock.getsockname()[1]}"
 
     class RedactingFormatter(logging.Formatter):
         def format(self, record: logging.LogRecord) -> str:
@@ -219,8 +286,8 @@ def _make_server(command: str, sock: socket.socket, public_url: str):  # -> text
         """textual-serve's server on a socket bound beforehand (so ``--port 0`` works and the
         printed URL is the real one), the page's links following the address the browser used,
         plain, redacted logging (textual-serve's own shows local variables in tracebacks, and
-        they include the sessions' environment), and every session closed, its app quit, when
-        the server stops."""
+        they include the sessions' environment), every session closed, its app quit, when
+        the server stops, and every request checked first (``refusal``)."""
 
         def __init__(self) -> None:
             host, port = sock.getsockname()[:2]
@@ -235,15 +302,56 @@ def _make_server(command: str, sock: socket.socket, public_url: str):  # -> text
             textual_serve_log.setLevel(logging.DEBUG if self.debug else logging.WARNING)
             textual_serve_log.propagate = False
 
+        def refusal(self, request: web.Request) -> str | None:
+            """Why ``request`` is refused, or None. The Host header must name this server (a
+            page whose own name was rebound to this address names itself: DNS rebinding). A
+            websocket must come from this server's page: same scheme, same host and port
+            (browsers send Origin on every websocket, and apply no CORS to them). And all but
+            the static files need this run's token, in the URL or the page's cookie."""
+            host = request.headers.get("Host", "")
+            name = _host_name(host)
+            transport = request.transport
+            arrived_at = _address(transport.get_extra_info("sockname")) if transport is not None else None
+            if name is None or (name not in host_names and name != arrived_at):
+                return f"Host {host!r} is not this server"
+            route = request.match_info.route.name
+            if route == "websocket":
+                origin = request.headers.get("Origin")
+                if origin is None or origin.lower() != f"{request.scheme}://{host}".lower():
+                    return f"a websocket from Origin {origin!r}, not from this server's page"
+            if route not in OPEN_ROUTES:
+                given = (request.query.get("token", ""), request.cookies.get(token_cookie, ""))
+                if not any(hmac.compare_digest(value.encode(), token_bytes) for value in given):
+                    return "no valid token: open the URL streamtui web printed when it started"
+            return None
+
+        @web.middleware
+        async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+            reason = self.refusal(request)
+            if reason is None:
+                return await handler(request)
+            log.warning("refused %s %s from %s: %s", request.method, request.path, request.remote, reason)
+            return web.Response(status=403, text=f"{PROG}: refused: {reason}\n")
+
+        async def _make_app(self) -> web.Application:
+            app = await super()._make_app()
+            app.middlewares.append(self.guard)
+            return app
+
         async def handle_index(self, request: web.Request) -> web.StreamResponse:
             # The page's links (its websocket, its scripts) follow the address the browser used,
             # so the page works through an SSH tunnel or a wildcard bind too. (Nothing awaits
             # between this and textual-serve reading it.)
             self.public_url = f"{request.scheme}://{request.host}"
-            return await super().handle_index(request)
+            response = await super().handle_index(request)
+            # For the page's websocket: HttpOnly, no script reads it; SameSite=Strict, no other
+            # site's page makes the browser send it.
+            response.set_cookie(token_cookie, token, httponly=True, samesite="Strict", path="/")
+            response.headers["Referrer-Policy"] = "no-referrer"  # the page's URL may hold the token
+            return response
 
         async def on_startup(self, app: web.Application) -> None:
-            print(f"{PROG}: serving streamtui on {public_url}  (open it in a browser; Ctrl+C stops)", flush=True)
+            print(f"{PROG}: serving streamtui on {public_url}/?token={token}  (open it in a browser; Ctrl+C stops)", file=announce, flush=True)
             print(f"{PROG}: each browser tab runs: {command}", flush=True)
 
         async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
@@ -295,7 +403,7 @@ def main(args: argparse.Namespace) -> int:
     port = getattr(args, "port", None)
     port = DEFAULT_PORT if port is None else port
     if getattr(args, "prompt", None) == "-":
-        args.prompt = sys.stdin.read()
+        args.prompt = sys.stdin.read().rstrip("\n")  # as the TUI reads it
     try:
         import textual_serve  # noqa: F401
     except ImportError:
@@ -307,6 +415,12 @@ def main(args: argparse.Namespace) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
     _register_secrets(args)
+    from secrets import token_urlsafe
+
+    from .engine.secrets import register_secret
+
+    token = token_urlsafe(32)
+    register_secret(token)  # printed once, in the URL; masked in anything else
     from .cli import build_settings
 
     try:
@@ -323,9 +437,9 @@ def main(args: argparse.Namespace) -> int:
         return 1
     bound_port = sock.getsockname()[1]
     if not _is_loopback(host):
-        print(f"{PROG}: warning: listening on {host}: anyone who can reach it can use the app, and its API key", file=sys.stderr)
-    server = _make_server(command, sock, f"http://{_url_host(host)}:{bound_port}")
+        print(f"{PROG}: warning: listening on {host}: plain HTTP, so anyone who sees the URL's token on the way can use the app, and its API key", file=sys.stderr)
     stdout = sys.stdout
+    server = _make_server(command, sock, f"http://{_url_host(host)}:{bound_port}", token, allowed_host_names(host), announce=stdout)
     sys.stdout = _Redacting(stdout)  # type: ignore[assignment]
     try:
         server.serve()
