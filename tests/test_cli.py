@@ -10,6 +10,7 @@ import os
 import stat
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -136,13 +137,60 @@ def test_the_tui_worker_starts_from_the_profile_before_anything_else(config_file
     assert streamer == "streamer" and settings.endpoint == resolved.endpoint and settings.model == "qwen"
 
 
-def test_the_tui_reads_the_prompt_from_standard_input(monkeypatch):
-    seen = {}
-    monkeypatch.setattr(cli, "_start_worker", lambda resolved: None)
-    monkeypatch.setattr(cli, "_tui", lambda settings, streamer: seen.setdefault("prompt", settings.prompt) and 0)
-    monkeypatch.setattr(sys, "stdin", io.StringIO("from a pipe\n"))
-    main(["--prompt", "-"])
-    assert seen["prompt"] == "from a pipe"
+def test_the_tui_reads_its_prompt_from_a_pipe_then_its_keys_from_the_terminal(server, tmp_path):
+    """``echo … | streamtui --prompt -`` in a terminal: the prompt comes from the pipe, and the
+    keys from the terminal (Textual reads keys from standard input, which the pipe used up: it
+    must be the terminal again, or Ctrl+Q does nothing and the idle app spins on EOF)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+
+    environ = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "STREAMTUI_"))}
+    environ.update(STREAMTUI_HISTORY="off", STREAMTUI_LOG=str(tmp_path / "log"), STREAMTUI_CONFIG=str(tmp_path / "config.toml"), TERM="xterm-256color")
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"a prompt from a pipe\n")
+    os.close(write_end)
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: the pty is its controlling terminal; standard input is the pipe
+        os.dup2(read_end, 0)
+        os.execve(sys.executable, [sys.executable, "-m", "tui", "--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "-"], environ)
+    os.close(read_end)
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    screen = b""
+
+    def read_until(predicate, timeout: float = 30.0) -> bool:
+        nonlocal screen
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            ready, _, _ = select.select([terminal], [], [], 0.2)
+            if ready:
+                try:
+                    screen += os.read(terminal, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+        return predicate()
+
+    try:
+        assert read_until(lambda: b"a prompt from a pipe" in screen), screen[-2000:]
+        os.write(terminal, b"\x11")  # Ctrl+Q, typed at the terminal
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            read_until(lambda: False, timeout=0.2)
+        else:
+            raise AssertionError("Ctrl+Q at the terminal did not quit the app")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(terminal)
 
 
 # -- config errors: one line, exit code 2, the command's name first -----------------------------

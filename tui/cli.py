@@ -14,6 +14,7 @@ option or config value exits 2, a failure while working exits 1.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -277,6 +278,12 @@ def make_local_server(settings):  # -> LocalServer | None
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command is None and not args.prompt:
+        from .web import PROMPT_ENV
+
+        # streamtui web hands each browser session its prompt here, off the command line
+        # (popped: the worker and other children need not hold it).
+        args.prompt = os.environ.pop(PROMPT_ENV, "")
     prog = "streamtui" if args.command is None else f"streamtui {args.command}"
     if args.command == "config" and args.init:
         return _config_init(prog)
@@ -296,6 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if args.command == "compare" and not args.prompt.strip():
             return _fail(prog, "--prompt -: standard input gave an empty prompt", 2)
+        if args.command is None and not _keys_from_the_terminal():
+            if streamer is not None:
+                streamer.stop()
+            return _fail(prog, "--prompt -: the prompt came from standard input, and there is no terminal (/dev/tty) to read keys from", 2)
     if args.command == "compare" and not args.prompt.strip():
         return _fail(prog, "--prompt is empty", 2)
     if args.command == "serve":
@@ -311,6 +322,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "compare":
         return _compare(settings, args)
     return _tui(settings, streamer)
+
+
+def _keys_from_the_terminal() -> bool:
+    """After the prompt was read from a pipe, make standard input the terminal again: Textual
+    reads keys from it. False if there is no terminal."""
+    if sys.stdin.isatty():
+        return True
+    try:
+        terminal = os.open("/dev/tty", os.O_RDWR)
+    except OSError:
+        return False
+    os.dup2(terminal, 0)
+    os.close(terminal)
+    return True
 
 
 def _fail(prog: str, message: str, code: int) -> int:
