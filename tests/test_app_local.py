@@ -63,3 +63,40 @@ async def test_the_app_streams_from_the_embedded_model_and_names_it():
     assert server.state == "stopped"
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_switching_profiles_stops_the_embedded_model_left_and_reuses_the_one_kept(server, tmp_path):
+    """F2 → a remote profile: the embedded model's process is stopped (it held its RAM until
+    quit, one more per switch). Back to the embedded profile, and again: one server, reused."""
+    from tui.profiles import Profiles
+    from tui.screens.settings import SettingsScreen
+
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.remote]\nbase_url = "{server.base_url}"\nmodel = "gpt-4o"\n\n[profiles.embedded]\nlocal = true\n')
+    embedded = make_local_server(Settings(resolve_endpoint(environ={})))
+    app = make_app(None, local_server=embedded, clock=monotonic_clock, profiles=Profiles(config, ["embedded", "remote"], None))
+
+    async def pick(pilot, name: str) -> None:
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        app.screen.query_one("#profile").value = name
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+
+    try:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: embedded.state == "ready", timeout=120)
+            pid = embedded.pid
+            await pick(pilot, "remote")
+            await wait_for(pilot, lambda: embedded.state == "stopped", timeout=20)
+            with pytest.raises(ProcessLookupError):
+                os.kill(pid, 0)
+            await pick(pilot, "embedded")
+            kept = app.session.connection.local_server
+            assert kept is not None and kept is not embedded
+            await pick(pilot, "embedded")
+            assert app.session.connection.local_server is kept
+    finally:
+        embedded.stop()
+        if app.session.connection.local_server is not None:
+            app.session.connection.local_server.stop()

@@ -39,7 +39,15 @@ class Profiles:
         resolved = resolve({"profile": name}, load_config(self.config_path))
         settings = Settings(endpoint=resolved.endpoint, sources=dict(resolved.sources), **resolved.values)
         connection = session.connection
-        connection.use(settings.endpoint, settings.model, make_local_server(settings))
+        left = connection.local_server
+        if settings.endpoint.kind == "local" and left is not None and left.model_path == settings.model_path:
+            server = left  # the same model: keep it, warm
+        else:
+            server = make_local_server(settings)
+        connection.use(settings.endpoint, settings.model, server)
+        if left is not None and left is not server:
+            # Stopped once no run uses it (stopping blocks: in a thread), or it keeps its RAM until quit.
+            session.when_idle(lambda: asyncio.to_thread(left.stop))
         connection.set_read_timeout(settings.read_timeout)
         session.params = settings.run_params()
         self.current = name

@@ -82,10 +82,12 @@ class Connection:
         """Make sure a request can be sent: start (or restart after a crash) the embedded server."""
         if self.endpoint.kind != "local":
             return
-        server = self.local_server
+        server, endpoint = self.local_server, self.endpoint
         if server is None:
             raise UserFacingError(NOT_INSTALLED)
         await server.ensure_ready()
+        if self.local_server is not server or self.endpoint is not endpoint:
+            return  # switched to another profile meanwhile: that one is not this server's
         # The address is only known once the server runs (and a restart may need a new port).
         self.endpoint = self.endpoint.with_server(server.base_url, server.api_key, server.model)
         if self._model is None or self._model == self.endpoint.default_model:

@@ -404,6 +404,11 @@ class LocalServer:
         return self._state
 
     @property
+    def model_path(self) -> Path | None:
+        """The GGUF file as given (None: the bundled model)."""
+        return self._model_path
+
+    @property
     def host(self) -> str:
         """The address the child listens on, as given."""
         return self._host

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from .clock import Clock, monotonic_clock
@@ -98,6 +99,8 @@ class RunSession:
         self.activity: str | None = None
         #: Set by close(): the interface is being taken down and is told nothing more.
         self._closing = False
+        #: Tasks started by when_idle, kept until done (the loop holds tasks only weakly).
+        self._background: set[asyncio.Task] = set()
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -110,6 +113,19 @@ class RunSession:
         if not self.busy:
             return None
         return next((run for run in reversed(self.runs) if run.metrics.running), None)
+
+    def when_idle(self, action: Callable[[], Awaitable[object]]) -> None:
+        """Start ``action()`` once no send is live: now, if none is."""
+
+        def start(_: object = None) -> None:
+            task = asyncio.get_running_loop().create_task(action())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+        if self.busy:
+            self._task.add_done_callback(start)  # type: ignore[union-attr]
+        else:
+            start()
 
     def pair_of(self, run: Run) -> Comparison | None:
         return pair_of(run, self.runs)
@@ -355,6 +371,8 @@ class RunSession:
         """Cancel what runs (it is saved as cancelled), write what is queued, close connections."""
         self._closing = True
         await self.cancel("Cancelled: streamtui was closing.")
+        if self._background:  # an embedded model left by a profile switch may be stopping
+            await asyncio.gather(*self._background, return_exceptions=True)
         await self.writer.flush()
         await self.connection.close()
 
