@@ -211,7 +211,8 @@ class RunSession:
                     worked_since = monotonic_clock()
             if run.metrics.running:  # the stream stopped without its final event
                 run.metrics.fail("The stream ended without its final event: the partial answer is kept.", "malformed")
-            run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
+            if run.metrics.server_answer_tokens is None:  # the server's own count is better still
+                run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
             run.metrics.cancel(self._cancel_reason or "Cancelled: the partial answer is kept.")
             raise

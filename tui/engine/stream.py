@@ -126,6 +126,12 @@ class InProcessStreamer:
             await client.close()
 
 
+def _refuses_usage_option(exc: openai.APIStatusError) -> bool:
+    """The 400/422 names the field streamtui adds for usage (any other is the request's own)."""
+    said = f"{exc.message} {exc.body}".lower()
+    return "stream_options" in said or "include_usage" in said
+
+
 class RequestFailed(Exception):
     """A request failed for a reason already written for a person (``problem.message``)."""
 
@@ -167,7 +173,7 @@ async def stream_batches(client: AsyncOpenAI, request: RunRequest, clock: Clock 
             opening.cancel()
             raise
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-            if attempt.stream and attempt.include_usage and attempt.api != "responses":
+            if attempt.stream and attempt.include_usage and attempt.api != "responses" and _refuses_usage_option(exc):
                 # Some servers reject the unknown stream_options field: ask once more without it.
                 attempt = attempt.without_usage_option()
                 continue
@@ -193,7 +199,8 @@ async def stream_batches(client: AsyncOpenAI, request: RunRequest, clock: Clock 
             if attempt.stream:
                 decoder = SSEDecoder()
                 async for data in response.http_response.aiter_bytes():
-                    batch = parser.on_events(decoder.feed(data), clock())
+                    at = clock()  # when the bytes arrived, not when their decoding ended
+                    batch = parser.on_events(decoder.feed(data), at)
                     if batch:
                         yield batch
                     if parser.ended:
