@@ -520,3 +520,11 @@ def test_a_killed_process_leaves_its_partial_run(db_path):
     assert all(b > a for a, b in zip(record.arrivals, record.arrivals[1:])) and record.arrivals[0] > 0
     assert record.reasoning == "Thinking first. " and record.ttft == record.arrivals[0]
     assert record.finish_reason is None and record.error is None
+
+
+def test_live_saves_of_a_long_answer_come_less_often_but_at_least_every_few_seconds():
+    from tui.engine.session import SAVE_AT_MOST, SAVE_EVERY, save_interval
+
+    assert save_interval(0) == save_interval(100_000) == SAVE_EVERY
+    assert SAVE_EVERY < save_interval(1_000_000) < save_interval(4_000_000) <= SAVE_AT_MOST
+    assert save_interval(100_000_000) == SAVE_AT_MOST

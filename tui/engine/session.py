@@ -35,6 +35,11 @@ from .tokens import count_text
 
 #: How often a live run is saved (at least every half second; a killed app loses no more).
 SAVE_EVERY = 0.4
+#: A save rewrites the whole run: past this much text, saves come less often, in proportion
+#: (at most every SAVE_AT_MOST s, all a kill can lose), so a long answer is not rewritten in
+#: full 2.5 times a second.
+SAVE_SIZE_STEP = 256 * 1024
+SAVE_AT_MOST = 5.0
 #: Longest the session works on arriving batches before letting the loop run keys and frames,
 #: and how long it then sleeps.
 _YIELD_EVERY = 0.010
@@ -58,6 +63,10 @@ class RunListener(Protocol):
 
     def run_ended(self, run: Run) -> None: ...
 
+
+def save_interval(characters: int) -> float:
+    """How long a running run waits between live saves, given the text it holds."""
+    return min(SAVE_EVERY * max(1.0, characters / SAVE_SIZE_STEP), SAVE_AT_MOST)
 
 @dataclass
 class Conversation:
@@ -264,7 +273,7 @@ class RunSession:
     async def _save_while_running(self, run: Run) -> None:
         saved = None
         while True:
-            await asyncio.sleep(SAVE_EVERY)
+            await asyncio.sleep(save_interval(run.metrics.answer_chars + run.metrics.reasoning_chars))
             mark = (run.metrics.state, run.metrics.chunks, run.metrics.reasoning_chunks, run.request.model)
             if mark != saved:
                 self.writer.save(run)
