@@ -16,8 +16,8 @@ thread, encodings load in a thread). A listener is told when a run starts, chang
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .clock import Clock, monotonic_clock

@@ -55,7 +55,7 @@ from .sse import SSEDecoder, SSEEvent
 from .target import Target
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI
+    from openai import APIStatusError, AsyncOpenAI
 
 Batch = list[RunEvent]
 
@@ -126,7 +126,7 @@ class InProcessStreamer:
             await client.close()
 
 
-def _refuses_usage_option(exc: openai.APIStatusError) -> bool:
+def _refuses_usage_option(exc: APIStatusError) -> bool:
     """The 400/422 names the field streamtui adds for usage (any other is the request's own)."""
     said = f"{exc.message} {exc.body}".lower()
     return "stream_options" in said or "include_usage" in said
