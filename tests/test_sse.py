@@ -234,3 +234,21 @@ def test_openai_style_chunks():
         b"[DONE]",
     ]
     assert {e.event for e in events} == {"message"}
+
+
+def test_an_event_that_never_ends_is_refused_past_the_limit():
+    """Bytes with no line end, or data lines with no blank line: memory is bounded."""
+    from tui.engine.sse import EventTooLarge
+
+    decoder = SSEDecoder(max_event_bytes=1000)
+    decoder.feed(b"data: " + b"x" * 500)
+    with pytest.raises(EventTooLarge, match="without ending"):
+        decoder.feed(b"x" * 600)
+    lines = SSEDecoder(max_event_bytes=1000)
+    with pytest.raises(EventTooLarge):
+        for _ in range(30):
+            lines.feed(b"data: " + b"y" * 50 + b"\n")
+    # Events that end stay within it however many there are.
+    many = SSEDecoder(max_event_bytes=1000)
+    for _ in range(100):
+        assert len(many.feed(b"data: " + b"z" * 500 + b"\n\n")) == 1

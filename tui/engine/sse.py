@@ -10,6 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .errors import UserFacingError
+
+#: Longest one event may grow before it ends: a server that streams bytes and never a line end
+#: would otherwise take all memory (the read timeout never fires while bytes keep coming).
+MAX_EVENT_BYTES = 64 * 1024 * 1024
+
+
+class EventTooLarge(UserFacingError):
+    """The stream's current event passed ``MAX_EVENT_BYTES`` without ending."""
+
 
 @dataclass(frozen=True, slots=True)
 class SSEEvent:
@@ -18,7 +28,10 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    def __init__(self) -> None:
+    def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
+        self.max_event_bytes = max_event_bytes
+        #: Bytes held for the event not yet ended (its data lines and its unfinished line).
+        self._held = 0
         #: The unfinished last line, as the reads that brought it (joined once it ends, so a
         #: 20 MB event costs a few copies of itself, not one per read).
         self._partial: list[bytes] = []
@@ -41,6 +54,7 @@ class SSEDecoder:
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if b"\n" not in chunk:
             self._partial.append(chunk)
+            self._hold(len(chunk))
             return []
         lines = chunk.split(b"\n")
         if self._partial:
@@ -48,7 +62,14 @@ class SSEDecoder:
             lines[0] = b"".join(self._partial)
         rest = lines.pop()
         self._partial = [rest] if rest else []
-        return self._process(lines)
+        events = self._process(lines)
+        self._hold(len(rest))
+        return events
+
+    def _hold(self, size: int) -> None:
+        self._held += size
+        if self._held > self.max_event_bytes:
+            raise EventTooLarge(f"Malformed stream: one event passed {self.max_event_bytes // (1024 * 1024)} MB without ending; the partial answer is kept.")
 
     def _process(self, lines: list[bytes]) -> list[SSEEvent]:
         events: list[SSEEvent] = []
@@ -59,6 +80,7 @@ class SSEDecoder:
                     events.append(SSEEvent(self._event or "message", b"\n".join(data)))
                     data = self._data = []
                 self._event = ""
+                self._held = 0
                 continue
             if line[0] == 58:  # ":" starts a comment, e.g. a keep-alive
                 continue
@@ -67,6 +89,7 @@ class SSEDecoder:
                 value = value[1:]
             if field == b"data":
                 data.append(value)
+                self._held += len(value)
             elif field == b"event":
                 self._event = value.decode("utf-8", "replace")
             # "id" and "retry" carry nothing streamtui uses.
