@@ -528,3 +528,13 @@ def test_live_saves_of_a_long_answer_come_less_often_but_at_least_every_few_seco
     assert save_interval(0) == save_interval(100_000) == SAVE_EVERY
     assert SAVE_EVERY < save_interval(1_000_000) < save_interval(4_000_000) <= SAVE_AT_MOST
     assert save_interval(100_000_000) == SAVE_AT_MOST
+
+
+def test_a_model_learnt_after_the_send_reaches_the_stored_params(store):
+    """No --model: the server names it after the row was started; exports read params.model."""
+    run = manual_run(EXACT_EVENTS, model="")
+    number = start(store, run)
+    run.with_model("learnt-model")
+    finish(store, run)
+    record = store.get(number)
+    assert record.model == "learnt-model" and record.params["model"] == "learnt-model"

@@ -115,7 +115,7 @@ _CHANGING = (
     "chunks", "reasoning_chunks", "tiktoken_tokens", "reasoning_tiktoken_tokens", "encoding", "model_tokens",
     "server_prompt_tokens", "server_completion_tokens", "reasoning_tokens", "usage_difference",
     "gap_p50", "gap_p95", "gap_max", "finish_reason", "error", "error_kind", "arrivals", "chunk_sizes",
-    "client_time", "headers_time", "retries", "token_source", "model",
+    "client_time", "headers_time", "retries", "token_source", "model", "params",
 )
 _SAVE_SQL = f"UPDATE runs SET {', '.join(f'{name} = ?' for name in _CHANGING)} WHERE id = ? AND final = 0"
 _FINISH_SQL = f"UPDATE runs SET {', '.join(f'{name} = ?' for name in _CHANGING)}, final = 1 WHERE id = ?"
@@ -546,6 +546,7 @@ def snapshot(run: Run) -> tuple:
     figures = _changing_figures(run)
     figures["arrivals"] = _pack(figures["arrivals"], "d")
     figures["chunk_sizes"] = _pack(figures["chunk_sizes"], _U32)
+    figures["params"] = json.dumps(run.request.describe(), sort_keys=True)  # the model may be learnt late
     return tuple(figures[name] for name in _CHANGING)
 
 
