@@ -21,7 +21,8 @@ class HistoryWriter:
     def __init__(self, store: HistoryStore) -> None:
         self.store = store
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        #: Runs whose finish is queued (touched only by the caller's thread).
+        #: Numbers of the runs whose finish is queued (touched only by the caller's thread;
+        #: numbers are never reused, where id() of a collected run is).
         self._finished: set[int] = set()
         self._thread = threading.Thread(target=self._run, name="streamtui-history-writer", daemon=True)
         self._thread.start()
@@ -30,11 +31,11 @@ class HistoryWriter:
         self._queue.put(("start", run, None))
 
     def save(self, run: Run) -> None:
-        if id(run) not in self._finished:
+        if run.number not in self._finished:
             self._queue.put(("save", run, snapshot(run)))
 
     def finish(self, run: Run) -> None:
-        self._finished.add(id(run))
+        self._finished.add(run.number)
         self._queue.put(("finish", run, snapshot(run)))
 
     def delete(self, number: int) -> None:
