@@ -246,8 +246,8 @@ async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
         assert all(request["messages"][-1]["content"] == "the same prompt" for request in server.requests)
         assert all(request["temperature"] == 0 and request["seed"] == 1234 for request in pair)
         assert first.pair_id is None and streamed.pair_id is not None and streamed.pair_id == waited.pair_id
-        # Newest first, as in History; the pair is marked with its first run's number.
-        assert [cell(app.main_screen.runs_table, row, "#") for row in range(3)] == ["3 ⇄2", "2 ⇄2", "1"]
+        # Newest first, as in History; each run of the pair is marked with the other's number.
+        assert [cell(app.main_screen.runs_table, row, "#") for row in range(3)] == ["3 ⇄2", "2 ⇄3", "1"]
         text = panel_text(app)
         assert "Compare" in text and "sooner" in text
 

@@ -57,6 +57,7 @@ async def test_the_app_streams_from_the_embedded_model_and_names_it():
             text = panel_text(app)
             assert "SmolLM2-135M-Instruct" in text
             assert "embedded" in text and "the model's tokenizer" in text
+            assert await app.session.connection.list_models() == ["SmolLM2-135M-Instruct"]
     finally:
         # As the command line does once the app has ended: stop the child and wait for it.
         server.stop()

@@ -102,6 +102,11 @@ class Connection:
         return self._model
 
     async def list_models(self) -> list[str]:
+        server = self.local_server
+        if self.endpoint.kind == "local" and server is not None:
+            # The embedded server serves one model, known here: asking it would wait behind the
+            # answer it is generating (it handles one request at a time).
+            return [server.model]
         await self.ready()
         return await self.streamer.list_models(self.target())
 

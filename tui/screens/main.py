@@ -303,10 +303,11 @@ class MainScreen(WatchedScreen[None]):
         table = self.runs_table
         pair = self.session.pair_of(run)
         source = pair.token_source if pair is not None else None
+        other = None
         if pair is not None:
             other = pair.waited if run is pair.streamed else pair.streamed
-            table.show_run(record_of(other), pair_of=run.pair_id, token_source=source)
-        table.show_run(record_of(run), pair_of=run.pair_id, token_source=source)
+            table.show_run(record_of(other), pair_of=run.number if run.pair_id is not None else None, token_source=source)
+        table.show_run(record_of(run), pair_of=other.number if other is not None and run.pair_id is not None else None, token_source=source)
 
     # -- drawing --------------------------------------------------------------------------------------
     def _schedule_draw(self) -> None:

@@ -26,7 +26,7 @@ class RunsTable(DataTable):
 
     def show_run(self, record: RunRecord, *, pair_of: int | None = None, token_source: TokenSource | None = None) -> None:
         """Add the run's row, or update it (a pair's first run, once its partner is done).
-        ``pair_of``: the pair's first run number, marked on both rows."""
+        ``pair_of``: the number of the run it is paired with (Compare), marked on its row."""
         mark = f" ⇄{pair_of}" if pair_of is not None else ""
         cells = record_cells(record, token_source=token_source, pair_mark=mark)
         values = [Text(cells[column]) for column in COLUMNS]
