@@ -37,11 +37,12 @@ async def test_the_first_send_after_launch_reads_the_same_ttft_as_the_fifth(serv
             runs = app.session.runs
             assert [run.metrics.state for run in runs] == ["done"] * 5
             ttfts = [run.metrics.ttft for run in runs]
-            assert all(DELAY <= ttft < DELAY + 0.1 for ttft in ttfts), ttfts
-            # What the client adds to what the server really waited (a loaded machine's server
-            # oversleeps its delay by a varying few ms; that part of TTFT is true, not ours).
+            # What the client adds to what the server really waited (a loaded machine's server,
+            # a thread of this process, oversleeps its delay by a varying few ms, more while the
+            # app holds the interpreter; that part of TTFT is true, not ours).
             served = [body["_streaming"] - body["_received"] for body in server.requests]
             added = [ttft - waited for ttft, waited in zip(ttfts, served, strict=True)]
+            assert all(DELAY <= ttft for ttft in ttfts) and all(0 <= extra < 0.1 for extra in added), (ttfts, added)
             later = statistics.median(added[1:])
             # The bug this pins is an inflated first send (+120 to +240 ms before the worker);
             # a first send that reads a little faster than a loaded machine's later ones is not.
