@@ -37,7 +37,14 @@ async def test_the_palette_runs_what_the_key_runs(server):
         await pilot.press("ctrl+p")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
         await pilot.press(*"Stream")
-        await pilot.pause(0.3)
+
+        def stream_highlighted() -> bool:
+            from textual.command import CommandList
+
+            hits = app.screen.query_one(CommandList)
+            return hits.highlighted is not None and "Stream" in str(hits.get_option_at_index(hits.highlighted).prompt)
+
+        await wait_for(pilot, stream_highlighted)  # the search is done, its best hit chosen
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session.params.stream is False)
         assert app.screen is app.main_screen

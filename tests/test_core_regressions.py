@@ -303,7 +303,7 @@ async def test_a_late_live_save_never_overwrites_the_finished_row(server, tmp_pa
         await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
         store.gate.set()
         await wait_for(pilot, lambda: (rows := store.list_runs()) and rows[0].final and rows[0].state == "done" and rows[0].output == "first second")
-        await pilot.pause(0.5)
+        await app.session.writer.flush()  # everything queued is written, a late save included
     (record,) = store.list_runs()
     assert record.final and record.state == "done" and record.output == "first second"
     store.close()

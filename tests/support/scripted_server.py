@@ -261,6 +261,10 @@ class _Gates:
         for loop, waiter in waiters:
             loop.call_soon_threadsafe(_resolve, waiter)
 
+    def waiting(self, name: str) -> int:
+        with self._lock:
+            return len(self._waiters.get(name, ()))
+
     def release_all(self) -> None:
         """Open every gate, present and future, so nothing hangs once the server stops."""
         with self._lock:
@@ -734,6 +738,10 @@ class ScriptedServer:
     def release(self, name: str) -> None:
         """Open gate ``name`` (now or before any request reaches it); callable from any thread."""
         self._gates.release(name)
+
+    def waiting_at(self, name: str) -> int:
+        """How many responses are held at gate ``name`` right now (nothing of theirs is sent)."""
+        return self._gates.waiting(name)
 
     # -- serving
 
