@@ -108,12 +108,13 @@ async def on_the_wire(pilot, run) -> None:
 
 
 def panel_text(app: StreamTuiApp) -> str:
-    """The side panel as plain text, as it is drawn now (what the panel last rendered)."""
-    from rich.console import Console
+    """The side panel as plain text, drawn as the app draws it: at the panel's own width and
+    height (its lines wrapped or cut as on screen), whatever lies over it (a toast)."""
+    from textual.geometry import Region
 
-    console = Console(width=60, record=True, file=open("/dev/null", "w"))
-    console.print(app.main_screen.metrics_panel.content)
-    return console.export_text()
+    panel = app.main_screen.metrics_panel
+    width, height = panel.size
+    return "\n".join(strip.text.rstrip() for strip in panel.render_lines(Region(0, 0, width, height)))
 
 
 def cell(table, row: int, column: str) -> str:

@@ -284,6 +284,7 @@ class MainScreen(WatchedScreen[None]):
         if run is self.current:
             self.draw_pending()
             self.output.finish()
+            self.reasoning_pane.finish()
             metrics = run.metrics
             if not run.text:
                 if metrics.state == "done":
