@@ -113,6 +113,8 @@ def panel_text(app: StreamTuiApp) -> str:
     from textual.geometry import Region
 
     panel = app.main_screen.metrics_panel
+    if not panel.is_on_screen:
+        return ""  # a closed drawer shows nothing
     width, height = panel.size
     return "\n".join(strip.text.rstrip() for strip in panel.render_lines(Region(0, 0, width, height)))
 

@@ -107,8 +107,12 @@ async def started(pilot) -> None:
 
 
 async def shows(pilot, text: str) -> None:
-    """Wait until the panel, redrawn by the app's own ticker, shows ``text``."""
-    await wait_for(pilot, lambda: text in panel_text(pilot.app))
+    """Wait until the panel (or, where it is a closed drawer, the figures bar), redrawn by the
+    app's own ticker, shows ``text``."""
+    from tui.widgets.figures_bar import FiguresBar
+
+    bar = pilot.app.main_screen.query_one(FiguresBar)
+    await wait_for(pilot, lambda: text in panel_text(pilot.app) or text in bar.render().plain)
 
 
 class TestRunStates:

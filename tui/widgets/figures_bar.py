@@ -33,10 +33,15 @@ def figures_line(run: Run | None, comparison: Comparison | None = None, hint: st
         line.append(metrics.state, style=f"bold {STATE_STYLES.get(metrics.state, '')}")
         if metrics.stream:
             line.append(f" · TTFT {fmt.seconds(metrics.ttft)}")
-        line.append(f" · E2E {fmt.seconds(metrics.e2e) if not (metrics.running and metrics.stream) else '…'}")
+        if metrics.running:  # the live figure: how long it has taken so far
+            line.append(f" · {fmt.seconds(metrics.elapsed)} elapsed")
+        else:
+            line.append(f" · E2E {fmt.seconds(metrics.e2e)}")
         source = metrics.token_source
         if source is not None:
-            line.append(f" · {metrics.output_tokens:,} tok ({SOURCE_LABELS[source]})")
+            # While streaming the count is always tiktoken's (usage comes at the end): the
+            # source is named once the run has ended, which keeps the live line within 80 columns.
+            line.append(f" · {metrics.output_tokens:,} tok" + ("" if metrics.running else f" ({SOURCE_LABELS[source]})"))
         rate = metrics.decode_rate()
         if rate is not None:
             line.append(f" · {fmt.rate(rate)} tok/s")

@@ -50,22 +50,35 @@ class MetricsPanel(Static):
         self.update(self.render_figures(run, comparison, activity))
 
     def render_figures(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> Group:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="bold", no_wrap=True)
-        table.add_column(overflow="fold")
-        for label, value in _rows(self, run):
-            table.add_row(label, value)
-        parts: list = [table]
+        # The run's figures first, then the comparison and what went wrong, and where and how
+        # it was sent last: a short terminal cuts the least important rows.
+        figures, settings = _rows(self, run)
+        parts: list = [_grid(figures)]
         if comparison is not None:
             parts.append(_comparison_table(comparison))
         notes = [text for text in (activity, run.metrics.error if run else None, self.message) if text]
         for note in notes:
             parts.append(Text(""))
             parts.append(Text(one_line(note, 600), style="italic"))
+        if settings:
+            parts += [Text(""), _grid(settings)]
         return Group(*parts)
 
 
-def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
+def _grid(rows: list[tuple[str, Text | str]]) -> Table:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+Rows = list[tuple[str, Text | str]]
+
+
+def _rows(panel: MetricsPanel, run: Run | None) -> tuple[Rows, Rows]:
+    """(the run's figures, where and how it was sent)."""
     if run is None:
         return [
             ("State", Text("idle", style="bold")),
@@ -74,7 +87,7 @@ def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
             ("API", panel.api),
             ("Streaming", "on" if panel.streaming else "off"),
             ("Memory", panel.memory),
-        ]
+        ], []
     metrics = run.metrics
     stream = metrics.stream
     state = Text(metrics.state, style=f"bold {STATE_STYLES.get(metrics.state, '')}")
@@ -84,7 +97,7 @@ def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
         retry = metrics.waiting_retry
         state.append(f" · {retry.reason}: retry {retry.attempt}/{retry.of} in {retry.delay:.1f} s", style="yellow")
     gaps = metrics.gap_stats()
-    rows: list[tuple[str, Text | str]] = [
+    rows: Rows = [
         ("State", state),
         ("TTFT", fmt.seconds(metrics.ttft) if stream else "n/a (not streaming)"),
         ("E2E", fmt.seconds(metrics.e2e) if not (metrics.running and stream) else "…"),
@@ -104,7 +117,7 @@ def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
         rows.insert(1, ("Finish", Text(f"cut short: {metrics.cut_short} ({metrics.finish_reason})", style="bold yellow")))
     if metrics.retries:
         rows.append(("Retries", f"{len(metrics.retries)} before the request that answered"))
-    rows += [
+    settings: Rows = [
         ("Endpoint", Text(run.endpoint_label or panel.endpoint)),
         ("Model", Text(one_line(run.request.model or panel.model, 80))),
         ("API", run.request.api),
@@ -113,8 +126,8 @@ def _rows(panel: MetricsPanel, run: Run | None) -> list[tuple[str, Text | str]]:
     ]
     params = _params(run)
     if params:
-        rows.append(("Params", params))
-    return rows
+        settings.append(("Params", params))
+    return rows, settings
 
 
 def _tokens(run: Run) -> Text:
@@ -188,9 +201,9 @@ def _comparison_table(comparison: Comparison) -> Table:
     if fair:
         table.add_row("Both sent", fair)
     if streamed.pair_id is not None:
-        table.add_row("Warm-up", "one discarded request first, same prompt: the connection and any prompt cache are warm for both")
+        table.add_row("Warm-up", "one discarded request first: connection and prompt cache warm for both")
     else:
-        table.add_row("Warm-up", "none (sent one way, then the other): the first may have paid for a cold start")
+        table.add_row("Warm-up", "none: the first sent may have paid for a cold start")
     for note in streamed.pair_notes:
         table.add_row("", Text(note, style="yellow"))
     return table
