@@ -433,7 +433,7 @@ def resolve(cli: Mapping[str, Any], config: Config, environ: Mapping[str, str] |
 
 def report(resolved: Resolved) -> str:
     """What ``streamtui config`` prints: the file, then each effective setting and its source.
-    Keys are masked (``Endpoint.key_label``) and URLs lose their passwords (``mask_url``)."""
+    Keys are masked (``Endpoint.key_label``); URLs lose their passwords and query values (``mask_url``)."""
     config, endpoint, values, sources = resolved.config, resolved.endpoint, resolved.values, resolved.sources
     lines = [f"config file: {config.path}" + ("" if config.exists else " (not found; streamtui config --init writes an example)")]
     if config.exists:
