@@ -533,3 +533,38 @@ async def test_an_ipv6_loopback_host_gets_a_bracketed_url() -> None:
     local._choose_port()  # what start() does first; no child is needed for the URL
     assert local.base_url == f"http://[::1]:{local.port}/v1"
     assert LocalServer(host="0.0.0.0", port=8).base_url == "http://127.0.0.1:8/v1"
+
+
+# -- what the child inherits ------------------------------------------
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    """The environment a process was started with (/proc/PID/environ: readable by its owner)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(entry.split("=", 1) for entry in raw.decode().split("\0") if "=" in entry)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+@pytest.mark.parametrize("key_env", [None, "OLLAMA_KEY"])
+async def test_the_child_inherits_none_of_the_users_secrets(monkeypatch: pytest.MonkeyPatch, key_env: str | None) -> None:
+    user_secrets = {
+        "OPENAI_API_KEY": "sk-user-" + secrets.token_hex(8),
+        "ANTHROPIC_API_KEY": secrets.token_hex(8),
+        "GITHUB_TOKEN": secrets.token_hex(8),
+        "MY_SERVICE_SECRET": secrets.token_hex(8),
+        "DB_PASSWORD": secrets.token_hex(8),
+    }
+    for name, value in {**user_secrets, "OLLAMA_KEY": "ollama-" + secrets.token_hex(8), "STREAMTUI_KEPT": "kept"}.items():
+        monkeypatch.setenv(name, value)
+    local = LocalServer() if key_env is None else LocalServer(api_key_env=key_env)
+    try:
+        await local.start()
+        assert local.pid is not None
+        environment = environment_of(local.pid)
+    finally:
+        local.stop()
+    assert not set(user_secrets) & set(environment)
+    assert not set(user_secrets.values()) & set(environment.values())
+    assert environment["STREAMTUI_KEPT"] == "kept" and environment["PATH"] == os.environ["PATH"]
+    # The variable the user's key is configured in goes only when the server is told its name.
+    assert ("OLLAMA_KEY" in environment) is (key_env is None)

@@ -17,6 +17,7 @@ from tui.engine.config import ConfigFile
 from tui.engine.endpoint import resolve_endpoint
 from tui.engine.errors import internal_problem
 from tui.engine.history import HistoryStore
+from tui.engine.local_server import _API_KEY_ENV
 from tui.engine.logfile import log_failure
 from tui.engine.secrets import mask_url, mask_urls, redact_all
 
@@ -174,3 +175,29 @@ async def test_a_query_secret_is_never_shown_or_stored(server, tmp_path, monkeyp
     for where, text in places.items():
         assert secret not in text and secret[:6] not in text and secret[-6:] not in text, where
     assert "?key=***" in places["history"]
+
+
+# -- 3. the embedded server's child inherits none of the user's secrets ---------------------------
+
+
+def test_the_childs_environment_drops_the_users_secrets():
+    """The pure function that builds the child's environment (the real child is tested in
+    tests/test_local_server.py, where the [local] extra is installed)."""
+    from tui.engine.local_server import _child_environment
+
+    user = {
+        "PATH": "/usr/bin",
+        "HOME": "/home/u",
+        "LANG": "C.UTF-8",
+        "OPENAI_API_KEY": "sk-user",
+        "ANTHROPIC_API_KEY": "a",
+        "GITHUB_TOKEN": "t",
+        "AWS_SECRET": "s",
+        "DB_PASSWORD": "p",
+        "api_token": "lower",
+        "OLLAMA_KEY": "the configured variable",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    env = _child_environment(user, "child-key", api_key_env="OLLAMA_KEY")
+    assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "TOKENIZERS_PARALLELISM": "false", _API_KEY_ENV: "child-key", "PYTHONUNBUFFERED": "1"}
+    assert _child_environment(user, "child-key")["OLLAMA_KEY"] == "the configured variable"

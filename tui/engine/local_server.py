@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import UserFacingError
@@ -67,6 +68,10 @@ _INSTALL_HINT = (
 # The child's key travels in its environment, not on its command line: /proc/PID/cmdline
 # is readable by every local user, /proc/PID/environ only by us.
 _API_KEY_ENV = "STREAMTUI_LOCAL_API_KEY"
+
+#: Variables the child is not given: the user's keys, tokens and passwords are no business of
+#: a llama.cpp server (nor of whatever it logs or dumps on a crash).
+_USER_SECRET_NAME = re.compile(r"(^|_)(API_KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 
 # Runs in the child (`python -P -c`) instead of llama_cpp.server's own __main__. It exists
 # so that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
@@ -279,6 +284,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _child_environment(environ: Mapping[str, str], api_key: str, *, api_key_env: str | None = None) -> dict[str, str]:
+    """The child's environment: ``environ`` without OPENAI_API_KEY, ``api_key_env`` (the
+    variable the user's key is configured in) and any *_API_KEY, *_TOKEN, *_SECRET or
+    *_PASSWORD; with the child's own key and unbuffered output."""
+    dropped = {"OPENAI_API_KEY", api_key_env}
+    env = {name: value for name, value in environ.items() if name not in dropped and not _USER_SECRET_NAME.search(name)}
+    env[_API_KEY_ENV] = api_key
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 def _check_api_key(api_key: str) -> str:
     """A key given by the caller must fit in `Authorization: Bearer KEY` as is."""
     if not isinstance(api_key, str) or not api_key:
@@ -354,6 +370,10 @@ class LocalServer:
     built from `base_url` and `api_key` keeps working after a crash and `ensure_ready()`.
     (Only if an auto-picked port has been taken meanwhile does a restart move.)
 
+    The child's environment holds none of the user's secrets: OPENAI_API_KEY, `api_key_env`
+    (the variable the user's key is configured in, when given) and any variable named
+    *_API_KEY, *_TOKEN, *_SECRET or *_PASSWORD are left out.
+
     Raises ValueError for an empty host, a port outside 1–65535, or a key that cannot be
     sent as `Authorization: Bearer KEY` (empty, spaces, non-ASCII).
     """
@@ -368,6 +388,7 @@ class LocalServer:
         port: int | None = None,
         api_key: str | None = None,
         log_path: Path | None = None,
+        api_key_env: str | None = None,
     ) -> None:
         if model_path is not None:
             model_path = Path(model_path)
@@ -387,6 +408,7 @@ class LocalServer:
         self._port = port
         self._api_key = _check_api_key(api_key) if api_key is not None else secrets.token_urlsafe(24)
         self.log_path = log_path
+        self._user_key_env = api_key_env
         # Where the current child's part of the log starts, and where it was when the
         # child became ready: what it printed while loading never explains a later death.
         self._log_start = 0
@@ -545,7 +567,7 @@ class LocalServer:
             # A helper process has no business pinning its model in RAM.
             *("--use_mlock", "false"),
         ]
-        env = {**os.environ, _API_KEY_ENV: self._api_key, "PYTHONUNBUFFERED": "1"}
+        env = _child_environment(os.environ, self._api_key, api_key_env=self._user_key_env)
         self._log_start = self._log_size()
         with self.log_path.open("ab") as log:
             # The TUI owns the terminal: the child gets no stdin and logs to the file only.
