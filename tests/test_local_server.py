@@ -345,7 +345,7 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         # Not process_gone(): a multi-threaded child shows as a zombie a moment before
         # the kernel lets its parent reap it.
         assert wait_for(lambda: not local.is_alive())
-        assert local.state == "dead"
+        assert local.poll() == "dead"
         # Nothing from the child's log is added: what it printed while loading (llama.cpp
         # notices that read like errors) and its access log explain nothing.
         assert local.error == "the local model server was killed by SIGKILL"
@@ -364,7 +364,7 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         assert second_pid is not None
         os.kill(second_pid, signal.SIGKILL)
         assert wait_for(lambda: not local.is_alive())
-        assert local.state == "dead"
+        assert local.poll() == "dead"
         assert local.error == "the local model server was killed by SIGKILL"
     finally:
         local.stop()
@@ -535,7 +535,7 @@ async def test_an_ipv6_loopback_host_gets_a_bracketed_url() -> None:
     assert LocalServer(host="0.0.0.0", port=8).base_url == "http://127.0.0.1:8/v1"
 
 
-# -- what the child inherits ------------------------------------------
+# -- what the child inherits, and reading its state ------------------------------------------
 
 
 def environment_of(pid: int) -> dict[str, str]:
@@ -568,3 +568,19 @@ async def test_the_child_inherits_none_of_the_users_secrets(monkeypatch: pytest.
     assert environment["STREAMTUI_KEPT"] == "kept" and environment["PATH"] == os.environ["PATH"]
     # The variable the user's key is configured in goes only when the server is told its name.
     assert ("OLLAMA_KEY" in environment) is (key_env is None)
+
+
+async def test_state_is_read_without_effect_and_poll_records_a_death() -> None:
+    local = LocalServer()
+    try:
+        await local.start()
+        assert local.pid is not None
+        os.kill(local.pid, signal.SIGKILL)
+        assert wait_for(lambda: not local.is_alive())
+        # Reading the state looks at nothing: the death is recorded only when poll() looks.
+        assert local.state == "ready" and local.error is None
+        assert local.poll() == "dead" and local.state == "dead"
+        assert local.error == "the local model server was killed by SIGKILL"
+        assert local.poll() == "dead"
+    finally:
+        local.stop()

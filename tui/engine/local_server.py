@@ -420,7 +420,13 @@ class LocalServer:
 
     @property
     def state(self) -> str:
-        """One of stopped, starting, ready, dead. A ready server whose child has exited reads dead."""
+        """One of stopped, starting, ready, dead, as last recorded: reading it looks at nothing.
+        A child that exited on its own is noticed by :meth:`poll`."""
+        return self._state
+
+    def poll(self) -> str:
+        """Look at the child: a ready server whose child has exited becomes dead, with why (how
+        it exited, and the line of its log that explains it) in `error`. Returns the state."""
         if self._state == "ready" and self._process is not None and self._process.poll() is not None:
             self._mark_dead(_exit_description(self._process))
         return self._state
@@ -620,7 +626,7 @@ class LocalServer:
         added only if the model asks for it; SmolLM2 does not). Requests are served one
         at a time, so during a stream this waits for the stream to end.
         """
-        if self.state != "ready":
+        if self.poll() != "ready":
             return None
         status, body = await self._request("POST", "/extras/tokenize/count", {"input": text}, timeout=120)
         if status in (404, 405):
@@ -726,7 +732,7 @@ async def serve_forever(
         print("Press Ctrl+C to stop.", flush=True)
         while server.is_alive():
             await asyncio.sleep(0.5)
-        state = server.state  # reading it records why the child stopped
+        state = server.poll()  # records why the child stopped
         print(f"streamtui serve: {server.error or state}", file=sys.stderr)
         return 1
     except asyncio.CancelledError:
