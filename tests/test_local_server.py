@@ -197,7 +197,7 @@ def test_every_route_refuses_a_request_without_the_key(embedded: LocalServer) ->
     """The guard in front of llama_cpp.server's app: no key, a wrong key, a wrong scheme or
     a key in another case all get the guard's own 401 on every route, documented or not,
     API or docs; an unknown path gets 401 too, not 404 (nothing about the app leaks)."""
-    asyncio.run(embedded.ensure_ready())
+    asyncio.run(embedded.start())
     root = root_of(embedded)
     status, _, schema = http(root, "GET", "/openapi.json", {"Authorization": f"Bearer {embedded.api_key}"})
     assert status == 200
@@ -227,7 +227,7 @@ def test_every_route_refuses_a_request_without_the_key(embedded: LocalServer) ->
 
 
 def test_the_docs_are_served_with_the_key(embedded: LocalServer) -> None:
-    asyncio.run(embedded.ensure_ready())
+    asyncio.run(embedded.start())
     key = {"Authorization": f"Bearer {embedded.api_key}"}
     status, headers, page = http(root_of(embedded), "GET", "/docs", key)
     assert status == 200 and headers["content-type"].startswith("text/html") and b"swagger" in page.lower()
@@ -335,10 +335,10 @@ def test_a_sigkilled_parent_leaves_no_orphan() -> None:
     log_path.unlink()  # the parent died before it could remove it
 
 
-async def test_ensure_ready_restarts_a_crashed_child() -> None:
+async def test_start_restarts_a_crashed_child() -> None:
     local = LocalServer()
     try:
-        await local.ensure_ready()
+        await local.start()
         first_pid, base_url, api_key = local.pid, local.base_url, local.api_key
         assert first_pid is not None
         os.kill(first_pid, signal.SIGKILL)
@@ -351,7 +351,7 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         assert local.error == "the local model server was killed by SIGKILL"
         assert await local.count_tokens("Hello") is None
 
-        await local.ensure_ready()
+        await local.start()
         assert local.state == "ready" and local.pid not in (None, first_pid)
         # Same address and key: a client built before the crash keeps working.
         assert (local.base_url, local.api_key) == (base_url, api_key)
@@ -390,9 +390,9 @@ def test_a_death_is_explained_by_the_current_childs_log_only(tmp_path: Path) -> 
 async def test_concurrent_callers_share_one_start() -> None:
     local = LocalServer()
     try:
-        await asyncio.gather(*(local.ensure_ready() for _ in range(3)))
+        await asyncio.gather(*(local.start() for _ in range(3)))
         pid = local.pid
-        await local.ensure_ready()
+        await local.start()
         assert local.state == "ready" and local.pid == pid
     finally:
         local.stop()
@@ -421,7 +421,7 @@ async def test_a_missing_model_file_says_how_to_fix_it(tmp_path: Path) -> None:
 
 
 async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> None:
-    await embedded.ensure_ready()
+    await embedded.start()
     port = int(embedded.base_url.rsplit(":", 1)[1].split("/")[0])
     local = LocalServer(port=port)
     with pytest.raises(RuntimeError, match="already in use"):

@@ -38,6 +38,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -367,7 +368,7 @@ class LocalServer:
     the child through its environment, never its command line.
 
     The port and the key are chosen once and kept across restarts, so an OpenAI client
-    built from `base_url` and `api_key` keeps working after a crash and `ensure_ready()`.
+    built from `base_url` and `api_key` keeps working after a crash and `start()`.
     (Only if an auto-picked port has been taken meanwhile does a restart move.)
 
     The child's environment holds none of the user's secrets: OPENAI_API_KEY, `api_key_env`
@@ -464,7 +465,9 @@ class LocalServer:
         return self._process is not None and self._process.poll() is None
 
     async def start(self, timeout: float = 60) -> None:
-        """Start the child and wait until it answers, or return at once if it already does.
+        """Start the child and wait until it answers, or return at once if it already does:
+        what a request path calls first (it starts a stopped server, restarts one whose
+        child died, so a crash is recovered on the next request, or joins a start under way).
 
         Concurrent callers share one start. A caller cancelled while waiting does not
         cancel the start itself: the next caller finds the server ready.
@@ -484,8 +487,8 @@ class LocalServer:
         await asyncio.shield(self._start_task)
 
     async def ensure_ready(self, timeout: float = 60) -> None:
-        """What a request path calls first: start if stopped, restart if the child died
-        (a crash is recovered on the next request), or join a start under way."""
+        """Deprecated: the old name of :meth:`start`, kept while tui/engine/connection.py calls it."""
+        warnings.warn("LocalServer.ensure_ready() is deprecated: call start()", DeprecationWarning, stacklevel=2)
         await self.start(timeout)
 
     def _forget_start_task(self, task: asyncio.Task[None]) -> None:
