@@ -197,7 +197,7 @@ def test_every_route_refuses_a_request_without_the_key(embedded: LocalServer) ->
     """The guard in front of llama_cpp.server's app: no key, a wrong key, a wrong scheme or
     a key in another case all get the guard's own 401 on every route, documented or not,
     API or docs; an unknown path gets 401 too, not 404 (nothing about the app leaks)."""
-    asyncio.run(embedded.ensure_ready())
+    asyncio.run(embedded.start())
     root = root_of(embedded)
     status, _, schema = http(root, "GET", "/openapi.json", {"Authorization": f"Bearer {embedded.api_key}"})
     assert status == 200
@@ -227,7 +227,7 @@ def test_every_route_refuses_a_request_without_the_key(embedded: LocalServer) ->
 
 
 def test_the_docs_are_served_with_the_key(embedded: LocalServer) -> None:
-    asyncio.run(embedded.ensure_ready())
+    asyncio.run(embedded.start())
     key = {"Authorization": f"Bearer {embedded.api_key}"}
     status, headers, page = http(root_of(embedded), "GET", "/docs", key)
     assert status == 200 and headers["content-type"].startswith("text/html") and b"swagger" in page.lower()
@@ -335,23 +335,23 @@ def test_a_sigkilled_parent_leaves_no_orphan() -> None:
     log_path.unlink()  # the parent died before it could remove it
 
 
-async def test_ensure_ready_restarts_a_crashed_child() -> None:
+async def test_start_restarts_a_crashed_child() -> None:
     local = LocalServer()
     try:
-        await local.ensure_ready()
+        await local.start()
         first_pid, base_url, api_key = local.pid, local.base_url, local.api_key
         assert first_pid is not None
         os.kill(first_pid, signal.SIGKILL)
         # Not process_gone(): a multi-threaded child shows as a zombie a moment before
         # the kernel lets its parent reap it.
         assert wait_for(lambda: not local.is_alive())
-        assert local.state == "dead"
+        assert local.poll() == "dead"
         # Nothing from the child's log is added: what it printed while loading (llama.cpp
         # notices that read like errors) and its access log explain nothing.
         assert local.error == "the local model server was killed by SIGKILL"
         assert await local.count_tokens("Hello") is None
 
-        await local.ensure_ready()
+        await local.start()
         assert local.state == "ready" and local.pid not in (None, first_pid)
         # Same address and key: a client built before the crash keeps working.
         assert (local.base_url, local.api_key) == (base_url, api_key)
@@ -364,7 +364,7 @@ async def test_ensure_ready_restarts_a_crashed_child() -> None:
         assert second_pid is not None
         os.kill(second_pid, signal.SIGKILL)
         assert wait_for(lambda: not local.is_alive())
-        assert local.state == "dead"
+        assert local.poll() == "dead"
         assert local.error == "the local model server was killed by SIGKILL"
     finally:
         local.stop()
@@ -390,9 +390,9 @@ def test_a_death_is_explained_by_the_current_childs_log_only(tmp_path: Path) -> 
 async def test_concurrent_callers_share_one_start() -> None:
     local = LocalServer()
     try:
-        await asyncio.gather(*(local.ensure_ready() for _ in range(3)))
+        await asyncio.gather(*(local.start() for _ in range(3)))
         pid = local.pid
-        await local.ensure_ready()
+        await local.start()
         assert local.state == "ready" and local.pid == pid
     finally:
         local.stop()
@@ -421,7 +421,7 @@ async def test_a_missing_model_file_says_how_to_fix_it(tmp_path: Path) -> None:
 
 
 async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> None:
-    await embedded.ensure_ready()
+    await embedded.start()
     port = int(embedded.base_url.rsplit(":", 1)[1].split("/")[0])
     local = LocalServer(port=port)
     with pytest.raises(RuntimeError, match="already in use"):
@@ -533,3 +533,54 @@ async def test_an_ipv6_loopback_host_gets_a_bracketed_url() -> None:
     local._choose_port()  # what start() does first; no child is needed for the URL
     assert local.base_url == f"http://[::1]:{local.port}/v1"
     assert LocalServer(host="0.0.0.0", port=8).base_url == "http://127.0.0.1:8/v1"
+
+
+# -- what the child inherits, and reading its state ------------------------------------------
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    """The environment a process was started with (/proc/PID/environ: readable by its owner)."""
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(entry.split("=", 1) for entry in raw.decode().split("\0") if "=" in entry)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+@pytest.mark.parametrize("key_env", [None, "OLLAMA_KEY"])
+async def test_the_child_inherits_none_of_the_users_secrets(monkeypatch: pytest.MonkeyPatch, key_env: str | None) -> None:
+    user_secrets = {
+        "OPENAI_API_KEY": "sk-user-" + secrets.token_hex(8),
+        "ANTHROPIC_API_KEY": secrets.token_hex(8),
+        "GITHUB_TOKEN": secrets.token_hex(8),
+        "MY_SERVICE_SECRET": secrets.token_hex(8),
+        "DB_PASSWORD": secrets.token_hex(8),
+    }
+    for name, value in {**user_secrets, "OLLAMA_KEY": "ollama-" + secrets.token_hex(8), "STREAMTUI_KEPT": "kept"}.items():
+        monkeypatch.setenv(name, value)
+    local = LocalServer() if key_env is None else LocalServer(api_key_env=key_env)
+    try:
+        await local.start()
+        assert local.pid is not None
+        environment = environment_of(local.pid)
+    finally:
+        local.stop()
+    assert not set(user_secrets) & set(environment)
+    assert not set(user_secrets.values()) & set(environment.values())
+    assert environment["STREAMTUI_KEPT"] == "kept" and environment["PATH"] == os.environ["PATH"]
+    # The variable the user's key is configured in goes only when the server is told its name.
+    assert ("OLLAMA_KEY" in environment) is (key_env is None)
+
+
+async def test_state_is_read_without_effect_and_poll_records_a_death() -> None:
+    local = LocalServer()
+    try:
+        await local.start()
+        assert local.pid is not None
+        os.kill(local.pid, signal.SIGKILL)
+        assert wait_for(lambda: not local.is_alive())
+        # Reading the state looks at nothing: the death is recorded only when poll() looks.
+        assert local.state == "ready" and local.error is None
+        assert local.poll() == "dead" and local.state == "dead"
+        assert local.error == "the local model server was killed by SIGKILL"
+        assert local.poll() == "dead"
+    finally:
+        local.stop()

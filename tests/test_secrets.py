@@ -203,9 +203,9 @@ def test_the_placeholder_key_is_no_secret_in_server_messages():
         ("http://user:PASSWORD@127.0.0.1:8080/v1", "http://***@127.0.0.1:8080/v1"),
         ("http://PASSWORD@127.0.0.1:8080/v1", "http://***@127.0.0.1:8080/v1"),
         ("http://user:pa@ss@host/v1", "http://***@host/v1"),
-        ("https://user:PASSWORD@[::1]:8443/v1?q=1", "https://***@[::1]:8443/v1?q=1"),
+        ("https://user:PASSWORD@[::1]:8443/v1?q=1", "https://***@[::1]:8443/v1?q=***"),
         ("http://user:PASSWORD@[::1/v1", "http://***@[::1/v1"),  # urlsplit refuses it
-        ("http://127.0.0.1:8080/v1?who=a@b", "http://127.0.0.1:8080/v1?who=a@b"),
+        ("http://127.0.0.1:8080/v1?who=a@b", "http://127.0.0.1:8080/v1?who=***"),  # query values are masked too
     ],
 )
 def test_mask_url_hides_userinfo(url, masked):

@@ -433,7 +433,7 @@ def resolve(cli: Mapping[str, Any], config: Config, environ: Mapping[str, str] |
 
 def report(resolved: Resolved) -> str:
     """What ``streamtui config`` prints: the file, then each effective setting and its source.
-    Keys are masked (``Endpoint.key_label``) and URLs lose their passwords (``mask_url``)."""
+    Keys are masked (``Endpoint.key_label``); URLs lose their passwords and query values (``mask_url``)."""
     config, endpoint, values, sources = resolved.config, resolved.endpoint, resolved.values, resolved.sources
     lines = [f"config file: {config.path}" + ("" if config.exists else " (not found; streamtui config --init writes an example)")]
     if config.exists:
@@ -535,27 +535,11 @@ local = true                        # the embedded llama.cpp model (pip install 
 '''
 
 
-def _is_default_folder(folder: Path) -> bool:
-    try:
-        return folder.resolve() == default_config_dir().resolve()
-    except OSError:
-        return False
-
-
-def _prepare_folder(folder: Path) -> None:
-    """Create a missing folder 0700; tighten streamtui's own config folder; leave any other
-    existing folder (STREAMTUI_CONFIG may point into a shared one) as it is."""
-    from .private_files import private_folder
-
-    if not folder.exists() or _is_default_folder(folder):
-        private_folder(folder)
-
-
 def write_example(path: Path) -> None:
     """Write :data:`EXAMPLE` to ``path`` (0600). FileExistsError if anything is there."""
-    from .private_files import create_private
+    from .private_files import create_private, private_folder
 
-    _prepare_folder(path.parent)
+    private_folder(path.parent)
     with create_private(path, exclusive=True) as out:
         out.write(EXAMPLE)
 
@@ -674,8 +658,10 @@ class ConfigFile:
             check_document(tomllib.loads(text), self.path)
         except tomllib.TOMLDecodeError as exc:  # pragma: no cover - tomlkit wrote it
             raise ConfigError(f"{self.path}: would not be valid TOML: {exc}") from None
+        from .private_files import private_folder
+
         target = Path(os.path.realpath(self.path))
-        _prepare_folder(target.parent)
+        private_folder(target.parent)
         fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)  # 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:

@@ -37,7 +37,7 @@ class Endpoint:
 
     @property
     def label(self) -> str:
-        """The endpoint as shown and stored: no scheme, no credentials."""
+        """The endpoint as shown and stored: no scheme, no credentials, no query values."""
         if self.kind == "local":
             return "embedded model"
         return mask_url(self.base_url).removeprefix("https://").removeprefix("http://")

@@ -38,6 +38,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import UserFacingError
@@ -67,6 +69,10 @@ _INSTALL_HINT = (
 # The child's key travels in its environment, not on its command line: /proc/PID/cmdline
 # is readable by every local user, /proc/PID/environ only by us.
 _API_KEY_ENV = "STREAMTUI_LOCAL_API_KEY"
+
+#: Variables the child is not given: the user's keys, tokens and passwords are no business of
+#: a llama.cpp server (nor of whatever it logs or dumps on a crash).
+_USER_SECRET_NAME = re.compile(r"(^|_)(API_KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
 
 # Runs in the child (`python -P -c`) instead of llama_cpp.server's own __main__. It exists
 # so that the parent needs no `preexec_fn`, which is unsafe once the parent has threads
@@ -279,6 +285,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _child_environment(environ: Mapping[str, str], api_key: str, *, api_key_env: str | None = None) -> dict[str, str]:
+    """The child's environment: ``environ`` without OPENAI_API_KEY, ``api_key_env`` (the
+    variable the user's key is configured in) and any *_API_KEY, *_TOKEN, *_SECRET or
+    *_PASSWORD; with the child's own key and unbuffered output."""
+    dropped = {"OPENAI_API_KEY", api_key_env}
+    env = {name: value for name, value in environ.items() if name not in dropped and not _USER_SECRET_NAME.search(name)}
+    env[_API_KEY_ENV] = api_key
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
 def _check_api_key(api_key: str) -> str:
     """A key given by the caller must fit in `Authorization: Bearer KEY` as is."""
     if not isinstance(api_key, str) or not api_key:
@@ -351,8 +368,12 @@ class LocalServer:
     the child through its environment, never its command line.
 
     The port and the key are chosen once and kept across restarts, so an OpenAI client
-    built from `base_url` and `api_key` keeps working after a crash and `ensure_ready()`.
+    built from `base_url` and `api_key` keeps working after a crash and `start()`.
     (Only if an auto-picked port has been taken meanwhile does a restart move.)
+
+    The child's environment holds none of the user's secrets: OPENAI_API_KEY, `api_key_env`
+    (the variable the user's key is configured in, when given) and any variable named
+    *_API_KEY, *_TOKEN, *_SECRET or *_PASSWORD are left out.
 
     Raises ValueError for an empty host, a port outside 1–65535, or a key that cannot be
     sent as `Authorization: Bearer KEY` (empty, spaces, non-ASCII).
@@ -368,6 +389,7 @@ class LocalServer:
         port: int | None = None,
         api_key: str | None = None,
         log_path: Path | None = None,
+        api_key_env: str | None = None,
     ) -> None:
         if model_path is not None:
             model_path = Path(model_path)
@@ -387,6 +409,7 @@ class LocalServer:
         self._port = port
         self._api_key = _check_api_key(api_key) if api_key is not None else secrets.token_urlsafe(24)
         self.log_path = log_path
+        self._user_key_env = api_key_env
         # Where the current child's part of the log starts, and where it was when the
         # child became ready: what it printed while loading never explains a later death.
         self._log_start = 0
@@ -398,7 +421,13 @@ class LocalServer:
 
     @property
     def state(self) -> str:
-        """One of stopped, starting, ready, dead. A ready server whose child has exited reads dead."""
+        """One of stopped, starting, ready, dead, as last recorded: reading it looks at nothing.
+        A child that exited on its own is noticed by :meth:`poll`."""
+        return self._state
+
+    def poll(self) -> str:
+        """Look at the child: a ready server whose child has exited becomes dead, with why (how
+        it exited, and the line of its log that explains it) in `error`. Returns the state."""
         if self._state == "ready" and self._process is not None and self._process.poll() is not None:
             self._mark_dead(_exit_description(self._process))
         return self._state
@@ -441,7 +470,9 @@ class LocalServer:
         return self._process is not None and self._process.poll() is None
 
     async def start(self, timeout: float = 60) -> None:
-        """Start the child and wait until it answers, or return at once if it already does.
+        """Start the child and wait until it answers, or return at once if it already does:
+        what a request path calls first (it starts a stopped server, restarts one whose
+        child died, so a crash is recovered on the next request, or joins a start under way).
 
         Concurrent callers share one start. A caller cancelled while waiting does not
         cancel the start itself: the next caller finds the server ready.
@@ -461,8 +492,8 @@ class LocalServer:
         await asyncio.shield(self._start_task)
 
     async def ensure_ready(self, timeout: float = 60) -> None:
-        """What a request path calls first: start if stopped, restart if the child died
-        (a crash is recovered on the next request), or join a start under way."""
+        """Deprecated: the old name of :meth:`start`, kept while tui/engine/connection.py calls it."""
+        warnings.warn("LocalServer.ensure_ready() is deprecated: call start()", DeprecationWarning, stacklevel=2)
         await self.start(timeout)
 
     def _forget_start_task(self, task: asyncio.Task[None]) -> None:
@@ -550,7 +581,7 @@ class LocalServer:
             # A helper process has no business pinning its model in RAM.
             *("--use_mlock", "false"),
         ]
-        env = {**os.environ, _API_KEY_ENV: self._api_key, "PYTHONUNBUFFERED": "1"}
+        env = _child_environment(os.environ, self._api_key, api_key_env=self._user_key_env)
         self._log_start = self._log_size()
         with self.log_path.open("ab") as log:
             # The TUI owns the terminal: the child gets no stdin and logs to the file only.
@@ -603,7 +634,7 @@ class LocalServer:
         added only if the model asks for it; SmolLM2 does not). Requests are served one
         at a time, so during a stream this waits for the stream to end.
         """
-        if self.state != "ready":
+        if self.poll() != "ready":
             return None
         status, body = await self._request("POST", "/extras/tokenize/count", {"input": text}, timeout=120)
         if status in (404, 405):
@@ -709,7 +740,7 @@ async def serve_forever(
         print("Press Ctrl+C to stop.", flush=True)
         while server.is_alive():
             await asyncio.sleep(0.5)
-        state = server.state  # reading it records why the child stopped
+        state = server.poll()  # records why the child stopped
         print(f"streamtui serve: {server.error or state}", file=sys.stderr)
         return 1
     except asyncio.CancelledError:

@@ -2,9 +2,10 @@
 
 Where: ``platformdirs.user_log_dir("streamtui")/streamtui.log`` (on Linux
 ``~/.local/state/streamtui/log/streamtui.log``), or the file ``STREAMTUI_LOG`` names. The file
-is private (0600, folder 0700), rotated at 1 MB with two old copies kept, and opened only when
-the first line is written, so starting the app costs nothing. Known secrets are redacted from
-every line before it is written.
+is private (0600; its folder as :func:`~.private_files.private_folder` prepares it: 0700 when
+streamtui creates it or it is streamtui's own, any other existing folder left as it is),
+rotated at 1 MB with two old copies kept, and opened only when the first line is written, so
+starting the app costs nothing. Known secrets are redacted from every line before it is written.
 """
 
 from __future__ import annotations

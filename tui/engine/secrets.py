@@ -1,14 +1,16 @@
 """Secrets are never shown in full: only a masked form leaves this module.
 
-A key shows at most its last 4 characters (and the well-known ``sk-`` prefix); a password in a
-URL shows as ``***``. Text that may echo a key (a server's error message, a log line) goes
-through :func:`redact`, which hides the key and every fragment of it of 4 characters or more.
+A key shows at most its last 4 characters (and the well-known ``sk-`` prefix); a URL's user
+and password, and every value of its query string (``?key=***``: proxies take keys there),
+show as ``***``. Text that may echo a key (a server's error message, a log line) goes through
+:func:`redact`, which hides the key and every fragment of it of 4 characters or more.
 """
 
 from __future__ import annotations
 
+import re
 import threading
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 #: Fragments of a key this long or longer are hidden wherever they appear.
 MIN_FRAGMENT = 4
@@ -38,13 +40,32 @@ def register_secret(secret: str | None) -> None:
 
 
 def register_credentials(api_key: str | None, url: str) -> None:
-    """Remember an endpoint's key and its URL's password (each process that may echo them:
-    the app and the streaming worker)."""
+    """Remember an endpoint's key, its URL's password and its query values, as written and
+    decoded (each process that may echo them: the app and the streaming worker). Values
+    shorter than :data:`MIN_FRAGMENT` are not remembered: they would hide too much."""
     register_secret(api_key)
     try:
-        register_secret(urlsplit(url).password)
+        parts = urlsplit(url)
+        register_secret(parts.password)
     except ValueError:
-        pass
+        return
+    for value in _query_values(parts.query):
+        register_secret(value)
+        register_secret(unquote_plus(value))
+
+
+def _query_values(query: str) -> list[str]:
+    """The values of a query string as written; an item without ``=`` counts as a value."""
+    return [item.partition("=")[2] if "=" in item else item for item in query.split("&") if item]
+
+
+def _mask_query(query: str) -> str:
+    """A query string with every value as ``***`` (an item without ``=`` is ``***`` whole)."""
+    items = []
+    for item in query.split("&"):
+        name, equals, value = item.partition("=")
+        items.append(item if not item or (equals and not value) else f"{name}={_STARS}" if equals else _STARS)
+    return "&".join(items)
 
 
 def redact_all(text: str) -> str:
@@ -102,22 +123,38 @@ def redact(text: str, secret: str | None) -> str:
 
 
 def mask_url(url: str) -> str:
-    """A URL with any password (and a user name longer than a word) replaced by ``***``."""
+    """A URL with its user and password replaced by ``***``, and every query value too."""
     try:
         parts = urlsplit(url)
     except ValueError:  # not a URL urlsplit can read ("http://u:p@[::1"): mask it as free text
         return mask_urls(url)
-    if "@" not in parts.netloc:
+    if "@" not in parts.netloc and not parts.query:
         return url
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, f"{_STARS}@{host}", parts.path, parts.query, parts.fragment))
+    netloc = f"{_STARS}@{parts.netloc.rpartition('@')[2]}" if "@" in parts.netloc else parts.netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, _mask_query(parts.query), parts.fragment))
+
+
+# Up to the last "@" before the path: a password may hold an "@" typed as it is.
+_USERINFO_IN_TEXT = re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@")
+# A URL's query in free text ends where the URL does: at a space, a quote, a bracket or "#".
+_QUERY_IN_TEXT = re.compile(r"""([a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#"'<>`]*\?)([^\s#"'<>`]*)""")
+#: Punctuation that ends a sentence rather than a query value: "(see http://h/?k=v)." keeps ")."
+_TRAILING = ".,;:!?)]}"
+
+
+def _mask_query_in_text(match: re.Match[str]) -> str:
+    query = match.group(2)
+    value = query.rstrip(_TRAILING)
+    return match.group(1) + _mask_query(value) + query[len(value) :]
 
 
 def mask_urls(text: str) -> str:
-    """Every ``scheme://user:password@host`` in free text, with its credentials masked."""
-    if "@" not in text or "://" not in text:
+    """Every URL in free text with its credentials (``scheme://user:password@host``) and its
+    query values masked."""
+    if "://" not in text:
         return text
-    import re
-
-    # Up to the last "@" before the path: a password may hold an "@" typed as it is.
-    return re.sub(r"([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s]*@", lambda m: f"{m.group(1)}{_STARS}@", text)
+    if "@" in text:
+        text = _USERINFO_IN_TEXT.sub(lambda m: f"{m.group(1)}{_STARS}@", text)
+    if "?" in text:
+        text = _QUERY_IN_TEXT.sub(_mask_query_in_text, text)
+    return text
