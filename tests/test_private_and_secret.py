@@ -17,7 +17,7 @@ from tui.engine.config import ConfigFile
 from tui.engine.endpoint import resolve_endpoint
 from tui.engine.errors import internal_problem
 from tui.engine.history import HistoryStore
-from tui.engine.local_server import _API_KEY_ENV, LocalModelUnavailable, LocalServer
+from tui.engine.local_server import _API_KEY_ENV
 from tui.engine.logfile import log_failure
 from tui.engine.secrets import mask_url, mask_urls, redact_all
 
@@ -201,13 +201,3 @@ def test_the_childs_environment_drops_the_users_secrets():
     env = _child_environment(user, "child-key", api_key_env="OLLAMA_KEY")
     assert env == {"PATH": "/usr/bin", "HOME": "/home/u", "LANG": "C.UTF-8", "TOKENIZERS_PARALLELISM": "false", _API_KEY_ENV: "child-key", "PYTHONUNBUFFERED": "1"}
     assert _child_environment(user, "child-key")["OLLAMA_KEY"] == "the configured variable"
-
-
-# -- 5. one way to start the embedded server ------------------------------------------------------
-
-
-async def test_ensure_ready_is_a_deprecated_name_of_start(tmp_path):
-    local = LocalServer(tmp_path / "absent.gguf")
-    with pytest.warns(DeprecationWarning, match=r"start\(\)"), pytest.raises(LocalModelUnavailable):
-        await local.ensure_ready()
-    assert local.state == "stopped"

@@ -187,16 +187,12 @@ class _Redacting:
 
 def _register_secrets(args: argparse.Namespace) -> None:
     """Make this process know the API key and any URL password, so that redaction hides them."""
-    from .engine.secrets import register_secret
+    from .engine.secrets import register_credentials, register_secret
 
     for name in {"OPENAI_API_KEY", getattr(args, "api_key_env", None) or "OPENAI_API_KEY"}:
         register_secret(os.environ.get(name))
     for url in (getattr(args, "base_url", None), os.environ.get("OPENAI_BASE_URL")):
-        try:
-            parts = urlsplit(url or "")
-        except ValueError:
-            continue
-        register_secret(parts.password)  # (mask_urls hides a URL's user name too)
+        register_credentials(None, url or "")  # its password and query values
 
 
 def _url_host(host: str) -> str:

@@ -85,7 +85,7 @@ class Connection:
         server, endpoint = self.local_server, self.endpoint
         if server is None:
             raise UserFacingError(NOT_INSTALLED)
-        await server.ensure_ready()
+        await server.start()
         if self.local_server is not server or self.endpoint is not endpoint:
             return  # switched to another profile meanwhile: that one is not this server's
         # The address is only known once the server runs (and a restart may need a new port).

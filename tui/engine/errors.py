@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .endpoint import PLACEHOLDER_KEY
 from .logfile import log_failure, log_path
 from .sanitize import one_line, server_text
-from .secrets import mask_url, mask_urls, redact, redact_all
+from .secrets import mask_url, redact, redact_all
 
 
 class UserFacingError(RuntimeError):
@@ -43,8 +43,8 @@ def _server_message(body: object, fallback: str) -> str:
 def server_detail(text: object, api_key: str | None, limit: int = 300) -> str:
     """A server's words for one line: safe to draw, no URL credentials, no echo of the key
     (the placeholder sent to servers without auth is no secret: "needed" stays "needed")."""
-    detail = mask_urls(one_line(str(text), limit))
-    return detail if api_key == PLACEHOLDER_KEY else redact(detail, api_key)
+    detail = redact_all(one_line(str(text), limit))  # every secret this process knows, URLs masked
+    return detail if api_key in (None, PLACEHOLDER_KEY) else redact(detail, api_key)
 
 
 def internal_problem(exc: BaseException, during: str = "a run") -> Problem:

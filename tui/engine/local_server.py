@@ -38,7 +38,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -490,11 +489,6 @@ class LocalServer:
             self._start_task = asyncio.create_task(self._start(timeout))
             self._start_task.add_done_callback(self._forget_start_task)
         await asyncio.shield(self._start_task)
-
-    async def ensure_ready(self, timeout: float = 60) -> None:
-        """Deprecated: the old name of :meth:`start`, kept while tui/engine/connection.py calls it."""
-        warnings.warn("LocalServer.ensure_ready() is deprecated: call start()", DeprecationWarning, stacklevel=2)
-        await self.start(timeout)
 
     def _forget_start_task(self, task: asyncio.Task[None]) -> None:
         self._start_task = None

@@ -186,7 +186,7 @@ class MainScreen(WatchedScreen[None]):
 
     def _watch_local_server(self) -> None:
         server = self.session.connection.local_server
-        if server is None or server.state != "dead" or self.session.busy:
+        if server is None or server.poll() != "dead" or self.session.busy:
             return
         message = f"The embedded model stopped ({server.error or 'no reason given'}); the next prompt restarts it."
         panel = self.metrics_panel
