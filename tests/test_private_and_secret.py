@@ -162,10 +162,11 @@ async def test_a_query_secret_is_never_shown_or_stored(server, tmp_path, monkeyp
     app = make_app(url, history=store, retries=0)
     assert app.session.connection.target().base_url == url
     async with app.run_test(size=SIZE) as pilot:
-        # (The openai SDK puts the route after a base URL's query, so this server answers
-        # 404: the error names the URL too.)
         await send(pilot, "hello")
         await settle(pilot)
+        # The query goes on the request, after the route (not before it, as the SDK alone puts it).
+        assert app.session.runs[-1].metrics.state == "done", app.session.runs[-1].metrics.error
+        assert server.requests[-1]["_path"] == "/v1/chat/completions" and server.requests[-1]["_query"] == {"key": secret}
         await shows(pilot, "#metrics", f"127.0.0.1:{server.port}/v1?key=***")
         places = everything_shown_and_kept(app, store, tmp_path)
         assert "?key=***" in panel_text(app)

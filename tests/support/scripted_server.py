@@ -28,6 +28,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from json.encoder import encode_basestring_ascii
@@ -559,6 +560,7 @@ class _Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    query: dict[str, str]
 
 
 class _CloseConnection(Exception):
@@ -590,10 +592,10 @@ async def _read_request(reader: asyncio.StreamReader) -> _Request | None:
     except ValueError as error:
         raise _CloseConnection from error
     body = await reader.readexactly(length) if length else b""
-    path = target.split("?", 1)[0]
+    path, _, query = target.partition("?")
     if "://" in path:  # absolute form, as a client sends it to a proxy: the path is what counts
         path = "/" + path.split("://", 1)[1].partition("/")[2]
-    return _Request(method, path, headers, body)
+    return _Request(method, path, headers, body, dict(urllib.parse.parse_qsl(query, keep_blank_values=True)))
 
 
 class _Connection:
@@ -670,7 +672,7 @@ class ScriptedServer:
     def __init__(self, default: Script | None = None, *, api_key: str | None = None, port: int = 0) -> None:
         self.default = default if default is not None else Script(words("Hello from the scripted server."))
         self.api_key = api_key
-        #: Every JSON body received on a completion route, with its path under ``"_path"``,
+        #: Every JSON body received on a completion route, with its path under ``"_path"`` (its query under ``"_query"``),
         #: when it arrived (``perf_counter``) under ``"_received"`` and, for a stream, when its
         #: headers went out under ``"_streaming"`` (so a test can subtract the server's own
         #: lateness from a figure).
@@ -824,6 +826,7 @@ class ScriptedServer:
             await connection.send_json(400, _error_body(400, "The request body is not a JSON object."))
             return
         body["_path"] = request.path
+        body["_query"] = dict(request.query)
         body["_received"] = time.perf_counter()
         self.requests.append(body)
         if self.on_request is not None:

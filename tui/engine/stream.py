@@ -25,6 +25,7 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, monotonic_clock
@@ -87,7 +88,12 @@ def make_client(target: Target) -> AsyncOpenAI:
 
     timeout = httpx2.Timeout(target.read_timeout, connect=target.connect_timeout)
     http_client = DefaultAsyncHttpxClient(timeout=timeout, event_hooks={"request": [install_trace]})
-    return AsyncOpenAI(base_url=target.base_url, api_key=target.api_key, max_retries=0, timeout=timeout, http_client=http_client)
+    # A query in the base URL (a proxy's ?key=…) goes on every request: the SDK would put the
+    # route after it (…/v1?key=Xchat/completions).
+    parts = urlsplit(target.base_url)
+    base_url = urlunsplit(parts._replace(query="", fragment=""))
+    query = dict(parse_qsl(parts.query, keep_blank_values=True)) or None
+    return AsyncOpenAI(base_url=base_url, api_key=target.api_key, max_retries=0, timeout=timeout, http_client=http_client, default_query=query)
 
 
 class InProcessStreamer:
