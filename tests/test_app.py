@@ -149,7 +149,7 @@ async def test_model_output_is_never_markup_or_escape_sequences(server):
         from tui.engine.sanitize import server_text
 
         assert app.session.runs[-1].text == server_text(hostile) and len(server_text(hostile)) == len(hostile)
-        drawn = "".join(segment.text for segment in app.main_screen.output.render_line(0))
+        drawn = "".join(segment.text for y in range(4) for segment in app.main_screen.output.render_line(y))  # below its prompt
         assert "[bold]x[/] [link=http://e.vil]y[/link]" in drawn
         assert "\x1b" not in drawn and "\x07" not in drawn
         assert "␛[31mred" in drawn
@@ -212,7 +212,8 @@ async def test_raw_view_shades_alternate_chunks(server):
         await settle(pilot)
         await pilot.press("ctrl+r")
         assert app.main_screen.output.mode == "raw"
-        segments = [segment for segment in app.main_screen.output.render_line(0) if segment.text.strip()]
+        output = app.main_screen.output
+        segments = [segment for segment in output.render_line(output.lead_rows) if segment.text.strip()]  # below its prompt
         assert [segment.text for segment in segments[:3]] == ["aaa", "bbb", "ccc"]
         assert segments[0].style != segments[1].style and segments[0].style == segments[2].style
 

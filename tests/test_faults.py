@@ -221,7 +221,7 @@ async def test_a_refused_connection_with_retries_shows_each_wait_then_fails(tmp_
     app = make_app(refused_url, history=store, retries=1)
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "anyone?")
-        await wait_for(pilot, lambda: "connection: retry 1/1 in 0.5 s" in panel_text(app))
+        await wait_for(pilot, lambda: "connection: retry 1/1 in 0.5 s" in flat(panel_text(app)))
         await settle(pilot)
         run = await check_run(pilot, store, Case([], kind="unreachable", says=("Cannot reach",)))
         assert len(run.metrics.retries) == 1
@@ -346,7 +346,7 @@ async def test_a_429_retry_after_wait_is_shown_and_escape_cancels_it(server, tmp
     app = make_app(server.base_url, history=store, retries=2)
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "try")
-        await wait_for(pilot, lambda: "429: retry 1/2 in 2.0 s" in panel_text(app))
+        await wait_for(pilot, lambda: "429: retry 1/2 in 2.0 s" in flat(panel_text(app)))
         run = app.session.runs[-1]
         assert run.metrics.state == "waiting" and len(server.requests) == 1
         pressed = time.monotonic()

@@ -573,3 +573,36 @@ class TestNotes:
             pane.clear()
             await pause(pane)
             assert "Failed" not in "".join(drawn(pane))
+
+
+class TestLead:
+    """The prompt above its answer, after a conversation's earlier turns."""
+
+    async def test_the_prompt_shows_above_the_answer_and_earlier_turns_above_it(self):
+        async with showing("", size=(50, 20)) as pane:
+            pane.set_lead("And its population?", [("What is the capital of France?", "**Paris**.")])
+            pane.append("About 2.1 million.")
+            await pause(pane)
+            rows = drawn(pane)
+            text = "\n".join(rows)
+            assert text.index("› What is the capital") < text.index("Paris.") < text.index("› And its population?") < text.index("About 2.1")
+            assert "**" not in text  # the earlier answer reads as Markdown too
+            assert rows[pane.lead_rows] == "About 2.1 million."
+
+    async def test_a_long_conversation_draws_its_last_turns_and_says_how_many_more(self):
+        from tui.widgets.output_pane import LEAD_TURNS
+
+        async with showing("", size=(50, 80)) as pane:
+            pane.set_lead("now", [(f"question {n}", f"answer {n}") for n in range(LEAD_TURNS + 3)])
+            await pause(pane)
+            text = "\n".join(drawn(pane))
+            assert "3 earlier turns" in text and "question 2\n" not in text and f"question {LEAD_TURNS + 2}" in text
+
+    async def test_clear_takes_the_lead_away(self):
+        async with showing("", size=(50, 10)) as pane:
+            pane.set_lead("asked")
+            await pause(pane)
+            assert "› asked" in drawn(pane)[0]
+            pane.clear("waiting")
+            await pause(pane)
+            assert drawn(pane)[0] == "waiting"

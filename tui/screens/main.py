@@ -269,12 +269,17 @@ class MainScreen(WatchedScreen[None]):
         self.current = run
         self._drawn_parts = self._drawn_chunks = self._drawn_reasoning = 0
         self.output.clear("Waiting for the first chunk…" if run.request.stream else "Waiting for the complete response (streaming is off)…")
+        self._show_prompt(run)
         self.output.border_title = f"Output · run #{run.number}"
         self.reasoning_pane.clear()
         self.reasoning_pane.remove_class("-visible")
         self._ticker.resume()
         self.refresh_panel()
         self.refresh_bindings()
+
+    def _show_prompt(self, run: Run) -> None:
+        """The prompt above its answer, after the conversation's earlier turns."""
+        self.output.set_lead(run.request.prompt, [(turn.prompt, turn.answer) for turn in run.request.turns])
 
     def run_changed(self, run: Run) -> None:
         if run is self.current:
@@ -329,6 +334,8 @@ class MainScreen(WatchedScreen[None]):
         if run is None:
             return
         if len(run.reasoning_parts) > self._drawn_reasoning:
+            if not self._drawn_reasoning and not run.answer_parts:
+                self.output.set_notice("Thinking… (its reasoning streams in the Reasoning pane; the answer follows it)")
             self.reasoning_pane.add_class("-visible")
             self.reasoning_pane.append("".join(run.reasoning_parts[self._drawn_reasoning :]))
             self._drawn_reasoning = len(run.reasoning_parts)
@@ -489,6 +496,7 @@ class MainScreen(WatchedScreen[None]):
         record = await self._record(run)
         self.current = run
         self.output.clear()
+        self._show_prompt(run)
         self.output.append(record.output, record.chunk_sizes or None)
         self.output.border_title = f"Output · run #{run.number}"
         self.reasoning_pane.clear()

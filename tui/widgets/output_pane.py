@@ -41,6 +41,8 @@ OutputMode = Literal["markdown", "raw"]
 
 #: Drawn rows kept for redraws; past this, rows far from the view are dropped.
 _STRIP_CACHE_ROWS = 400
+#: Earlier turns of a conversation drawn above the answer (History keeps them all).
+LEAD_TURNS = 10
 #: Pygments styles for code blocks, on dark and on light themes (colours only: the pane's
 #: code background stays).
 _CODE_THEMES = {True: "monokai", False: "friendly"}
@@ -65,6 +67,13 @@ class OutputPane(ScrollView, can_focus=True):
     OutputPane > .output-pane--notice {
         color: $text-muted;
         text-style: italic;
+    }
+    OutputPane > .output-pane--prompt {
+        color: $text-accent;
+        text-style: bold;
+    }
+    OutputPane > .output-pane--earlier {
+        color: $text-muted;
     }
     OutputPane > .output-pane--end-failed {
         color: $text-error;
@@ -147,6 +156,8 @@ class OutputPane(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {
         "output-pane--notice",
         "output-pane--end-failed",
+        "output-pane--prompt",
+        "output-pane--earlier",
         "output-pane--end-note",
         "output-pane--heading",
         "output-pane--h1",
@@ -199,6 +210,13 @@ class OutputPane(ScrollView, can_focus=True):
         #: A line drawn after the answer (how a run that stopped early ended), and its component.
         self._end_note = ""
         self._end_note_component = "output-pane--end-note"
+        #: What is drawn above the answer: its prompt, after a conversation's earlier turns.
+        self._lead_prompt = ""
+        self._lead_turns: tuple[tuple[str, str], ...] = ()
+        self._lead_more = 0  # earlier turns not drawn
+        #: The lead as drawn, for the width it was drawn at (drawn again after a resize).
+        self._lead_strips: list[Strip] = []
+        self._lead_width = -1
         #: The notice and end note wrapped to the pane's width, cached by (text, width).
         self._wrapped_notes: dict[tuple[str, int], list[str]] = {}
         #: Resolved styles: resolving one walks the DOM (about 90 µs), far too slow per row.
@@ -234,6 +252,10 @@ class OutputPane(ScrollView, can_focus=True):
         self._length = 0
         self._notice = notice
         self._end_note = ""
+        self._lead_prompt = ""
+        self._lead_turns = ()
+        self._lead_more = 0
+        self._lead_width = -1
         self._finished = False
         self._relayout()
         self.scroll_to(y=0, animate=False, immediate=True)
@@ -249,7 +271,52 @@ class OutputPane(ScrollView, can_focus=True):
         self._notice = notice
         if self._length == 0:
             self._strips.clear()
+            self._set_virtual_size()
             self.refresh()
+
+    def set_lead(self, prompt: str, turns: Sequence[tuple[str, str]] = ()) -> None:
+        """Show ``prompt`` above the answer, and a conversation's earlier ``turns`` (prompt,
+        answer) above it: the reader sees what was asked with what came back."""
+        self._lead_prompt = prompt
+        self._lead_turns = tuple(turns)[-LEAD_TURNS:]
+        self._lead_more = max(len(turns) - LEAD_TURNS, 0)
+        self._lead_width = -1
+        self._set_virtual_size()
+        self.refresh()
+
+    @property
+    def lead_rows(self) -> int:
+        """How many rows the lead takes above the answer."""
+        return len(self._lead())
+
+    def _lead(self) -> list[Strip]:
+        """The lead's rows at the current width, drawn once per width (through Rich: it is
+        static, and earlier answers read best rendered as Markdown)."""
+        width = self._wrap_width
+        if not self._lead_prompt or width <= 0:
+            return []
+        if width != self._lead_width:
+            self._lead_strips = self._draw_lead(width)
+            self._lead_width = width
+        return self._lead_strips
+
+    def _draw_lead(self, width: int) -> list[Strip]:
+        from rich.console import Group
+        from rich.markdown import Markdown
+        from rich.text import Text
+
+        prompt_style, earlier_style = self._style("output-pane--prompt"), self._style("output-pane--earlier")
+        parts: list = []
+        if self._lead_more:
+            parts += [Text(f"… {self._lead_more} earlier turns (History has them all)", style=earlier_style), Text("")]
+        for asked, answered in self._lead_turns:
+            parts += [Text("› " + sanitize(asked), style=prompt_style), Markdown(sanitize(answered), style=earlier_style), Text("")]
+        parts.append(Text("› " + sanitize(self._lead_prompt), style=prompt_style))
+        parts.append(Text(""))
+        console = self.app.console
+        options = console.options.update(width=width, height=None, highlight=False, markup=False)
+        lines = console.render_lines(Group(*parts), options, style=self._style(), pad=False)
+        return [Strip(line).crop_extend(0, width, self._style()) for line in lines]
 
     def set_end_note(self, note: str, *, failed: bool = False) -> None:
         """A line after the answer, wrapped: how a run that stopped early ended (it stays below
@@ -364,7 +431,8 @@ class OutputPane(ScrollView, can_focus=True):
             del self._strips[row]
         self._set_virtual_size()
         self._follow_end()
-        self.refresh_lines(first_changed_row, max(self.row_count, rows_before) - first_changed_row)
+        lead = len(self._lead())
+        self.refresh_lines(lead + first_changed_row, max(self.row_count, rows_before) - first_changed_row)
 
     # -- layout ---------------------------------------------------------------------------------
     @property
@@ -424,7 +492,8 @@ class OutputPane(ScrollView, can_focus=True):
         self.refresh()
 
     def _set_virtual_size(self) -> None:
-        self.virtual_size = Size(self._wrap_width, self.row_count + len(self._end_rows()))
+        body = self.row_count + len(self._end_rows()) if self._length else len(self._wrapped(self._notice, max(self._wrap_width, 1)))
+        self.virtual_size = Size(self._wrap_width, len(self._lead()) + body)
 
     def _follow_end(self) -> None:
         if self._following:
@@ -465,6 +534,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._strips.clear()
         self._styles.clear()
         self._id_styles.clear()
+        self._lead_width = -1
 
     # -- styles ---------------------------------------------------------------------------------
     def _style(self, component: str = "") -> Style:
@@ -533,10 +603,14 @@ class OutputPane(ScrollView, can_focus=True):
         row = self.scroll_offset.y + y
         width = self.scrollable_content_region.width
         base = self._style()
+        lead = self._lead()
+        if row < len(lead):
+            return lead[row]
+        row -= len(lead)
         if self._length == 0:
             notice = self._wrapped(self._notice, width)
-            if y < len(notice):
-                return Strip([Segment(notice[y], self._style("output-pane--notice"))]).crop_extend(0, width, base)
+            if row < len(notice):
+                return Strip([Segment(notice[row], self._style("output-pane--notice"))]).crop_extend(0, width, base)
             return Strip.blank(width, base)
         if row >= self.row_count:
             end_rows = self._end_rows()
