@@ -9,6 +9,8 @@ keys and clicks); what is asserted is what a terminal would get (``terminal_byte
 
 from __future__ import annotations
 
+import pytest
+
 from tests.driving import make_app, send, settle, wait_for
 from tests.test_hostile import (
     PAYLOADS,
@@ -118,3 +120,95 @@ async def test_the_picker_status_shows_a_server_error_as_text(server):
         assert app.is_running
         await shows(pilot, "#status", "Unknown request URL: GET /[/][@click=app.quit]q[/]/v1/models")
         assert_terminal_safe(app)
+
+
+# -- Settings (F2) -----------------------------------------------------------------------------
+
+
+async def _open_settings(pilot):
+    from tui.screens.settings import SettingsScreen
+
+    app = pilot.app
+    await pilot.press("f2")
+    await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+    return app.screen
+
+
+async def _type_into(pilot, screen, field: str, text: str) -> None:
+    box = screen.query_one(f"#{field}")
+    box.focus()
+    box.value = ""
+    await pilot.press(*text)
+    assert box.value == text
+
+
+@pytest.mark.parametrize("name", list(MARKUP))
+async def test_a_typed_value_that_is_refused_is_repeated_as_text(server, name):
+    """``[/]`` typed as the temperature and Ctrl+S: refused with one line that repeats it
+    literally, the screen still open, nothing applied."""
+    typed = MARKUP[name]
+    app = make_app(server.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_settings(pilot)
+        await _type_into(pilot, screen, "temperature", typed)
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Not applied" in str(screen.query_one("#problem").content) or not app.is_running)
+        assert app.is_running and app.screen is screen and app.session.params.temperature is None
+        await shows(pilot, "#problem", f"Not applied: temperature must be a number, not {typed!r}")
+        assert_terminal_safe(app)
+
+
+async def test_profile_names_are_listed_as_text(server, tmp_path):
+    """Profile names come from the config file (TOML allows any quoted key): the Profile select
+    shows them literally, closed and open, and clicking ``[@click=app.quit]x[/]`` picks that
+    profile (it is no action): the next run goes with its model."""
+    from tui.profiles import Profiles
+
+    names = sorted(MARKUP.values())
+    config = tmp_path / "config.toml"
+    config.write_text("".join(f'[profiles."{name}"]\nbase_url = "{server.base_url}"\nmodel = "model {index}"\n\n' for index, name in enumerate(names)))
+    current = MARKUP["close"]
+    app = make_app(server.base_url, profiles=Profiles(config, names, current))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_settings(pilot)
+        await pilot.pause()
+        assert app.is_running
+        await shows(pilot, "#profile", current)
+        select = screen.query_one("#profile")
+        select.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: select.expanded or not app.is_running)
+        await pilot.pause()
+        assert app.is_running
+        assert_terminal_safe(app)
+        for name in names:
+            assert squeeze(name) in _frame_text(app), name
+        picked = MARKUP["click"]
+        await _click_the_x_of(pilot, "SelectOverlay", picked)
+        await wait_for(pilot, lambda: not select.expanded or not app.is_running)
+        assert app.is_running and select.value == picked
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.main_screen or not app.is_running)
+        assert app.is_running
+        await send(pilot, "hello")
+        await settle(pilot)
+        assert server.requests[-1]["model"] == f"model {names.index(picked)}"
+
+
+async def test_applied_settings_are_echoed_as_they_were_understood(server):
+    """``01`` for max tokens is taken as 1, and the app says so (as it does for every value it
+    applies, in its normal form), so a person sees what the next run will send."""
+    app = make_app(server.base_url)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_settings(pilot)
+        await _type_into(pilot, screen, "max_tokens", "01")
+        await _type_into(pilot, screen, "temperature", "0.50")
+        await _type_into(pilot, screen, "seed", "007")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is app.main_screen)
+        notes = " | ".join(note.message for note in app._notifications)
+        assert "max tokens 1" in notes and "temperature 0.5" in notes and "seed 7" in notes, notes
+        assert "01" not in notes and "0.50" not in notes and "007" not in notes, notes
+        await send(pilot, "hello")
+        await settle(pilot)
+        assert server.requests[-1]["max_tokens"] == 1 and server.requests[-1]["seed"] == 7
