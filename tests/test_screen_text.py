@@ -20,6 +20,7 @@ from tests.test_hostile import (
     squeeze,
     terminal_bytes,
 )
+from tui.engine.history import HistoryStore
 from tui.engine.sanitize import one_line, server_text
 
 SIZE = (120, 40)
@@ -212,3 +213,35 @@ async def test_applied_settings_are_echoed_as_they_were_understood(server):
         await send(pilot, "hello")
         await settle(pilot)
         assert server.requests[-1]["max_tokens"] == 1 and server.requests[-1]["seed"] == 7
+
+
+# -- History: the delete confirmation ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(MARKUP))
+async def test_deleting_a_run_whose_prompt_is_markup_asks_in_plain_text(server, tmp_path, name):
+    """History → D on a run whose prompt holds ``[/b]``: the question quotes the prompt
+    literally, and Y deletes the run."""
+    from tui.screens.confirm import Confirm
+    from tui.screens.history import HistoryScreen
+
+    prompt = f"explain {MARKUP[name]} please"
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store)
+    async with app.run_test(size=SIZE) as pilot:
+        await send(pilot, prompt)
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and len(app.screen.records) == 1)
+        history = app.screen
+        history.query_one("#history-runs").focus()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm) or not app.is_running)
+        await pilot.pause()
+        assert app.is_running
+        await wait_for(pilot, lambda: squeeze(f"({prompt}) from history?") in _inside(app, "#dialog > Static"))
+        assert_terminal_safe(app)
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.screen is history and history.records == [])
+        assert store.list_runs() == []
+    store.close()
