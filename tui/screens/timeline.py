@@ -107,7 +107,7 @@ class TimelineScreen(WatchedScreen[None]):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.record.output)
-        self.notify(f"Copied the answer ({len(self.record.output):,} characters).", timeout=3)
+        self.notify(f"Copied the answer ({len(self.record.output):,} characters).", timeout=3, markup=False)
 
 
 def _cumulative(record: RunRecord) -> tuple[list[float], list[int]]:
