@@ -45,7 +45,8 @@ def chunk_rows(record: RunRecord) -> list[tuple]:
         at = arrivals[index] if index < len(arrivals) else None
         gap = at - arrivals[index - 1] if at is not None and index > 0 else None
         tokens = len(encoding.encode_ordinary(text)) if encoding else fmt.NONE
-        rows.append((index + 1, fmt.seconds(at), fmt.seconds(gap), tokens, Text(visible_whitespace(text), no_wrap=True)))
+        # Text, not str: a DataTable parses a str cell as markup (these hold only figures).
+        rows.append((index + 1, Text(fmt.seconds(at)), Text(fmt.seconds(gap)), tokens, Text(visible_whitespace(text), no_wrap=True)))
     return rows
 
 
