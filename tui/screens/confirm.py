@@ -1,7 +1,11 @@
-"""A yes-or-no question before something that cannot be undone (deleting a run)."""
+"""A yes-or-no question before something that cannot be undone (deleting a run).
+
+The question quotes data (a run's prompt), so it is shown as text, never parsed as markup.
+"""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,9 +31,9 @@ class Confirm(WatchedModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static(self.question)
+            yield Static(self.question, markup=False)
             with Horizontal(id="buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(Text(f"{self.yes} (y)"), variant="error", id="yes")
                 yield Button("Keep it (n)", id="no")
 
     def on_mount(self) -> None:

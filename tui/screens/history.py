@@ -178,7 +178,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         if record is None:
             return
         if record.conversation_id is None:
-            self.notify(f"Run #{record.id} was a single prompt, not part of a conversation: R sends it again.", timeout=4)
+            self.notify(f"Run #{record.id} was a single prompt, not part of a conversation: R sends it again.", timeout=4, markup=False)
             return
         self.dismiss(HistoryChoice(conversation_id=record.conversation_id))
 
@@ -189,13 +189,13 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         if record is None:
             return
         if any(run.number == record.id and run.metrics.running for run in self.session.runs):
-            self.notify(f"Run #{record.id} is still running: cancel it first.", severity="warning", timeout=4)
+            self.notify(f"Run #{record.id} is still running: cancel it first.", severity="warning", timeout=4, markup=False)
             return
 
         def delete(yes: bool | None) -> None:
             if yes:
                 self.session.writer.delete(record.id)
-                self.notify(f"Deleted run #{record.id}.", timeout=3)
+                self.notify(f"Deleted run #{record.id}.", timeout=3, markup=False)
                 self._load()
 
         self.app.push_screen(Confirm(f"Delete run #{record.id} ({one_line(record.prompt, 60)}) from history? This cannot be undone."), delete)

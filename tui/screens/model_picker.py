@@ -2,10 +2,15 @@
 
 The list is asked for in a worker (through the streaming worker process), so the screen opens
 at once; a server that cannot list its models says why in one line.
+
+Model ids, the server's error text and the current model's name are data: they are shown as
+``Text`` (a str would be parsed as markup, where ``[/]`` is an error and ``[@click=…]`` an
+action). An option's id is the model id exactly as the server listed it.
 """
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -50,12 +55,12 @@ class ModelPicker(WatchedModalScreen[str | None]):
         try:
             self.models = await self.connection.list_models()
         except RequestFailed as exc:
-            status.update(one_line(exc.problem.message))
+            status.update(Text(one_line(exc.problem.message)))
             return
         except Exception as exc:  # noqa: BLE001 - one line here; the log has the traceback
-            status.update(one_line(f"Could not list the models: {exc}"))
+            status.update(Text(one_line(f"Could not list the models: {exc}")))
             raise
-        status.update(f"{len(self.models)} models" + (f" · now: {one_line(self.current, 60)}" if self.current else ""))
+        status.update(Text(f"{len(self.models)} models" + (f" · now: {one_line(self.current, 60)}" if self.current else "")))
         self._show(self.query_one("#filter", Input).value)
 
     @on(Input.Changed, "#filter")
@@ -67,7 +72,7 @@ class ModelPicker(WatchedModalScreen[str | None]):
         shown = [model for model in self.models if all(word in model.lower() for word in words)]
         options = self.query_one("#models", OptionList)
         options.clear_options()
-        options.add_options([Option(one_line(model, 200), id=model) for model in shown])
+        options.add_options([Option(Text(one_line(model, 200)), id=model) for model in shown])
         if shown:
             options.highlighted = next((index for index, model in enumerate(shown) if model == self.current), 0)
 

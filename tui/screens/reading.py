@@ -20,7 +20,7 @@ from ..engine.private_files import create_private
 
 def copy(node, text: str, what: str) -> None:  # node: a DOMNode (its app does the copying)
     if not text:
-        node.notify(f"Nothing to copy: no {what} yet.", timeout=3)
+        node.notify(f"Nothing to copy: no {what} yet.", timeout=3, markup=False)
         return
     node.app.copy_to_clipboard(text)
     caveat = " Inside tmux this needs `set -g set-clipboard on`." if os.environ.get("TMUX") else ""

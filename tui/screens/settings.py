@@ -2,13 +2,18 @@
 
 Changes apply to the next run; every run keeps the parameters it was sent with (History and
 the Run panel show them). A value that cannot work is refused with one line naming it, using
-the same checks as the command line and the config file.
+the same checks as the command line and the config file. What is applied is said back in
+its normal form ("max tokens 1" for ``01``), so a person sees what the next run will send.
+
+Profile names (from the config file) and the refusal line (which repeats the typed value) are
+data: shown as ``Text``, never parsed as markup.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -17,6 +22,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from ..engine import validation
 from ..engine.request import APIS
+from ..engine.sanitize import one_line
 from ..engine.session import RunParams
 from .watched import WatchedScreen
 
@@ -29,6 +35,23 @@ class SettingsResult:
     params: RunParams
     read_timeout: float
     profile: str | None
+
+    def summary(self) -> str:
+        """What applies, each value in its normal form (``01`` max tokens reads "max tokens 1").
+        A profile brings its own parameters, so then only the profile is named."""
+        if self.profile is not None:
+            return f"Profile {one_line(self.profile, 60)} picked: its endpoint, model and parameters apply from the next run."
+        params = self.params
+        parts = [
+            f"{params.api} API",
+            f"streaming {'on' if params.stream else 'off'}",
+            f"system prompt of {len(params.system_prompt):,} characters" if params.system_prompt else "no system prompt",
+            f"temperature {params.temperature:g}" if params.temperature is not None else "temperature: the server's default",
+            f"max tokens {params.max_tokens}" if params.max_tokens is not None else "max tokens: the server's default",
+            f"seed {params.seed}" if params.seed is not None else "no seed",
+            f"read timeout {self.read_timeout:g} s",
+        ]
+        return "Applied: " + ", ".join(parts) + "."
 
 
 class SettingsScreen(WatchedScreen[SettingsResult | None]):
@@ -51,10 +74,11 @@ class SettingsScreen(WatchedScreen[SettingsResult | None]):
             yield Static("Settings for the next run. Ctrl+S applies, Escape leaves them as they were.", id="intro")
             with Grid(id="fields"):
                 yield Label("Profile")
-                options = [(name, name) for name in self.profiles]
+                # Text, not str: Select parses a str prompt as markup, and a profile name is data.
+                options = [(Text(one_line(name, 60)), name) for name in self.profiles]
                 yield Select(options, value=self.profile if self.profile in self.profiles else Select.NULL, prompt="(as started)", allow_blank=True, id="profile", disabled=not options)
                 yield Label("API")
-                yield Select([(api, api) for api in APIS], value=params.api, allow_blank=False, id="api")
+                yield Select([(Text(api), api) for api in APIS], value=params.api, allow_blank=False, id="api")
                 yield Label("Streaming")
                 yield Switch(value=params.stream, id="stream")
                 yield Label("System prompt")
@@ -82,8 +106,9 @@ class SettingsScreen(WatchedScreen[SettingsResult | None]):
         try:
             result = self._result()
         except validation.InvalidSetting as exc:
-            self.query_one("#problem", Static).update(f"Not applied: {exc}")
+            self.query_one("#problem", Static).update(Text(one_line(f"Not applied: {exc}", 600)))
             return
+        self.notify(result.summary(), title="Settings", timeout=6, markup=False)
         self.dismiss(result)
 
     @on(Button.Pressed, "#cancel")

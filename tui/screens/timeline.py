@@ -45,7 +45,8 @@ def chunk_rows(record: RunRecord) -> list[tuple]:
         at = arrivals[index] if index < len(arrivals) else None
         gap = at - arrivals[index - 1] if at is not None and index > 0 else None
         tokens = len(encoding.encode_ordinary(text)) if encoding else fmt.NONE
-        rows.append((index + 1, fmt.seconds(at), fmt.seconds(gap), tokens, Text(visible_whitespace(text), no_wrap=True)))
+        # Text, not str: a DataTable parses a str cell as markup (these hold only figures).
+        rows.append((index + 1, Text(fmt.seconds(at)), Text(fmt.seconds(gap)), tokens, Text(visible_whitespace(text), no_wrap=True)))
     return rows
 
 
@@ -107,7 +108,7 @@ class TimelineScreen(WatchedScreen[None]):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.record.output)
-        self.notify(f"Copied the answer ({len(self.record.output):,} characters).", timeout=3)
+        self.notify(f"Copied the answer ({len(self.record.output):,} characters).", timeout=3, markup=False)
 
 
 def _cumulative(record: RunRecord) -> tuple[list[float], list[int]]:
