@@ -273,23 +273,10 @@ SAFE_CONSTRUCTORS = {"assemble", "styled", "from_text_plain"}
 
 _MAIN = "tui/screens/main.py"
 _PANEL = "tui/widgets/metrics_panel.py"
-_PANEL_CELL = (
-    "TODO: fixed on main. A str cell of a Rich Table is Rich markup (an [@click] in it is an "
-    "action); this one holds only numbers and literals today, but should be a Text."
-)
 
 #: (file, the argument as source) -> why it may stay as it is. Each entry must still match.
 ALLOWED: dict[tuple[str, str], str] = {
-    (_MAIN, "f'Output · run #{run.number}'"): "TODO: fixed on main. Only an int today; a border title is markup: make it Content/Text.",
-    (_MAIN, "title + (' · raw (chunks alternate in shade)' if output.mode == 'raw' else '')"): "TODO: fixed on main. Only an int today; a border title is markup: make it Content/Text.",
-    (_MAIN, "f'Continuing conversation #{conversation_id} ({len(turns)} turns): the next prompt is sent with them.'"): "TODO: fixed on main. Only ints today; pass markup=False.",
     (_PANEL, "self.render_figures(run, comparison, activity)"): "A Rich Group of Text notes and tables; the tables' cells are checked at their add_row calls.",
-    (_PANEL, "label, value"): _PANEL_CELL + " (_rows: API, Streaming, Memory, Usage, Params and the figures are str)",
-    (_PANEL, "f'#{streamed.number} streamed / #{waited.number} waited'"): _PANEL_CELL,
-    (_PANEL, "f'{fmt.seconds(comparison.first_text_streamed)} / {fmt.seconds(comparison.first_text_waited)}'"): _PANEL_CELL,
-    (_PANEL, "f'{fmt.count(tokens_s)} / {fmt.count(tokens_w)} ({SOURCE_NAMES[source]})'"): _PANEL_CELL,
-    (_PANEL, "f'{fmt.seconds(per_s)} / {fmt.seconds(per_w)} (E2E ÷ tokens)'"): _PANEL_CELL,
-    (_PANEL, "fair"): _PANEL_CELL + " (_params: temperature, seed, max tokens, turn)",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -270,7 +271,7 @@ class MainScreen(WatchedScreen[None]):
         self._drawn_parts = self._drawn_chunks = self._drawn_reasoning = 0
         self.output.clear("Waiting for the first chunk…" if run.request.stream else "Waiting for the complete response (streaming is off)…")
         self._show_prompt(run)
-        self.output.border_title = f"Output · run #{run.number}"
+        self.output.border_title = Text(f"Output · run #{run.number}")
         self.reasoning_pane.clear()
         self.reasoning_pane.remove_class("-visible")
         self._ticker.resume()
@@ -376,7 +377,7 @@ class MainScreen(WatchedScreen[None]):
         output = self.output
         output.mode = "raw" if output.mode == "markdown" else "markdown"
         title = f"Output · run #{self.current.number}" if self.current else "Output"
-        output.border_title = title + (" · raw (chunks alternate in shade)" if output.mode == "raw" else "")
+        output.border_title = Text(title + (" · raw (chunks alternate in shade)" if output.mode == "raw" else ""))
 
     async def action_timeline(self) -> None:
         from .timeline import TimelineScreen
@@ -423,7 +424,7 @@ class MainScreen(WatchedScreen[None]):
         records = await asyncio.to_thread(self.session.history.conversation, conversation_id)
         turns = [Turn(record.prompt, record.output) for record in records if record.state == "done"]
         self.session.continue_conversation(conversation_id, turns)
-        self.notify(f"Continuing conversation #{conversation_id} ({len(turns)} turns): the next prompt is sent with them.", timeout=5)
+        self.notify(f"Continuing conversation #{conversation_id} ({len(turns)} turns): the next prompt is sent with them.", timeout=5, markup=False)
         self.refresh_panel()
 
     # -- conversation, model, settings -------------------------------------------------------------
@@ -475,10 +476,8 @@ class MainScreen(WatchedScreen[None]):
                 else:
                     self.metrics_panel.endpoint = self._endpoint_label()
                     self.metrics_panel.model = session.connection.model or "(first listed by the server)"
-                    self.notify(f"Profile {result.profile}: from the next run.", timeout=4, markup=False)
             self.metrics_panel.api = session.params.api
             self.metrics_panel.streaming = session.params.stream
-            self.notify("Settings apply from the next run.", timeout=3)
             self.refresh_panel()
 
         names = self.profiles.names() if self.profiles is not None else []
@@ -498,7 +497,7 @@ class MainScreen(WatchedScreen[None]):
         self.output.clear()
         self._show_prompt(run)
         self.output.append(record.output, record.chunk_sizes or None)
-        self.output.border_title = f"Output · run #{run.number}"
+        self.output.border_title = Text(f"Output · run #{run.number}")
         self.reasoning_pane.clear()
         self.reasoning_pane.set_class(bool(record.reasoning), "-visible")
         self.reasoning_pane.append(record.reasoning)

@@ -65,16 +65,23 @@ class MetricsPanel(Static):
         return Group(*parts)
 
 
-def _grid(rows: list[tuple[str, Text | str]]) -> Table:
+Rows = list[tuple[Text | str, Text | str]]
+
+
+def _grid(rows: Rows) -> Table:
+    """Label and value columns. A str cell of a Rich table is Rich markup: every cell is a Text."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for label, value in rows:
-        table.add_row(label, value)
+        table.add_row(_cell(label), _cell(value))
     return table
 
 
-Rows = list[tuple[str, Text | str]]
+def _cell(value: Text | str) -> Text:
+    return value if isinstance(value, Text) else Text(value)
+
+
 
 
 def _rows(panel: MetricsPanel, run: Run | None) -> tuple[Rows, Rows]:
@@ -179,31 +186,29 @@ def _params(run: Run) -> str:
 
 def _comparison_table(comparison: Comparison) -> Table:
     """The pair side by side: when the first text showed with and without streaming, and tokens."""
-    table = Table.grid(padding=(0, 1))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
     streamed, waited = comparison.streamed, comparison.waited
-    table.add_row("", "")
-    table.add_row(Text("Compare", style="bold underline"), f"#{streamed.number} streamed / #{waited.number} waited")
-    table.add_row("First text", f"{fmt.seconds(comparison.first_text_streamed)} / {fmt.seconds(comparison.first_text_waited)}")
+    rows: Rows = [
+        ("", ""),
+        (Text("Compare", style="bold underline"), f"#{streamed.number} streamed / #{waited.number} waited"),
+        ("First text", f"{fmt.seconds(comparison.first_text_streamed)} / {fmt.seconds(comparison.first_text_waited)}"),
+    ]
     saved, speedup = comparison.time_saved, comparison.speedup
     if saved is not None:
-        table.add_row("Saved", Text(f"{fmt.seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green"))
+        rows.append(("Saved", Text(f"{fmt.seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green")))
     tokens_s, tokens_w = comparison.tokens
     source = comparison.token_source
     if source is not None:
-        table.add_row("Tokens", f"{fmt.count(tokens_s)} / {fmt.count(tokens_w)} ({SOURCE_NAMES[source]})")
+        rows.append(("Tokens", f"{fmt.count(tokens_s)} / {fmt.count(tokens_w)} ({SOURCE_NAMES[source]})"))
     if comparison.answers_differ:
         per_s, per_w = comparison.time_per_token
-        table.add_row("", Text(f"answers differ: {fmt.count(tokens_s)} vs {fmt.count(tokens_w)} tokens", style="bold yellow"))
-        table.add_row("Per token", f"{fmt.seconds(per_s)} / {fmt.seconds(per_w)} (E2E ÷ tokens)")
+        rows.append(("", Text(f"answers differ: {fmt.count(tokens_s)} vs {fmt.count(tokens_w)} tokens", style="bold yellow")))
+        rows.append(("Per token", f"{fmt.seconds(per_s)} / {fmt.seconds(per_w)} (E2E ÷ tokens)"))
     fair = _params(streamed)
     if fair:
-        table.add_row("Both sent", fair)
+        rows.append(("Both sent", fair))
     if streamed.pair_id is not None:
-        table.add_row("Warm-up", "one discarded request first: connection and prompt cache warm for both")
+        rows.append(("Warm-up", "one discarded request first: connection and prompt cache warm for both"))
     else:
-        table.add_row("Warm-up", "none: the first sent may have paid for a cold start")
-    for note in streamed.pair_notes:
-        table.add_row("", Text(note, style="yellow"))
-    return table
+        rows.append(("Warm-up", "none: the first sent may have paid for a cold start"))
+    rows += [("", Text(note, style="yellow")) for note in streamed.pair_notes]
+    return _grid(rows)
