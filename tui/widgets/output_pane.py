@@ -214,9 +214,10 @@ class OutputPane(ScrollView, can_focus=True):
         self._lead_prompt = ""
         self._lead_turns: tuple[tuple[str, str], ...] = ()
         self._lead_more = 0  # earlier turns not drawn
-        #: The lead as drawn, for the width it was drawn at (drawn again after a resize).
+        #: The lead as drawn, and the key of the column it was drawn for (drawn again after a
+        #: resize or a change of reading width or place).
         self._lead_strips: list[Strip] = []
-        self._lead_width = -1
+        self._lead_key = -1
         #: The notice and end note wrapped to the pane's width, cached by (text, width).
         self._wrapped_notes: dict[tuple[str, int], list[str]] = {}
         #: Resolved styles: resolving one walks the DOM (about 90 µs), far too slow per row.
@@ -255,7 +256,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._lead_prompt = ""
         self._lead_turns = ()
         self._lead_more = 0
-        self._lead_width = -1
+        self._lead_key = -1
         self._finished = False
         self._relayout()
         self.scroll_to(y=0, animate=False, immediate=True)
@@ -280,7 +281,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._lead_prompt = prompt
         self._lead_turns = tuple(turns)[-LEAD_TURNS:]
         self._lead_more = max(len(turns) - LEAD_TURNS, 0)
-        self._lead_width = -1
+        self._lead_key = -1
         self._set_virtual_size()
         self.refresh()
 
@@ -295,12 +296,14 @@ class OutputPane(ScrollView, can_focus=True):
         width = self._wrap_width
         if not self._lead_prompt or width <= 0:
             return []
-        if width != self._lead_width:
+        key = hash((width, self._column_start, self.column_width))
+        if key != self._lead_key:
             self._lead_strips = self._draw_lead(width)
-            self._lead_width = width
+            self._lead_key = key
         return self._lead_strips
 
     def _draw_lead(self, width: int) -> list[Strip]:
+        """The lead in the answer's column (the Markdown view's reading width and place)."""
         from rich.console import Group
         from rich.markdown import Markdown
         from rich.text import Text
@@ -314,9 +317,11 @@ class OutputPane(ScrollView, can_focus=True):
         parts.append(Text("› " + sanitize(self._lead_prompt), style=prompt_style))
         parts.append(Text(""))
         console = self.app.console
-        options = console.options.update(width=width, height=None, highlight=False, markup=False)
+        column = self.column_width if self.mode == "markdown" else width
+        options = console.options.update(width=max(column, 1), height=None, highlight=False, markup=False)
         lines = console.render_lines(Group(*parts), options, style=self._style(), pad=False)
-        return [Strip(line).crop_extend(0, width, self._style()) for line in lines]
+        indent = [Segment(" " * self._column_start, self._style())] if self._column_start else []
+        return [Strip([*indent, *line]).crop_extend(0, width, self._style()) for line in lines]
 
     def set_end_note(self, note: str, *, failed: bool = False) -> None:
         """A line after the answer, wrapped: how a run that stopped early ended (it stays below
@@ -527,6 +532,7 @@ class OutputPane(ScrollView, can_focus=True):
     def watch_reading_align(self) -> None:
         self._place_column()
         self._strips.clear()
+        self._lead_key = -1
         self.refresh()
 
     def notify_style_update(self) -> None:
@@ -534,7 +540,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._strips.clear()
         self._styles.clear()
         self._id_styles.clear()
-        self._lead_width = -1
+        self._lead_key = -1
 
     # -- styles ---------------------------------------------------------------------------------
     def _style(self, component: str = "") -> Style:
