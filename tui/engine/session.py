@@ -220,8 +220,9 @@ class RunSession:
                     worked_since = monotonic_clock()
             if run.metrics.running:  # the stream stopped without its final event
                 run.metrics.fail("The stream ended without its final event: the partial answer is kept.", "malformed")
-            if run.metrics.server_answer_tokens is None:  # the server's own count is better still
-                run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
+            # Even with the server's usage: a Compare pair compares like with like, and a streamed
+            # run of the embedded model has no usage, only this count.
+            run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
             run.metrics.cancel(self._cancel_reason or "Cancelled: the partial answer is kept.")
             raise

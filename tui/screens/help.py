@@ -17,17 +17,17 @@ FIGURES: list[tuple[str, str]] = [
     ("State", "connecting (starting the embedded model, asking for the model) → waiting (request on the wire) → streaming → done, cut (stopped by max tokens or a filter), cancelled or failed."),
     ("TTFT", "Time to first token: from the request going on the wire to the first chunk with answer text. A role-only first chunk does not count. Not applicable without streaming."),
     ("E2E", "From the request on the wire to the last chunk of the answer (the trailing usage chunk is not answer text)."),
-    ("Tokens", "Output tokens, and where the count comes from: the server's usage when it reports one, else the model's own tokenizer (the embedded model can count), else tiktoken (\"est.\" when the model's encoding is unknown and o200k_base stands in)."),
-    ("Tok/s", "Decode rate: (tokens − 1) / (E2E − TTFT)."),
+    ("Tokens", "The answer's tokens, and where the count comes from: the server's usage when it reports one (less its reasoning tokens), else the model's own tokenizer (the embedded model can count), else tiktoken (\"est.\" when the model's encoding is unknown and o200k_base stands in). While a run streams it is always tiktoken's, counted as the text arrives."),
+    ("Tok/s", "Decode rate of the answer: (tokens − 1) / (E2E − TTFT)."),
     ("Elapsed", "From pressing send until the run ends, ticking meanwhile: includes waiting for the embedded model or the streaming worker to start."),
     ("Client", "Client overhead: from the SDK starting the request to its first byte on the wire (building the request, opening a connection). Never part of TTFT."),
     ("Headers", "From the request on the wire to the response's headers (time to first byte)."),
     ("Chunks", "Answer chunks received. A chunk may carry several tokens."),
-    ("Usage", "The server's completion tokens when it reports them, and the difference from tiktoken's count of the same text."),
+    ("Usage", "The server's completion tokens when it reports them (reasoning included, its share named), and the difference between its count of the answer and tiktoken's."),
     ("Gap p50 / p95", "Percentiles (nearest rank) of the gaps between consecutive answer chunks: per chunk, not per token. Chunks that arrive in one network read have gaps of 0."),
     ("First thought", "For reasoning models: from the request on the wire to the first reasoning text."),
     ("Retries", "Requests that failed before any byte of an answer (429, 5xx, a refused connection) and were tried again; TTFT counts from the request that answered."),
-    ("Compare", "Ctrl+O sends the prompt streamed and not, after one discarded warm-up request, with temperature 0 and one seed when you set none, alternating which goes first. First text: TTFT streamed against E2E waited. When the answers' lengths differ by more than 5%, it says so and compares time per token."),
+    ("Compare", "Ctrl+O sends the prompt streamed and not, after one discarded warm-up request of the same prompt (so both runs find the connection and any prompt cache warm), with temperature 0 and one seed when you set none (dropped, and said, if the model refuses them), alternating which goes first. First text: TTFT streamed against E2E waited. When the answers' lengths differ by more than 5%, it says so and compares time per token. The same prompt sent once each way by hand (Ctrl+T) is compared too, without a warm-up."),
 ]
 
 
