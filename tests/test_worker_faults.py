@@ -1,0 +1,179 @@
+"""Faults of the streaming worker itself and of counting (engine/worker.py, worker_client.py,
+counting.py): whatever goes wrong there, every run ends, says why in one line, and the next
+request works.
+
+Real parts throughout: the scripted server on loopback, a real worker process, real signals
+on its real pid. Where a test needs the worker's pipes (a torn frame, bytes on its fd 1, a
+writer that keeps its frames open past its death), it opens them through ``/proc/PID/fd``,
+as any process of the same user could.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import stat
+import struct
+import threading
+
+import pytest
+
+from tests.driving import counted_up, make_app, send, settle
+from tests.support.scripted_server import Script, chunk, gate, words
+from tui.engine.clock import ManualClock, monotonic_clock
+from tui.engine.counting import counted
+from tui.engine.events import Delta, Deltas, Failed, Finished, TokenCount
+from tui.engine.history import HistoryStore
+from tui.engine.request import RunRequest
+from tui.engine.secrets import register_secret
+from tui.engine.target import Target
+from tui.engine.tokens import load_encoding
+from tui.engine.worker_client import WorkerStreamer
+from tui.engine.worker_protocol import write_frame
+
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reaches the worker's pipes through /proc")
+
+#: A lone surrogate (JSON "\ud800") inside an answer long enough for the counter to commit.
+SURROGATE_TEXT = "lone \ud800 surrogate, then one two three four five six seven eight nine ten"
+REPLACED_TEXT = SURROGATE_TEXT.replace("\ud800", "\ufffd")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workers():
+    """Starts workers (each warm before it is handed over) and stops them all afterwards."""
+    started: list[WorkerStreamer] = []
+
+    async def start() -> WorkerStreamer:
+        # A worker killed by a fatal signal leaves no core file behind.
+        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))
+        try:
+            worker = WorkerStreamer.spawn(encoding=None)
+        finally:
+            resource.setrlimit(resource.RLIMIT_CORE, (soft, hard))
+        started.append(worker)
+        assert await worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+async def events_of(batches) -> list:
+    return [event async for batch in batches for event in batch]
+
+
+def run_of(worker: WorkerStreamer, server, clock=monotonic_clock) -> asyncio.Task:
+    """A run through ``worker`` in a task of its own: its events, once it ends."""
+    return asyncio.create_task(events_of(worker.batches(RunRequest("x", "gpt-4o"), Target(server.base_url, "k"), clock)))
+
+
+def answer_of(events: list) -> str:
+    texts = []
+    for event in events:
+        if isinstance(event, Deltas) and event.kind == "answer":
+            texts += event.texts
+        elif isinstance(event, Delta) and event.kind == "answer":
+            texts.append(event.text)
+    return "".join(texts)
+
+
+async def ended(task: asyncio.Task, timeout: float = 15.0) -> list:
+    """The run's events once it ends; a run that never ends fails the test."""
+    return await asyncio.wait_for(task, timeout)
+
+
+def request_arrival(server) -> threading.Event:
+    """Set when the next completion request reaches the server."""
+    arrived = threading.Event()
+    server.on_request = lambda body: arrived.set()
+    return arrived
+
+
+async def arrived(event: threading.Event) -> None:
+    assert await asyncio.to_thread(event.wait, 15), "the request never reached the server"
+
+
+async def held_run(worker: WorkerStreamer, server) -> asyncio.Task:
+    """A run whose request is on the server, held there (at a gate) until the test ends."""
+    server.push(Script([chunk("partial "), gate("held"), chunk("never sent")]))
+    arrival = request_arrival(server)
+    run = run_of(worker, server)
+    await arrived(arrival)
+    return run
+
+
+async def dead(pid: int) -> None:
+    """Wait until the worker has died, leaving it for its parent to collect."""
+    await asyncio.wait_for(asyncio.to_thread(os.waitid, os.P_PID, pid, os.WEXITED | os.WNOWAIT), 15)
+
+
+def frames_fd(pid: int) -> int:
+    """The worker's descriptor its frames to the app go out on: its one pipe besides stdin."""
+    stdin = os.readlink(f"/proc/{pid}/fd/0")
+    pipes = [int(fd) for fd in os.listdir(f"/proc/{pid}/fd") if (link := os.readlink(f"/proc/{pid}/fd/{fd}")).startswith("pipe:") and link != stdin]
+    assert len(pipes) == 1, pipes
+    return pipes[0]
+
+
+@contextlib.contextmanager
+def frames_held_open(pid: int):
+    """Another writer on the worker's frame pipe: the app reads no end of it until this closes,
+    however the worker ended meanwhile."""
+    holder = os.open(f"/proc/{pid}/fd/{frames_fd(pid)}", os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        yield
+    finally:
+        os.close(holder)
+
+
+# -- 1. a counting failure never wedges a run -----------------------------------------------------------
+
+
+async def test_a_lone_surrogate_in_the_answer_is_replaced_and_the_run_counted_and_saved(server, tmp_path):
+    """JSON ``"\\ud800"`` decodes to a lone surrogate, which neither UTF-8 (the counter, SQLite)
+    nor a terminal takes: it becomes U+FFFD where it enters, the run ends done, its tokens
+    are counted and it is saved."""
+    encoding = load_encoding("o200k_base")
+    server.push(Script([chunk("lone \ud800 surrogate, "), *words("then one two three four five six seven eight nine ten")]))
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store, retries=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await send(pilot, "send a surrogate")
+        await settle(pilot)
+        run = app.session.runs[-1]
+        assert run.metrics.state == "done", run.metrics.error
+        assert run.text == REPLACED_TEXT and app.main_screen.output.text == REPLACED_TEXT
+        await counted_up(pilot, run)
+        count = run.metrics.token_count
+        assert count.final and count.answer == len(encoding.encode_ordinary(REPLACED_TEXT))
+        record = store.get(run.number)
+        assert record.final and record.state == "done" and record.output == REPLACED_TEXT
+        assert record.tiktoken_tokens == count.answer
+    store.close()
+
+
+async def test_counting_that_fails_is_logged_and_the_stream_still_ends(tmp_path, monkeypatch):
+    """Whatever counting raises (here the text no encoder takes, were it ever to get past the
+    sanitizer), the stream still ends with all of its events, without a count, and the log
+    says why."""
+    log = tmp_path / "streamtui.log"
+    monkeypatch.setenv("STREAMTUI_LOG", str(log))
+    load_encoding("o200k_base")
+
+    async def batches():
+        yield [Delta("\ud800 " + "word " * 20, 1.0, "answer")]
+        yield [Finished("stop", 2.0)]
+
+    events = await asyncio.wait_for(events_of(counted(batches(), "gpt-4o", None)), 15)
+    assert [type(event) for event in events if not isinstance(event, TokenCount)] == [Delta, Finished]
+    assert not any(isinstance(event, TokenCount) and event.final for event in events)
+    logged = log.read_text()
+    assert "Token counting" in logged and "UnicodeEncodeError" in logged
