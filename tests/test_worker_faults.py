@@ -17,7 +17,6 @@ import resource
 import signal
 import stat
 import struct
-import threading
 
 import pytest
 
@@ -90,24 +89,28 @@ async def ended(task: asyncio.Task, timeout: float = 15.0) -> list:
     return await asyncio.wait_for(task, timeout)
 
 
-def request_arrival(server) -> threading.Event:
-    """Set when the next completion request reaches the server."""
-    arrived = threading.Event()
-    server.on_request = lambda body: arrived.set()
-    return arrived
-
-
-async def arrived(event: threading.Event) -> None:
-    assert await asyncio.to_thread(event.wait, 15), "the request never reached the server"
-
-
 async def held_run(worker: WorkerStreamer, server) -> asyncio.Task:
-    """A run whose request is on the server, held there (at a gate) until the test ends."""
+    """A run whose first chunk has reached the app, and whose rest the server holds (at a
+    gate) until the test ends; the task's result is the run's events."""
     server.push(Script([chunk("partial "), gate("held"), chunk("never sent")]))
-    arrival = request_arrival(server)
-    run = run_of(worker, server)
-    await arrived(arrival)
-    return run
+    first_chunk = asyncio.Event()
+
+    async def run() -> list:
+        events = []
+        async for batch in worker.batches(RunRequest("x", "gpt-4o"), Target(server.base_url, "k"), monotonic_clock):
+            events += batch
+            if answer_of(events):
+                first_chunk.set()
+        return events
+
+    task = asyncio.create_task(run())
+    await asyncio.wait_for(first_chunk.wait(), 15)
+    return task
+
+
+def finished(events: list) -> bool:
+    """The run ended as the server finished it."""
+    return any(isinstance(event, Finished) for event in events) and not any(isinstance(event, Failed) for event in events)
 
 
 async def dead(pid: int) -> None:
@@ -177,3 +180,64 @@ async def test_counting_that_fails_is_logged_and_the_stream_still_ends(tmp_path,
     assert not any(isinstance(event, TokenCount) and event.final for event in events)
     logged = log.read_text()
     assert "Token counting" in logged and "UnicodeEncodeError" in logged
+
+
+# -- 2. a death is told to the runs it was sent, whoever started the next worker --------------------------
+
+
+@needs_proc
+async def test_a_run_fails_when_its_worker_dies_even_after_another_request_started_a_new_one(server, workers):
+    """The worker dies with a run in flight; a model listing starts a new worker before the
+    app has read the old one's end. The run still fails, and says so in one line."""
+    worker = await workers()
+    run = await held_run(worker, server)
+    old = worker.pid
+    with frames_held_open(old):
+        os.kill(old, signal.SIGKILL)
+        await dead(old)
+        assert await worker.list_models(Target(server.base_url, "k")) == ["scripted-model"]
+        assert worker.pid != old
+    events = await ended(run)
+    assert answer_of(events) == "partial "
+    failure = events[-1]
+    assert isinstance(failure, Failed) and failure.kind == "internal"
+    assert "stopped unexpectedly" in failure.message and "SIGKILL" in failure.message and "\n" not in failure.message
+
+
+# -- 3. a frame that cannot be read --------------------------------------------------------------------------
+
+
+@needs_proc
+async def test_a_frame_that_cannot_be_read_fails_the_waiting_run_and_the_next_request_works(server, workers, tmp_path, monkeypatch):
+    log = tmp_path / "streamtui.log"
+    monkeypatch.setenv("STREAMTUI_LOG", str(log))
+    worker = await workers()
+    run = await held_run(worker, server)
+    old = worker.pid
+    with open(f"/proc/{old}/fd/{frames_fd(old)}", "wb", buffering=0) as frames:
+        frames.write(struct.pack("<I", 5) + b"junk!")
+    events = await ended(run)
+    failure = events[-1]
+    assert isinstance(failure, Failed) and "could not be read" in failure.message and "\n" not in failure.message
+    assert "UnpicklingError" in log.read_text()
+    server.push(Script(words("a new worker answers")))
+    events = await ended(run_of(worker, server))
+    assert answer_of(events) == "a new worker answers" and finished(events)
+    assert worker.pid != old
+
+
+# -- 7. no new worker just to cancel ---------------------------------------------------------------------------------
+
+
+@needs_proc
+async def test_a_run_cancelled_after_its_worker_died_starts_no_new_worker(server, workers):
+    worker = await workers()
+    run = await held_run(worker, server)
+    old = worker.pid
+    with frames_held_open(old):
+        os.kill(old, signal.SIGKILL)
+        await dead(old)
+        run.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await run
+        assert worker.pid == old

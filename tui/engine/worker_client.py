@@ -4,8 +4,9 @@ request in the worker process and hands its events to the app's event loop.
 Spawn it first thing (``WorkerStreamer.spawn()`` before Textual is imported): the worker then
 imports the SDK while the interface starts. Nothing here imports the SDK. Commands go to the
 worker's stdin; a reader thread takes its frames from stdout and wakes the loop once for
-whatever arrived meanwhile, however many frames that is. If the worker dies, the running
-request fails with one line, and the next request starts a new worker.
+whatever arrived meanwhile, however many frames that is. If the worker dies (or sends a frame
+that cannot be read), every request sent to it fails with one line, and the next request
+starts a new worker.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +25,7 @@ from pathlib import Path
 from .clock import Clock, clock_spec
 from .errors import Problem
 from .events import Failed, RunEvent
+from .logfile import log_failure
 from .request import RunRequest
 from .target import Target
 from .worker_protocol import read_frame, write_frame
@@ -39,7 +42,11 @@ class WorkerStreamer:
         self._process: subprocess.Popen[bytes] | None = None
         self._numbers = itertools.count(1)
         self._inboxes: dict[int, _Inbox] = {}
+        #: Guards the inboxes, and orders each request's send against the end of the worker it
+        #: goes to (see _send and _read).
         self._lock = threading.Lock()
+        #: Workers stopped on purpose: their end is no death.
+        self._stopped: set[subprocess.Popen[bytes]] = set()
         self._warmed: set[tuple[Target, str]] = set()
         #: Set once the worker has imported the SDK and built a client: a request sent now
         #: waits for nothing but the network.
@@ -74,31 +81,54 @@ class WorkerStreamer:
         threading.Thread(target=self._read, args=(process,), name="streamtui-worker-replies", daemon=True).start()
         return process
 
-    def _send(self, command: tuple) -> None:
-        process = self._ensure_process()
-        try:
-            write_frame(process.stdin, command)  # type: ignore[arg-type]
-        except (BrokenPipeError, OSError):
-            pass  # the reader thread reports the worker's death to whoever waits
+    def _send(self, command: tuple, inbox: _Inbox | None = None) -> None:
+        """Send ``command`` (for the request of ``inbox``, if any) to the worker, starting one if
+        there is none or it has ended."""
+        with self._lock:
+            # The reader thread collects a worker and then, under this lock, tells its requests
+            # it ended: a request recorded here before is told; one after finds it collected
+            # (poll() is not None) and goes to a new worker.
+            process = self._ensure_process()
+            if inbox is not None:
+                inbox.process = process
+        _write(process, command)
 
     def _read(self, process: subprocess.Popen[bytes]) -> None:
-        """The reader thread: every frame to its request's inbox; at the end, the worker's death."""
-        while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
-            if message[0] == "ready":
-                continue
-            if message[0] == "warm":
-                self.ready.set()
-                continue
-            with self._lock:
-                inbox = self._inboxes.get(message[1])
-            if inbox is not None:
-                inbox.put(message)
-        code = process.wait()
-        if self._process is process:
-            with self._lock:
-                inboxes = list(self._inboxes.values())
-            for inbox in inboxes:
-                inbox.put(("dead", code))
+        """The reader thread: every frame to its request's inbox; at the end, the worker's end to
+        every request that was sent to it."""
+        unreadable = False
+        try:
+            while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
+                if message[0] == "ready":
+                    continue
+                if message[0] == "warm":
+                    self.ready.set()
+                    continue
+                with self._lock:
+                    inbox = self._inboxes.get(message[1])
+                if inbox is not None:
+                    inbox.put(message)
+        except Exception as exc:  # noqa: BLE001 - a torn or garbled frame: nothing after it can be trusted
+            log_failure("The streaming worker sent a frame that could not be read; it is stopped", exc)
+            unreadable = True
+            process.kill()
+        try:
+            code = process.wait(5)
+        except subprocess.TimeoutExpired:  # its frames ended but it runs on: it can answer no one
+            process.kill()
+            code = process.wait()
+        with self._lock:
+            inboxes = [inbox for inbox in self._inboxes.values() if inbox.process is process]
+            stopped = process in self._stopped
+            self._stopped.discard(process)
+        if stopped:
+            reason = "The streaming worker was stopped."
+        elif unreadable:
+            reason = "The streaming worker sent a frame that could not be read and was stopped; the next request starts a new one."
+        else:
+            reason = f"The streaming worker stopped unexpectedly ({_exit_description(code)}); the next request starts a new one."
+        for inbox in inboxes:
+            inbox.put(("dead", reason))
 
     @property
     def pid(self) -> int | None:
@@ -121,7 +151,7 @@ class WorkerStreamer:
         ended = False
         try:
             self.warm(target, request.api)
-            self._send(("stream", number, request, target, clock_spec(clock)))
+            self._send(("stream", number, request, target, clock_spec(clock)), inbox)
             while True:
                 for message in await inbox.get():
                     kind = message[0]
@@ -132,12 +162,12 @@ class WorkerStreamer:
                         return
                     elif kind == "dead":
                         ended = True
-                        yield [Failed(_death(message[1]), clock(), "internal")]
+                        yield [Failed(message[1], clock(), "internal")]
                         return
         finally:
             self._close(number)
             if not ended:
-                self._send(("cancel", number))
+                self._cancel(inbox, number)
 
     async def list_models(self, target: Target) -> list[str]:
         from .stream import RequestFailed
@@ -145,11 +175,11 @@ class WorkerStreamer:
         number = next(self._numbers)
         inbox = self._open(number)
         try:
-            self._send(("models", number, target))
+            self._send(("models", number, target), inbox)
             while True:
                 for message in await inbox.get():
                     if message[0] == "dead":
-                        raise RequestFailed(Problem("internal", _death(message[1])))
+                        raise RequestFailed(Problem("internal", message[1]))
                     _, _, names, problem = message
                     if problem is not None:
                         raise RequestFailed(problem)
@@ -163,7 +193,7 @@ class WorkerStreamer:
         number = next(self._numbers)
         inbox = self._open(number)
         try:
-            self._send(("encoding", number, name))
+            self._send(("encoding", number, name), inbox)
             await inbox.get()
         finally:
             self._close(number)
@@ -178,6 +208,8 @@ class WorkerStreamer:
         process, self._process = self._process, None
         if process is None:
             return
+        with self._lock:
+            self._stopped.add(process)
         try:
             process.stdin.close()  # type: ignore[union-attr]
             process.wait(0.3)
@@ -199,9 +231,28 @@ class WorkerStreamer:
         with self._lock:
             self._inboxes.pop(number, None)
 
+    def _cancel(self, inbox: _Inbox, number: int) -> None:
+        """Tell the worker that has the request to drop it, if it still runs: one that ended
+        has dropped it already, and a new one never had it (nor is one started for this)."""
+        process = inbox.process
+        if process is not None and process is self._process and process.poll() is None:
+            _write(process, ("cancel", number))
 
-def _death(code: int | None) -> str:
-    return f"The streaming worker stopped unexpectedly (exit code {code}); the next request starts a new one."
+
+def _write(process: subprocess.Popen[bytes], command: tuple) -> None:
+    try:
+        write_frame(process.stdin, command)  # type: ignore[arg-type]
+    except (BrokenPipeError, OSError):
+        pass  # the reader thread tells whoever waits that the worker ended
+
+
+def _exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class _Inbox:
@@ -210,6 +261,8 @@ class _Inbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        #: The worker the request was sent to: its end fails this request (set by _send).
+        self.process: subprocess.Popen[bytes] | None = None
         self._items: deque = deque()
         self._lock = threading.Lock()
         self._waiter: asyncio.Future | None = None
