@@ -19,7 +19,13 @@ from collections.abc import AsyncIterator
 
 from .events import Delta, RunEvent, TokenCount
 from .logfile import log_failure
-from .tokens import EncodingChoice, IncrementalTokenCounter, encoding_for_model, is_loaded, load_encoding
+from .tokens import (
+    EncodingChoice,
+    IncrementalTokenCounter,
+    encoding_for_model,
+    is_loaded,
+    load_encoding,
+)
 
 #: How often a live count is taken while text arrives, in seconds.
 COUNT_EVERY = 0.05
