@@ -226,6 +226,72 @@ async def test_a_frame_that_cannot_be_read_fails_the_waiting_run_and_the_next_re
     assert worker.pid != old
 
 
+# -- 4. bytes on the worker's fd 1 -----------------------------------------------------------------------------
+
+
+@needs_proc
+async def test_bytes_written_to_the_workers_fd_1_never_reach_its_frames(server, workers):
+    """A C library printing to fd 1 in the worker (here: the same open file, from outside)
+    must not tear the frame stream."""
+    worker = await workers()
+    pid = worker.pid
+    fd_1 = os.open(f"/proc/{pid}/fd/1", os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+    try:
+        os.write(fd_1, b"printed by a C library straight to fd 1\n")
+    finally:
+        os.close(fd_1)
+    server.push(Script(words("still framed")))
+    events = await ended(run_of(worker, server))
+    assert answer_of(events) == "still framed" and finished(events)
+    assert worker.pid == pid
+
+
+# -- 5. a command the worker fails on ends only that command ---------------------------------------------
+
+
+async def test_a_target_the_worker_cannot_build_a_client_for_does_not_end_it(server, workers):
+    """Warming a target the SDK rejects (a URL with a broken port) fails that target's runs,
+    not the worker: a run to a good target is served by the same process."""
+    worker = await workers()
+    pid = worker.pid
+    broken = Target("http://[::1/v1", "k")
+    worker.warm(broken, "chat")
+    events = await ended(asyncio.create_task(events_of(worker.batches(RunRequest("x", "gpt-4o"), broken, monotonic_clock))))
+    assert isinstance(events[-1], Failed) and events[-1].kind == "internal" and "InvalidURL" in events[-1].message
+    server.push(Script(words("after a broken target")))
+    events = await ended(run_of(worker, server))
+    assert answer_of(events) == "after a broken target" and finished(events)
+    assert worker.pid == pid
+
+
+async def test_a_run_whose_clock_cannot_be_read_fails_and_the_worker_goes_on(server, workers):
+    """A ManualClock whose shared file is gone: that run fails (it cannot be stamped), the
+    worker serves the next."""
+    worker = await workers()
+    pid = worker.pid
+    clock = ManualClock(5.0)
+    os.unlink(clock.shared_path())
+    events = await ended(run_of(worker, server, clock))
+    assert isinstance(events[-1], Failed) and events[-1].kind == "internal", events
+    server.push(Script(words("stamped again")))
+    events = await ended(run_of(worker, server))
+    assert answer_of(events) == "stamped again" and finished(events)
+    assert worker.pid == pid
+
+
+@needs_proc
+async def test_malformed_commands_do_not_end_the_worker(server, workers):
+    worker = await workers()
+    pid = worker.pid
+    with open(f"/proc/{pid}/fd/0", "wb", buffering=0) as commands:
+        for command in [("stream", 99), ("models",), 7, ("no-such-command", 1)]:
+            write_frame(commands, command)
+    server.push(Script(words("still serving")))
+    events = await ended(run_of(worker, server))
+    assert answer_of(events) == "still serving" and finished(events)
+    assert worker.pid == pid
+
+
 # -- 7. no new worker just to cancel ---------------------------------------------------------------------------------
 
 
