@@ -43,6 +43,14 @@ REPLACED_TEXT = SURROGATE_TEXT.replace("\ud800", "\ufffd")
 # -- helpers ---------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def log(tmp_path, monkeypatch):
+    """The log file of this test's app side and the workers it starts."""
+    path = tmp_path / "streamtui.log"
+    monkeypatch.setenv("STREAMTUI_LOG", str(path))
+    return path
+
+
 @pytest.fixture
 def workers():
     """Starts workers (each warm before it is handed over) and stops them all afterwards."""
@@ -163,12 +171,10 @@ async def test_a_lone_surrogate_in_the_answer_is_replaced_and_the_run_counted_an
     store.close()
 
 
-async def test_counting_that_fails_is_logged_and_the_stream_still_ends(tmp_path, monkeypatch):
+async def test_counting_that_fails_is_logged_and_the_stream_still_ends(log):
     """Whatever counting raises (here the text no encoder takes, were it ever to get past the
     sanitizer), the stream still ends with all of its events, without a count, and the log
     says why."""
-    log = tmp_path / "streamtui.log"
-    monkeypatch.setenv("STREAMTUI_LOG", str(log))
     load_encoding("o200k_base")
 
     async def batches():
@@ -208,9 +214,7 @@ async def test_a_run_fails_when_its_worker_dies_even_after_another_request_start
 
 
 @needs_proc
-async def test_a_frame_that_cannot_be_read_fails_the_waiting_run_and_the_next_request_works(server, workers, tmp_path, monkeypatch):
-    log = tmp_path / "streamtui.log"
-    monkeypatch.setenv("STREAMTUI_LOG", str(log))
+async def test_a_frame_that_cannot_be_read_fails_the_waiting_run_and_the_next_request_works(server, workers, log):
     worker = await workers()
     run = await held_run(worker, server)
     old = worker.pid
@@ -290,6 +294,47 @@ async def test_malformed_commands_do_not_end_the_worker(server, workers):
     events = await ended(run_of(worker, server))
     assert answer_of(events) == "still serving" and finished(events)
     assert worker.pid == pid
+
+
+# -- 6. a crash leaves a trace -----------------------------------------------------------------------------------
+
+
+@needs_proc
+async def test_a_crash_is_explained_by_what_the_worker_wrote_last(server, workers, log, monkeypatch):
+    """The worker's stderr goes to a private file; when it crashes (a segfault, reported by
+    Python's fault handler), the run's one line says what it wrote last, the log keeps it,
+    and the file is gone."""
+    monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
+    worker = await workers()
+    pid = worker.pid
+    stderr_file = os.readlink(f"/proc/{pid}/fd/2")
+    assert os.path.isfile(stderr_file) and stat.S_IMODE(os.stat(stderr_file).st_mode) == 0o600
+    run = await held_run(worker, server)
+    os.kill(pid, signal.SIGSEGV)
+    events = await ended(run)
+    failure = events[-1]
+    assert isinstance(failure, Failed) and "\n" not in failure.message
+    assert "SIGSEGV" in failure.message and "Segmentation fault" in failure.message, failure.message
+    assert "Fatal Python error: Segmentation fault" in log.read_text()
+    assert not os.path.exists(stderr_file)
+
+
+@needs_proc
+async def test_what_the_worker_wrote_last_is_shown_and_logged_without_secrets(server, workers, log):
+    key = "sk-worker-faults-7Qm2Xv9Lp4Rt8Zk3Wn"
+    register_secret(key)
+    worker = await workers()
+    pid = worker.pid
+    run = await held_run(worker, server)
+    with open(f"/proc/{pid}/fd/2", "ab") as stderr:
+        stderr.write(f'Traceback (most recent call last):\n  File "worker.py", line 1, in <module>\nRuntimeError: the server refused {key}\n'.encode())
+    os.kill(pid, signal.SIGKILL)
+    message = (await ended(run))[-1].message
+    assert "RuntimeError: the server refused" in message and "SIGKILL" in message, message
+    logged = log.read_text()
+    assert "Traceback (most recent call last):" in logged and "RuntimeError: the server refused" in logged
+    for shown in (message, logged):
+        assert key not in shown and key[3:15] not in shown and key[-12:-4] not in shown
 
 
 # -- 7. no new worker just to cancel ---------------------------------------------------------------------------------

@@ -5,8 +5,10 @@ Spawn it first thing (``WorkerStreamer.spawn()`` before Textual is imported): th
 imports the SDK while the interface starts. Nothing here imports the SDK. Commands go to the
 worker's stdin; a reader thread takes its frames from stdout and wakes the loop once for
 whatever arrived meanwhile, however many frames that is. If the worker dies (or sends a frame
-that cannot be read), every request sent to it fails with one line, and the next request
-starts a new worker.
+that cannot be read), every request sent to it fails with one line, which says what it wrote
+last, and the next request starts a new worker. Its stderr goes to a private temporary file
+(0600), not to the log itself, whose lines are all redacted: when the worker ends, the file's
+tail goes to the log (redacted) and the file is removed.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
@@ -25,8 +29,10 @@ from pathlib import Path
 from .clock import Clock, clock_spec
 from .errors import Problem
 from .events import Failed, RunEvent
-from .logfile import log_failure
+from .logfile import log_failure, log_info, log_path
 from .request import RunRequest
+from .sanitize import one_line
+from .secrets import redact_all
 from .target import Target
 from .worker_protocol import read_frame, write_frame
 
@@ -47,6 +53,8 @@ class WorkerStreamer:
         self._lock = threading.Lock()
         #: Workers stopped on purpose: their end is no death.
         self._stopped: set[subprocess.Popen[bytes]] = set()
+        #: The thread reading the current worker's frames (it removes its stderr file at the end).
+        self._reader: threading.Thread | None = None
         self._warmed: set[tuple[Target, str]] = set()
         #: Set once the worker has imported the SDK and built a client: a request sent now
         #: waits for nothing but the network.
@@ -67,18 +75,29 @@ class WorkerStreamer:
         if process is not None and process.poll() is None:
             return process
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
-        process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "tui.engine.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            close_fds=True,
-        )
+        # Its stderr (tracebacks, the fault handler's report, C libraries' messages) is kept
+        # unredacted only there, private, until it ends: the log gets its tail redacted.
+        handle, name = tempfile.mkstemp(prefix="streamtui-worker-", suffix=".log")
+        stderr_path = Path(name)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "tui.engine.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=handle,
+                env=env,
+                close_fds=True,
+            )
+        except BaseException:
+            stderr_path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(handle)
         self._process = process
         self._warmed = set()
         self.ready.clear()
-        threading.Thread(target=self._read, args=(process,), name="streamtui-worker-replies", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(process, stderr_path), name="streamtui-worker-replies", daemon=True)
+        self._reader.start()
         return process
 
     def _send(self, command: tuple, inbox: _Inbox | None = None) -> None:
@@ -93,9 +112,9 @@ class WorkerStreamer:
                 inbox.process = process
         _write(process, command)
 
-    def _read(self, process: subprocess.Popen[bytes]) -> None:
-        """The reader thread: every frame to its request's inbox; at the end, the worker's end to
-        every request that was sent to it."""
+    def _read(self, process: subprocess.Popen[bytes], stderr_path: Path) -> None:
+        """The reader thread: every frame to its request's inbox; at the end, the worker's end
+        (and what it wrote last) to every request that was sent to it."""
         unreadable = False
         try:
             while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
@@ -117,6 +136,9 @@ class WorkerStreamer:
         except subprocess.TimeoutExpired:  # its frames ended but it runs on: it can answer no one
             process.kill()
             code = process.wait()
+        stderr_tail = _tail(stderr_path)
+        last_line = redact_all(_last_words(stderr_tail))
+        stderr_path.unlink(missing_ok=True)
         with self._lock:
             inboxes = [inbox for inbox in self._inboxes.values() if inbox.process is process]
             stopped = process in self._stopped
@@ -124,9 +146,13 @@ class WorkerStreamer:
         if stopped:
             reason = "The streaming worker was stopped."
         elif unreadable:
-            reason = "The streaming worker sent a frame that could not be read and was stopped; the next request starts a new one."
+            reason = f"The streaming worker sent a frame that could not be read and was stopped (details are in {log_path()}); the next request starts a new one."
         else:
-            reason = f"The streaming worker stopped unexpectedly ({_exit_description(code)}); the next request starts a new one."
+            said = f": {last_line}" if last_line else ""
+            where = f"; what it wrote last is in {log_path()}" if stderr_tail else ""
+            reason = f"The streaming worker stopped unexpectedly ({_exit_description(code)}{said}){where}; the next request starts a new one."
+        if stderr_tail:
+            (log_info if stopped else log_failure)(f"{reason} Its stderr ended with:\n{stderr_tail}")
         for inbox in inboxes:
             inbox.put(("dead", reason))
 
@@ -220,6 +246,9 @@ class WorkerStreamer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(2)  # it removes the worker's stderr file
 
     def _open(self, number: int) -> _Inbox:
         inbox = _Inbox(asyncio.get_running_loop())
@@ -244,6 +273,33 @@ def _write(process: subprocess.Popen[bytes], command: tuple) -> None:
         write_frame(process.stdin, command)  # type: ignore[arg-type]
     except (BrokenPipeError, OSError):
         pass  # the reader thread tells whoever waits that the worker ended
+
+
+#: How much of a worker's stderr the log keeps when it ends.
+_STDERR_TAIL = 16_384
+
+
+def _tail(path: Path) -> str:
+    """The end of a worker's stderr file ("" if it wrote nothing)."""
+    try:
+        with path.open("rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - _STDERR_TAIL))
+            return file.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+#: A line that says why a Python process died: the fault handler's report, an exception's last line.
+_DEATH_LINE = re.compile(r"^(Fatal Python error: |[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b)")
+
+
+def _last_words(stderr: str) -> str:
+    """The line of a worker's stderr that best says why it died (the last exception or fatal
+    error, else its last line), safe for one line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    deaths = [line for line in lines if _DEATH_LINE.match(line)]
+    return one_line(deaths[-1] if deaths else lines[-1], 200) if lines else ""
 
 
 def _exit_description(code: int) -> str:
