@@ -352,3 +352,16 @@ async def test_a_run_cancelled_after_its_worker_died_starts_no_new_worker(server
         with contextlib.suppress(asyncio.CancelledError):
             await run
         assert worker.pid == old
+
+
+# -- 8. the warm-up target is no secret ------------------------------------------------------------------------------
+
+
+async def test_the_warm_up_target_registers_no_secret_in_the_worker(server, workers):
+    """The worker warms up with a placeholder key before the real target is known: a
+    placeholder is no secret, so text that happens to share a fragment with it (here a port
+    typed as "warm-up") is shown as it is."""
+    worker = await workers()
+    events = await ended(asyncio.create_task(events_of(worker.batches(RunRequest("x", "gpt-4o"), Target("http://127.0.0.1:warm-up/v1", "k"), monotonic_clock))))
+    failure = events[-1]
+    assert isinstance(failure, Failed) and "Invalid port: 'warm-up'" in failure.message, failure.message

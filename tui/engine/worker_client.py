@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .clock import Clock, clock_spec
+from .endpoint import PLACEHOLDER_KEY
 from .errors import Problem
 from .events import Failed, RunEvent
 from .logfile import log_failure, log_info, log_path
@@ -37,8 +38,9 @@ from .target import Target
 from .worker_protocol import read_frame, write_frame
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
-#: A target for warming up before the real one is known (the embedded server's address).
-_SCRATCH = Target("http://127.0.0.1:9/v1", "warm-up")
+#: A target for warming up before the real one is known (the embedded server's address). Its
+#: key is the placeholder, which is never registered as a secret (so never redacted from text).
+_SCRATCH = Target("http://127.0.0.1:9/v1", PLACEHOLDER_KEY)
 
 
 class WorkerStreamer:
