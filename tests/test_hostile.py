@@ -514,3 +514,30 @@ def test_the_streaming_worker_knows_the_secrets_it_is_given():
     shown = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert KEY not in shown and KEY[-8:] not in shown
     assert PASSWORD not in shown and PASSWORD[:8] not in shown
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@pytest.mark.parametrize("field", list(FIELDS))
+async def test_a_lone_surrogate_in_a_server_field_is_replaced_and_the_run_ends_and_is_stored(server, tmp_path, field):
+    """JSON's ``"\\ud800"`` decodes to a lone surrogate, which no UTF-8 encoder takes (tiktoken's
+    counter, SQLite): in every field it becomes U+FFFD, and the run ends and is stored."""
+    payload = "lone \ud800 surrogate, then one two three four five six seven eight"
+    make, shown_in = FIELDS[field]
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store, retries=0, **_settings_of(field))
+    async with app.run_test(size=SIZE) as pilot:
+        server.push(make(payload)[0])
+        await send(pilot, "send a surrogate")
+        await settle(pilot)
+        run = app.session.runs[-1]
+        assert run.request.prompt == "send a surrogate"
+        for selector in shown_in:
+            await shows(pilot, selector, server_text(payload))
+        record = store.get(run.number)
+        assert record is not None and record.final
+        metrics = run.metrics
+        for value in (run.text, run.reasoning, metrics.error, metrics.finish_reason, *vars(record).values()):
+            assert not (isinstance(value, str) and _SURROGATE.search(value)), (field, value)
+    store.close()

@@ -8,7 +8,8 @@ exact one. The count always equals encoding the whole text (the incremental coun
 with the model's own encoding or, for a model tiktoken does not know, o200k_base marked as an
 estimate. A cancelled run keeps the last count it received. A run that starts before the
 encoding is built (the first one right after launch) is counted at its end: building it would
-stall the stream's stamps for a quarter second.
+stall the stream's stamps for a quarter second. Counting that fails is logged and the run goes
+on without counts: the stream ends as it would have, whatever counting did.
 """
 
 from __future__ import annotations
@@ -18,7 +19,13 @@ from collections.abc import AsyncIterator
 
 from .events import Delta, RunEvent, TokenCount
 from .logfile import log_failure
-from .tokens import EncodingChoice, IncrementalTokenCounter, encoding_for_model, is_loaded, load_encoding
+from .tokens import (
+    EncodingChoice,
+    IncrementalTokenCounter,
+    encoding_for_model,
+    is_loaded,
+    load_encoding,
+)
 
 #: How often a live count is taken while text arrives, in seconds.
 COUNT_EVERY = 0.05
@@ -47,8 +54,7 @@ class _Counts:
         return TokenCount(self.answer.count(), self.reasoning.count(), self.choice.name, self.choice.exact, self.answer_chars, self.reasoning_chars, final)
 
 
-def _prepare(model: str, override: str | None) -> _Counts:
-    choice = encoding_for_model(model, override)
+def _prepare(choice: EncodingChoice) -> _Counts:
     return _Counts(choice, load_encoding(choice.name))
 
 
@@ -76,7 +82,6 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
         finally:
             stream_over = True
             text_waiting.set()
-            out.put_nowait(_END)
 
     async def count() -> None:
         nonlocal answer, reasoning
@@ -93,24 +98,25 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
                     await text_waiting.wait()
                     if not stream_over:
                         text_waiting.clear()
-            counts = await loop.run_in_executor(None, _prepare, model, override)
+            counts = await loop.run_in_executor(None, _prepare, choice)
+            while True:
+                await text_waiting.wait()
+                text_waiting.clear()
+                final = stream_over
+                texts, answer, reasoning = (answer, reasoning), [], []
+                result = await loop.run_in_executor(None, counts.advance, *texts, final)
+                out.put_nowait([result])
+                if final:
+                    return
+                await asyncio.sleep(COUNT_EVERY)
         except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
             log_failure("Token counting is off for this run", exc)
-            out.put_nowait(_END)
-            return
-        while True:
-            await text_waiting.wait()
-            text_waiting.clear()
-            final = stream_over
-            texts, answer, reasoning = (answer, reasoning), [], []
-            result = await loop.run_in_executor(None, counts.advance, *texts, final)
-            out.put_nowait([result])
-            if final:
-                out.put_nowait(_END)
-                return
-            await asyncio.sleep(COUNT_EVERY)
 
     tasks = [asyncio.create_task(pump()), asyncio.create_task(count())]
+    # Each task says it ended when it ends, however it ends (returned, raised, cancelled), not
+    # from its own code: no fault in either can leave the stream waiting for it.
+    for task in tasks:
+        task.add_done_callback(lambda _: out.put_nowait(_END))
     ended = 0
     try:
         while ended < len(tasks):

@@ -14,16 +14,22 @@ Commands (from the app): ``("warm", target, api, encoding)``, ``("stream", id, r
 clock)``, ``("models", id, target)``, ``("encoding", id, name)``, ``("cancel", id)``. Replies:
 ``("ready",)`` once the SDK is imported, ``("warm", 0)`` once a client is built, ``("batch", id,
 packed events)``, ``("end", id)``, ``("models", id, names, problem)``, ``("encoding", id)``. It ends when its stdin
-closes (the app quit or died).
+closes (the app quit or died). A command it fails on is answered as its request expects (a
+run ends ``Failed``, a listing with its problem) and logged; the worker goes on.
+
+Frames leave on a descriptor of their own: fd 1, which C code and ``os.write(1, …)`` write to,
+is pointed at stderr, so nothing but frames can reach the app's pipe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 
-from .clock import clock_from_spec
+from .clock import clock_from_spec, monotonic_clock
+from .logfile import log_failure
 from .worker_protocol import pack_batch, read_frame, write_frame
 
 
@@ -37,12 +43,16 @@ def main() -> None:
 async def _serve() -> None:
     loop = asyncio.get_running_loop()
     inbox: asyncio.Queue = asyncio.Queue()
-    out = sys.stdout.buffer
-    sys.stdout = sys.stderr  # nothing but frames may reach the app's pipe
+    out = os.fdopen(os.dup(1), "wb")  # the frames' own descriptor (not inherited by children)
+    os.dup2(2, 1)  # nothing but frames may reach the app's pipe, whoever writes to fd 1
+    sys.stdout = sys.stderr
 
     def read_commands() -> None:
-        while (command := read_frame(sys.stdin.buffer)) is not None:
-            loop.call_soon_threadsafe(inbox.put_nowait, command)
+        try:
+            while (command := read_frame(sys.stdin.buffer)) is not None:
+                loop.call_soon_threadsafe(inbox.put_nowait, command)
+        except Exception as exc:  # noqa: BLE001 - a torn command: nothing after it can be trusted
+            log_failure("The streaming worker received a command it could not read; it ends", exc)
         loop.call_soon_threadsafe(inbox.put_nowait, None)
 
     threading.Thread(target=read_commands, name="streamtui-worker-commands", daemon=True).start()
@@ -54,28 +64,63 @@ async def _serve() -> None:
     preload = EncodingPreload(loop, tasks)
     write_frame(out, ("ready",))
     while (command := await inbox.get()) is not None:
-        op = command[0]
-        if op == "warm":
-            _, target, api, encoding = command
-            _warm(streamer, target, api)
-            write_frame(out, ("warm", 0))
-            if encoding:
-                preload.start_when_idle(encoding)
-        elif op == "stream":
-            _, number, request, target, clock = command
-            tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock, preload))
-            tasks[number].add_done_callback(lambda _, number=number: tasks.pop(number, None))
-        elif op == "encoding":  # build it now and say so (tests start from a counted state)
-            _, number, name = command
-            asyncio.create_task(_load_encoding(out, preload, number, name))
-        elif op == "models":
-            _, number, target = command
-            asyncio.create_task(_models(out, streamer, number, target, RequestFailed))
-        elif op == "cancel" and (task := tasks.get(command[1])) is not None:
-            task.cancel()
+        try:
+            op = command[0]
+            if op == "warm":
+                _, target, api, encoding = command
+                _warm(streamer, target, api)
+                write_frame(out, ("warm", 0))
+                if encoding:
+                    preload.start_when_idle(encoding)
+            elif op == "stream":
+                _, number, request, target, spec = command
+                clock = clock_from_spec(spec)
+                tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock, preload))
+                tasks[number].add_done_callback(lambda _, number=number: tasks.pop(number, None))
+            elif op == "encoding":  # build it now and say so (tests start from a counted state)
+                _, number, name = command
+                asyncio.create_task(_load_encoding(out, preload, number, name))
+            elif op == "models":
+                _, number, target = command
+                asyncio.create_task(_models(out, streamer, number, target, RequestFailed))
+            elif op == "cancel":
+                if (task := tasks.get(command[1])) is not None:
+                    task.cancel()
+            else:
+                raise ValueError(f"unknown command {op!r}")
+        except Exception as exc:  # noqa: BLE001 - one command failed, not the worker
+            _answer_failed(out, command, exc)
     for task in list(tasks.values()):
         task.cancel()
     await streamer.close()
+
+
+def _answer_failed(out, command, exc: Exception) -> None:  # noqa: ANN001
+    """Log a command the worker failed on and answer it as its request expects, so that
+    nothing in the app waits for an answer that will not come."""
+    from .errors import internal_problem
+    from .events import Failed
+
+    op = command[0] if isinstance(command, tuple) and command else None
+    number = command[1] if isinstance(command, tuple) and len(command) > 1 else None
+    problem = internal_problem(exc, during=f"the streaming worker's {op!r} command")
+    if op == "warm":  # the app waits for the worker to be warm; a run to that target says what is wrong
+        write_frame(out, ("warm", 0))
+    elif op == "stream" and isinstance(number, int):
+        write_frame(out, ("batch", number, [Failed(problem.message, _now(command), problem.kind)]))
+        write_frame(out, ("end", number))
+    elif op == "models" and isinstance(number, int):
+        write_frame(out, ("models", number, None, problem))
+    elif op == "encoding" and isinstance(number, int):
+        write_frame(out, ("encoding", number))
+
+
+def _now(command: tuple) -> float:
+    """Now on the clock of a ``stream`` command, or the monotonic clock if that one is unreadable."""
+    try:
+        return clock_from_spec(command[4])()
+    except Exception:  # noqa: BLE001
+        return monotonic_clock()
 
 
 def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
@@ -148,8 +193,7 @@ def _preload_encoding(name: str) -> None:
         pass
 
 
-async def _stream(out, streamer, number: int, request, target, clock_spec, preload: EncodingPreload) -> None:  # noqa: ANN001
-    clock = clock_from_spec(clock_spec)
+async def _stream(out, streamer, number: int, request, target, clock, preload: EncodingPreload) -> None:  # noqa: ANN001
     loop = asyncio.get_running_loop()
     pending: list = []
     flush_handle: asyncio.TimerHandle | None = None

@@ -4,8 +4,11 @@ request in the worker process and hands its events to the app's event loop.
 Spawn it first thing (``WorkerStreamer.spawn()`` before Textual is imported): the worker then
 imports the SDK while the interface starts. Nothing here imports the SDK. Commands go to the
 worker's stdin; a reader thread takes its frames from stdout and wakes the loop once for
-whatever arrived meanwhile, however many frames that is. If the worker dies, the running
-request fails with one line, and the next request starts a new worker.
+whatever arrived meanwhile, however many frames that is. If the worker dies (or sends a frame
+that cannot be read), every request sent to it fails with one line, which says what it wrote
+last, and the next request starts a new worker. Its stderr goes to a private temporary file
+(0600), not to the log itself, whose lines are all redacted: when the worker ends, the file's
+tail goes to the log (redacted) and the file is removed.
 """
 
 from __future__ import annotations
@@ -13,23 +16,31 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from .clock import Clock, clock_spec
+from .endpoint import PLACEHOLDER_KEY
 from .errors import Problem
 from .events import Failed, RunEvent
+from .logfile import log_failure, log_info, log_path
 from .request import RunRequest
+from .sanitize import one_line
+from .secrets import redact_all
 from .target import Target
 from .worker_protocol import read_frame, write_frame
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
-#: A target for warming up before the real one is known (the embedded server's address).
-_SCRATCH = Target("http://127.0.0.1:9/v1", "warm-up")
+#: A target for warming up before the real one is known (the embedded server's address). Its
+#: key is the placeholder, which is never registered as a secret (so never redacted from text).
+_SCRATCH = Target("http://127.0.0.1:9/v1", PLACEHOLDER_KEY)
 
 
 class WorkerStreamer:
@@ -39,7 +50,13 @@ class WorkerStreamer:
         self._process: subprocess.Popen[bytes] | None = None
         self._numbers = itertools.count(1)
         self._inboxes: dict[int, _Inbox] = {}
+        #: Guards the inboxes, and orders each request's send against the end of the worker it
+        #: goes to (see _send and _read).
         self._lock = threading.Lock()
+        #: Workers stopped on purpose: their end is no death.
+        self._stopped: set[subprocess.Popen[bytes]] = set()
+        #: The thread reading the current worker's frames (it removes its stderr file at the end).
+        self._reader: threading.Thread | None = None
         self._warmed: set[tuple[Target, str]] = set()
         #: Set once the worker has imported the SDK and built a client: a request sent now
         #: waits for nothing but the network.
@@ -60,45 +77,86 @@ class WorkerStreamer:
         if process is not None and process.poll() is None:
             return process
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
-        process = subprocess.Popen(
-            [sys.executable, "-P", "-m", "tui.engine.worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            close_fds=True,
-        )
+        # Its stderr (tracebacks, the fault handler's report, C libraries' messages) is kept
+        # unredacted only there, private, until it ends: the log gets its tail redacted.
+        handle, name = tempfile.mkstemp(prefix="streamtui-worker-", suffix=".log")
+        stderr_path = Path(name)
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-P", "-m", "tui.engine.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=handle,
+                env=env,
+                close_fds=True,
+            )
+        except BaseException:
+            stderr_path.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(handle)
         self._process = process
         self._warmed = set()
         self.ready.clear()
-        threading.Thread(target=self._read, args=(process,), name="streamtui-worker-replies", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(process, stderr_path), name="streamtui-worker-replies", daemon=True)
+        self._reader.start()
         return process
 
-    def _send(self, command: tuple) -> None:
-        process = self._ensure_process()
-        try:
-            write_frame(process.stdin, command)  # type: ignore[arg-type]
-        except (BrokenPipeError, OSError):
-            pass  # the reader thread reports the worker's death to whoever waits
-
-    def _read(self, process: subprocess.Popen[bytes]) -> None:
-        """The reader thread: every frame to its request's inbox; at the end, the worker's death."""
-        while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
-            if message[0] == "ready":
-                continue
-            if message[0] == "warm":
-                self.ready.set()
-                continue
-            with self._lock:
-                inbox = self._inboxes.get(message[1])
+    def _send(self, command: tuple, inbox: _Inbox | None = None) -> None:
+        """Send ``command`` (for the request of ``inbox``, if any) to the worker, starting one if
+        there is none or it has ended."""
+        with self._lock:
+            # The reader thread collects a worker and then, under this lock, tells its requests
+            # it ended: a request recorded here before is told; one after finds it collected
+            # (poll() is not None) and goes to a new worker.
+            process = self._ensure_process()
             if inbox is not None:
-                inbox.put(message)
-        code = process.wait()
-        if self._process is process:
-            with self._lock:
-                inboxes = list(self._inboxes.values())
-            for inbox in inboxes:
-                inbox.put(("dead", code))
+                inbox.process = process
+        _write(process, command)
+
+    def _read(self, process: subprocess.Popen[bytes], stderr_path: Path) -> None:
+        """The reader thread: every frame to its request's inbox; at the end, the worker's end
+        (and what it wrote last) to every request that was sent to it."""
+        unreadable = False
+        try:
+            while (message := read_frame(process.stdout)) is not None:  # type: ignore[arg-type]
+                if message[0] == "ready":
+                    continue
+                if message[0] == "warm":
+                    self.ready.set()
+                    continue
+                with self._lock:
+                    inbox = self._inboxes.get(message[1])
+                if inbox is not None:
+                    inbox.put(message)
+        except Exception as exc:  # noqa: BLE001 - a torn or garbled frame: nothing after it can be trusted
+            log_failure("The streaming worker sent a frame that could not be read; it is stopped", exc)
+            unreadable = True
+            process.kill()
+        try:
+            code = process.wait(5)
+        except subprocess.TimeoutExpired:  # its frames ended but it runs on: it can answer no one
+            process.kill()
+            code = process.wait()
+        stderr_tail = _tail(stderr_path)
+        last_line = redact_all(_last_words(stderr_tail))
+        stderr_path.unlink(missing_ok=True)
+        with self._lock:
+            inboxes = [inbox for inbox in self._inboxes.values() if inbox.process is process]
+            stopped = process in self._stopped
+            self._stopped.discard(process)
+        if stopped:
+            reason = "The streaming worker was stopped."
+        elif unreadable:
+            reason = f"The streaming worker sent a frame that could not be read and was stopped (details are in {log_path()}); the next request starts a new one."
+        else:
+            said = f": {last_line}" if last_line else ""
+            where = f"; what it wrote last is in {log_path()}" if stderr_tail else ""
+            reason = f"The streaming worker stopped unexpectedly ({_exit_description(code)}{said}){where}; the next request starts a new one."
+        if stderr_tail:
+            (log_info if stopped else log_failure)(f"{reason} Its stderr ended with:\n{stderr_tail}")
+        for inbox in inboxes:
+            inbox.put(("dead", reason))
 
     @property
     def pid(self) -> int | None:
@@ -121,7 +179,7 @@ class WorkerStreamer:
         ended = False
         try:
             self.warm(target, request.api)
-            self._send(("stream", number, request, target, clock_spec(clock)))
+            self._send(("stream", number, request, target, clock_spec(clock)), inbox)
             while True:
                 for message in await inbox.get():
                     kind = message[0]
@@ -132,12 +190,12 @@ class WorkerStreamer:
                         return
                     elif kind == "dead":
                         ended = True
-                        yield [Failed(_death(message[1]), clock(), "internal")]
+                        yield [Failed(message[1], clock(), "internal")]
                         return
         finally:
             self._close(number)
             if not ended:
-                self._send(("cancel", number))
+                self._cancel(inbox, number)
 
     async def list_models(self, target: Target) -> list[str]:
         from .stream import RequestFailed
@@ -145,11 +203,11 @@ class WorkerStreamer:
         number = next(self._numbers)
         inbox = self._open(number)
         try:
-            self._send(("models", number, target))
+            self._send(("models", number, target), inbox)
             while True:
                 for message in await inbox.get():
                     if message[0] == "dead":
-                        raise RequestFailed(Problem("internal", _death(message[1])))
+                        raise RequestFailed(Problem("internal", message[1]))
                     _, _, names, problem = message
                     if problem is not None:
                         raise RequestFailed(problem)
@@ -163,7 +221,7 @@ class WorkerStreamer:
         number = next(self._numbers)
         inbox = self._open(number)
         try:
-            self._send(("encoding", number, name))
+            self._send(("encoding", number, name), inbox)
             await inbox.get()
         finally:
             self._close(number)
@@ -178,6 +236,8 @@ class WorkerStreamer:
         process, self._process = self._process, None
         if process is None:
             return
+        with self._lock:
+            self._stopped.add(process)
         try:
             process.stdin.close()  # type: ignore[union-attr]
             process.wait(0.3)
@@ -188,6 +248,9 @@ class WorkerStreamer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        reader = self._reader
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(2)  # it removes the worker's stderr file
 
     def _open(self, number: int) -> _Inbox:
         inbox = _Inbox(asyncio.get_running_loop())
@@ -199,9 +262,55 @@ class WorkerStreamer:
         with self._lock:
             self._inboxes.pop(number, None)
 
+    def _cancel(self, inbox: _Inbox, number: int) -> None:
+        """Tell the worker that has the request to drop it, if it still runs: one that ended
+        has dropped it already, and a new one never had it (nor is one started for this)."""
+        process = inbox.process
+        if process is not None and process is self._process and process.poll() is None:
+            _write(process, ("cancel", number))
 
-def _death(code: int | None) -> str:
-    return f"The streaming worker stopped unexpectedly (exit code {code}); the next request starts a new one."
+
+def _write(process: subprocess.Popen[bytes], command: tuple) -> None:
+    try:
+        write_frame(process.stdin, command)  # type: ignore[arg-type]
+    except (BrokenPipeError, OSError):
+        pass  # the reader thread tells whoever waits that the worker ended
+
+
+#: How much of a worker's stderr the log keeps when it ends.
+_STDERR_TAIL = 16_384
+
+
+def _tail(path: Path) -> str:
+    """The end of a worker's stderr file ("" if it wrote nothing)."""
+    try:
+        with path.open("rb") as file:
+            file.seek(0, os.SEEK_END)
+            file.seek(max(0, file.tell() - _STDERR_TAIL))
+            return file.read().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return ""
+
+
+#: A line that says why a Python process died: the fault handler's report, an exception's last line.
+_DEATH_LINE = re.compile(r"^(Fatal Python error: |[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b)")
+
+
+def _last_words(stderr: str) -> str:
+    """The line of a worker's stderr that best says why it died (the last exception or fatal
+    error, else its last line), safe for one line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    deaths = [line for line in lines if _DEATH_LINE.match(line)]
+    return one_line(deaths[-1] if deaths else lines[-1], 200) if lines else ""
+
+
+def _exit_description(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
 
 
 class _Inbox:
@@ -210,6 +319,8 @@ class _Inbox:
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        #: The worker the request was sent to: its end fails this request (set by _send).
+        self.process: subprocess.Popen[bytes] | None = None
         self._items: deque = deque()
         self._lock = threading.Lock()
         self._waiter: asyncio.Future | None = None
