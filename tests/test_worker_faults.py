@@ -365,3 +365,17 @@ async def test_the_warm_up_target_registers_no_secret_in_the_worker(server, work
     events = await ended(asyncio.create_task(events_of(worker.batches(RunRequest("x", "gpt-4o"), Target("http://127.0.0.1:warm-up/v1", "k"), monotonic_clock))))
     failure = events[-1]
     assert isinstance(failure, Failed) and "Invalid port: 'warm-up'" in failure.message, failure.message
+
+
+def test_a_frame_length_no_frame_can_have_is_refused_at_once():
+    """Garbage where a length should be: refused, not waited on for gigabytes that never come."""
+    import io
+
+    from tui.engine.worker_protocol import CorruptFrame, read_frame, write_frame
+
+    good = io.BytesIO()
+    write_frame(good, ("end", 1))
+    good.seek(0)
+    assert read_frame(good) == ("end", 1)
+    with pytest.raises(CorruptFrame):
+        read_frame(io.BytesIO(b"\xff\xff\xff\xff" + b"x" * 10))

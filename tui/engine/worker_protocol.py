@@ -15,6 +15,13 @@ from typing import IO, Any
 from .events import Delta, Deltas, RunEvent
 
 _LENGTH = struct.Struct("<I")
+#: No frame is longer (a batch holds one network read's events, an SSE event is at most 64 MB):
+#: a longer length is a corrupt stream, refused at once rather than waited on forever.
+MAX_FRAME = 512 * 1024 * 1024
+
+
+class CorruptFrame(ValueError):
+    """The stream does not hold frames any more."""
 
 
 def write_frame(stream: IO[bytes], message: Any) -> None:
@@ -28,7 +35,10 @@ def read_frame(stream: IO[bytes]) -> Any:
     head = _read_exactly(stream, _LENGTH.size)
     if head is None:
         return None
-    data = _read_exactly(stream, _LENGTH.unpack(head)[0])
+    (length,) = _LENGTH.unpack(head)
+    if length > MAX_FRAME:
+        raise CorruptFrame(f"a frame of {length:,} bytes: the stream is corrupt")
+    data = _read_exactly(stream, length)
     if data is None:
         return None
     return pickle.loads(data)
