@@ -45,3 +45,17 @@ def refused_url():
 def _no_user_config(tmp_path, monkeypatch):
     """No test reads the config file of the machine it runs on."""
     monkeypatch.setenv("STREAMTUI_CONFIG", str(tmp_path / "streamtui-config.toml"))
+
+
+@pytest.fixture(autouse=True)
+def _secrets_of_this_test_only():
+    """The secret registry is per process, as in the app: each test starts with what the
+    process knew before it, so one test's keys are never redacted from another's text."""
+    from tui.engine import secrets
+
+    with secrets._known_lock:
+        before = set(secrets._known)
+    yield
+    with secrets._known_lock:
+        secrets._known.clear()
+        secrets._known.update(before)

@@ -451,7 +451,7 @@ async def test_the_app_in_a_browser_sends_a_prompt_and_shows_the_answer(tmp_path
                 await page.wait_for(lambda s: PROMPT in s, "the typed prompt", 10)
                 await page.ctrl("j")
                 screen = await page.wait_for(
-                    lambda s: ANSWER in s and re.search(r"State\s+done", s) and re.search(rf"^│ 1\s+on\s+scripted-model .*done\s+{re.escape(PROMPT)}", s, re.MULTILINE),
+                    lambda s: ANSWER in s and re.search(r"State\s+done", s) and re.search(rf"^│ 1\s+on\s+done\s.*scripted-model\s+{re.escape(PROMPT)}", s, re.MULTILINE),
                     "the whole answer, the run done and in the runs table",
                     20,
                 )

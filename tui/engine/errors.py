@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from . import format as fmt
 from .endpoint import PLACEHOLDER_KEY
 from .logfile import log_failure, log_path
 from .sanitize import one_line, server_text
@@ -66,7 +67,9 @@ def describe_exception(
         detail = server_detail(_server_message(exc.body, exc.message), api_key)
         retry = _retry_hint(exc)
         title = f"{status} {_phrase(status)}"
-        if status == 401:
+        if status == 401 and api_key in (None, PLACEHOLDER_KEY):
+            problem = Problem("auth", f"{title}: {where} wants an API key, and none was sent. Set OPENAI_API_KEY, or name its variable with --api-key-env. ({detail})")
+        elif status == 401:
             problem = Problem("auth", f"{title}: {where} rejected the API key. Check OPENAI_API_KEY or --api-key-env. ({detail})")
         elif status == 403:
             problem = Problem("auth", f"{title}: the key has no access to this model or API. ({detail})")
@@ -121,7 +124,7 @@ def _phrase(status: int) -> str:
 
 def chunks_phrase(count: int) -> str:
     """"1 chunk", "2 chunks"."""
-    return f"{count} chunk" if count == 1 else f"{count} chunks"
+    return fmt.quantity(count, "chunk")
 
 
 def _timeout_seconds(exc: BaseException, which: str) -> str:

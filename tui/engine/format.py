@@ -15,6 +15,11 @@ def seconds(value: float | None) -> str:
     return f"{value:,.3f} s"
 
 
+def quantity(number: int, noun: str, plural: str | None = None) -> str:
+    """"1 run", "2 runs", "1,024 chunks": the noun in the number's grammatical number."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {plural or noun + 's'}"
+
+
 def rate(value: float | None) -> str:
     """A rate such as tokens per second, to one decimal."""
     return NONE if value is None else f"{value:,.1f}"

@@ -116,7 +116,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         what = " · ".join(filter(None, (f"model {model}" if model else "", f"matching “{search}”" if search else "")))
         stored = fmt.path(self.store.path) if self.store.path else "memory only"
         note = f" · {self.store.problem}" if self.store.problem else ""
-        self.query_one("#count", Static).update(Text(f"{len(records):,} runs{(' · ' + what) if what else ''} · stored in {stored}{note}"))
+        self.query_one("#count", Static).update(Text(f"{fmt.quantity(len(records), 'run')}{(' · ' + what) if what else ''} · stored in {stored}{note}"))
         self._show_detail()
 
     def _selected(self) -> RunRecord | None:

@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer
 
+from ..engine import format as fmt
 from ..engine.clock import monotonic_clock
 from ..engine.history import record_of
 from ..engine.run import Run
@@ -296,10 +297,10 @@ class MainScreen(WatchedScreen[None]):
                 if metrics.state == "done":
                     self.output.set_notice("(the server sent an empty answer)")
                 else:
-                    self.output.set_notice(f"{metrics.state.capitalize()}: {metrics.error or 'nothing arrived'}")
+                    self.output.set_notice(_how_it_ended(metrics.state, metrics.error or "nothing arrived"))
             elif metrics.state != "done":
                 # Below the partial text, which stays: how the answer ended, in full.
-                self.output.set_end_note(f"{metrics.state.capitalize()}: {metrics.error or 'stopped early'}", failed=metrics.state == "failed")
+                self.output.set_end_note(_how_it_ended(metrics.state, metrics.error or "stopped early"), failed=metrics.state == "failed")
             if metrics.state == "failed":
                 self.notify(one_line(metrics.error or "The run failed."), title=f"Run #{run.number} failed", severity="error", timeout=6, markup=False)
         self._show_in_table(run)
@@ -307,9 +308,11 @@ class MainScreen(WatchedScreen[None]):
         self.refresh_bindings()
 
     def _show_in_table(self, run: Run) -> None:
+        # Each row counts its run's tokens from the run's own best source, as the panel and
+        # History do; the panel's comparison is where a pair is counted like with like.
         table = self.runs_table
         pair = self.session.pair_of(run)
-        source = pair.token_source if pair is not None else None
+        source = None
         other = None
         if pair is not None:
             other = pair.waited if run is pair.streamed else pair.streamed
@@ -351,7 +354,7 @@ class MainScreen(WatchedScreen[None]):
         if conversation is None:
             self.metrics_panel.memory = "single prompts (no memory)"
         else:
-            self.metrics_panel.memory = f"conversation #{conversation.id}, {len(conversation.turns)} turns" if conversation.id else "a new conversation"
+            self.metrics_panel.memory = f"conversation #{conversation.id}, {fmt.quantity(len(conversation.turns), 'turn')}" if conversation.id else "a new conversation"
         run = self.current
         comparison = self.session.pair_of(run) if run else None
         self.metrics_panel.show(run, comparison, self.session.activity)
@@ -424,7 +427,7 @@ class MainScreen(WatchedScreen[None]):
         records = await asyncio.to_thread(self.session.history.conversation, conversation_id)
         turns = [Turn(record.prompt, record.output) for record in records if record.state == "done"]
         self.session.continue_conversation(conversation_id, turns)
-        self.notify(f"Continuing conversation #{conversation_id} ({len(turns)} turns): the next prompt is sent with them.", timeout=5, markup=False)
+        self.notify(f"Continuing conversation #{conversation_id} ({fmt.quantity(len(turns), 'turn')}): the next prompt is sent with them.", timeout=5, markup=False)
         self.refresh_panel()
 
     # -- conversation, model, settings -------------------------------------------------------------
@@ -564,3 +567,8 @@ class MainScreen(WatchedScreen[None]):
         """Run a main-screen action as its key would (the command palette's entries do)."""
         self.call_later(self.run_action, action)
 
+
+def _how_it_ended(state: str, message: str) -> str:
+    """"Failed: …", "Cancelled: …": the state once, even where the message names it."""
+    label = state.capitalize()
+    return message if message.lower().startswith(state) else f"{label}: {message}"

@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from ..engine import format as fmt
 from ..engine.connection import Connection
 from ..engine.sanitize import one_line
 from ..engine.stream import RequestFailed
@@ -60,7 +61,7 @@ class ModelPicker(WatchedModalScreen[str | None]):
         except Exception as exc:  # noqa: BLE001 - one line here; the log has the traceback
             status.update(Text(one_line(f"Could not list the models: {exc}")))
             raise
-        status.update(Text(f"{len(self.models)} models" + (f" · now: {one_line(self.current, 60)}" if self.current else "")))
+        status.update(Text(fmt.quantity(len(self.models), "model") + (f" · now: {one_line(self.current, 60)}" if self.current else "")))
         self._show(self.query_one("#filter", Input).value)
 
     @on(Input.Changed, "#filter")

@@ -123,7 +123,8 @@ def _rows(panel: MetricsPanel, run: Run | None) -> tuple[Rows, Rows]:
     if metrics.cut_short:
         rows.insert(1, ("Finish", Text(f"cut short: {metrics.cut_short} ({metrics.finish_reason})", style="bold yellow")))
     if metrics.retries:
-        rows.append(("Retries", f"{len(metrics.retries)} before the request that answered"))
+        tried = fmt.quantity(len(metrics.retries), "retry", "retries")
+        rows.append(("Retries", f"{tried}, then it failed" if metrics.state == "failed" else f"{tried} before the request that answered"))
     settings: Rows = [
         ("Endpoint", Text(run.endpoint_label or panel.endpoint)),
         ("Model", Text(one_line(run.request.model or panel.model, 80))),
@@ -179,8 +180,6 @@ def _params(run: Run) -> str:
         parts.append(f"seed {request.seed}")
     if request.max_tokens is not None:
         parts.append(f"max {request.max_tokens:,} tokens")
-    if request.turns:
-        parts.append(f"turn {len(request.turns) + 1}")
     return ", ".join(parts)
 
 

@@ -313,7 +313,7 @@ class OutputPane(ScrollView, can_focus=True):
         if self._lead_more:
             parts += [Text(f"… {self._lead_more} earlier turns (History has them all)", style=earlier_style), Text("")]
         for asked, answered in self._lead_turns:
-            parts += [Text("› " + sanitize(asked), style=prompt_style), Markdown(sanitize(answered), style=earlier_style), Text("")]
+            parts += [Text("› " + sanitize(asked), style=prompt_style), Text(""), Markdown(sanitize(answered), style=earlier_style), Text("")]
         parts.append(Text("› " + sanitize(self._lead_prompt), style=prompt_style))
         parts.append(Text(""))
         console = self.app.console
@@ -331,6 +331,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._set_virtual_size()
         self.refresh()
         self._follow_end()
+        self.call_after_refresh(self._follow_end)  # the new rows only count once laid out
 
     def _wrapped(self, text: str, width: int) -> list[str]:
         """``text`` wrapped to ``width`` cells, line by line (a notice or end note)."""

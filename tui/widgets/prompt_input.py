@@ -44,6 +44,9 @@ class PromptInput(TextArea):
         self._cursor = 0
         self._draft = ""
 
+    def on_mount(self) -> None:
+        self.move_cursor(self.document.end)  # a prefilled prompt (--prompt) is typed on, not into
+
     async def _on_key(self, event: events.Key) -> None:
         if event.key in SEND_KEYS or event.key in COMPARE_KEYS:
             event.stop()

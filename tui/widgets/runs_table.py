@@ -10,7 +10,9 @@ from ..engine.history import RunRecord
 from ..engine.metrics import TokenSource
 from ..engine.summary import record_cells
 
-COLUMNS = ("#", "Stream", "Model", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "Outcome", "Prompt")
+#: The figures a comparison needs first; the model and the prompt, the widest, last (an 80-column
+#: terminal shows the outcome).
+COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Tokens", "Tok/s", "Chunks", "Model", "Prompt")
 
 
 class RunsTable(DataTable):
