@@ -111,7 +111,7 @@ async def test_the_picker_status_shows_the_current_model_as_text(server):
         await wait_for(pilot, lambda: picker.models or not app.is_running)
         await pilot.pause()
         assert app.is_running
-        await shows(pilot, "#status", f"1 models · now: {current}")
+        await shows(pilot, "#status", f"1 model · now: {current}")
         assert_terminal_safe(app)
 
 

@@ -123,8 +123,8 @@ def _rows(panel: MetricsPanel, run: Run | None) -> tuple[Rows, Rows]:
     if metrics.cut_short:
         rows.insert(1, ("Finish", Text(f"cut short: {metrics.cut_short} ({metrics.finish_reason})", style="bold yellow")))
     if metrics.retries:
-        tried = fmt.quantity(len(metrics.retries), "retry", "retries")
-        rows.append(("Retries", f"{tried}, then it failed" if metrics.state == "failed" else f"{tried} before the request that answered"))
+        tried = len(metrics.retries)
+        rows.append(("Retries", f"{tried}, and the last failed too" if metrics.state == "failed" else f"{tried} before the request that answered"))
     settings: Rows = [
         ("Endpoint", Text(run.endpoint_label or panel.endpoint)),
         ("Model", Text(one_line(run.request.model or panel.model, 80))),

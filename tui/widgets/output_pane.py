@@ -284,6 +284,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._lead_key = -1
         self._set_virtual_size()
         self.refresh()
+        self._follow_end()
 
     @property
     def lead_rows(self) -> int:
@@ -362,6 +363,7 @@ class OutputPane(ScrollView, can_focus=True):
         if self.mode == "markdown" and self._markdown is not None:
             rows_before = self.row_count
             self._rows_changed(self._markdown.finish(), rows_before)
+        self.call_after_refresh(self._follow_end)  # the last rows only count once laid out
 
     def last_code_block(self) -> str | None:
         """The code of the answer's last fenced code block (so far), or None if it has none."""
