@@ -78,7 +78,7 @@ class TimelineScreen(WatchedScreen[None]):
         summary = Text()
         summary.append(self.title, style="bold")
         summary.append(f" · {record.api} · {server_text(record.model)} · streaming {'on' if record.stream else 'off'}")
-        summary.append(f" · {record.chunk_count:,} chunks · TTFT {fmt.seconds(record.ttft)} · E2E {fmt.seconds(record.e2e)}")
+        summary.append(f" · {fmt.quantity(record.chunk_count, 'chunk')} · TTFT {fmt.seconds(record.ttft)} · E2E {fmt.seconds(record.e2e)}")
         if record.chunk_count > MAX_ROWS:
             summary.append(f" · the table shows the first {MAX_ROWS:,} chunks (export has all)", style="italic")
         return summary
