@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from tests.driving import make_app, on_the_wire, panel_text, send, settle, step_through, wait_for
+from tests.driving import make_app, on_the_wire, panel_text, send, settle, step_through, tables_measured, wait_for
 from tests.support.scripted_server import Script, ScriptedServer, chunk, gate, reasoning, words
 from tui.engine.clock import ManualClock
 from tui.engine.history import HistoryStore
@@ -261,6 +261,7 @@ class TestComparison:
             await settle(pilot)
             await pilot.press("ctrl+l")
             await wait_for(pilot, lambda: pilot.app.screen.query_one("#chunks").row_count == len(ANSWER))
+            await tables_measured(pilot)
 
         assert snap_compare(app_for(clock=clock), run_before=run_before, terminal_size=size)
 
@@ -309,6 +310,7 @@ class TestHistory:
             store._db.execute("UPDATE runs SET created = 1795000000 + id * 60")
             await pilot.press("ctrl+g")
             await wait_for(pilot, lambda: pilot.app.screen.query_one("#history-runs").row_count == 2)
+            await tables_measured(pilot)
 
         try:
             assert snap_compare(app_for(clock=clock, history=store), run_before=run_before, terminal_size=size)

@@ -112,7 +112,9 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         table.clear()
         for record in records:
             cells = record_cells(record)
-            table.add_row(*(Text(cells[column]) for column in COLUMNS), key=str(record.id))
+            # Auto height: as in the runs table, Textual then drops the lines it drew before it
+            # measured the row (fixed-height rows keep their too-narrow columns).
+            table.add_row(*(Text(cells[column]) for column in COLUMNS), key=str(record.id), height=None)
         what = " · ".join(filter(None, (f"model {model}" if model else "", f"matching “{search}”" if search else "")))
         stored = fmt.path(self.store.path) if self.store.path else "memory only"
         note = f" · {self.store.problem}" if self.store.problem else ""
