@@ -46,8 +46,9 @@ class Run:
     pair_notes: tuple[str, ...] = ()
 
     @classmethod
-    def new(cls, request: RunRequest, *, clock: Clock, **fields) -> Run:
-        return cls(request, RunMetrics(clock, stream=request.stream), **fields)
+    def new(cls, request: RunRequest, *, clock: Clock, created_at: float | None = None, **fields) -> Run:
+        """A run of ``request``; ``created_at``: when it was sent (default: now, on ``clock``)."""
+        return cls(request, RunMetrics(clock, stream=request.stream, created_at=created_at), **fields)
 
     def with_model(self, model: str) -> None:
         """The model is known (a server's first listed model is only known after asking)."""

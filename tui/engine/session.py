@@ -68,6 +68,7 @@ def save_interval(characters: int) -> float:
     """How long a running run waits between live saves, given the text it holds."""
     return min(SAVE_EVERY * max(1.0, characters / SAVE_SIZE_STEP), SAVE_AT_MOST)
 
+
 @dataclass
 class Conversation:
     """A conversation's turns so far, and its id (the number of its first run, once it has one)."""
@@ -175,6 +176,7 @@ class RunSession:
         await asyncio.wait([task])
 
     async def _new_run(self, prompt: str, stream: bool, *, pair_id: int | None = None, first_of_pair: bool = False, overrides: dict | None = None) -> Run:
+        sent_at = self.clock()  # Elapsed counts from here: reserving the number is part of the send
         params = self.params
         conversation = self.conversation if params.api != "completions" else None
         turns = tuple(conversation.turns) if conversation else ()
@@ -193,7 +195,7 @@ class RunSession:
         if overrides:
             request = replace(request, **overrides)
         number = await asyncio.to_thread(self.history.reserve_id)
-        run = Run.new(request, clock=self.clock, number=number, endpoint_label=self.connection.endpoint.label, pair_id=number if first_of_pair else pair_id)
+        run = Run.new(request, clock=self.clock, created_at=sent_at, number=number, endpoint_label=self.connection.endpoint.label, pair_id=number if first_of_pair else pair_id)
         if conversation is not None:
             if conversation.id is None:  # this run starts it, whatever becomes of the run
                 conversation.id = number
