@@ -25,8 +25,8 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from .clock import Clock, monotonic_clock
 from .endpoint import PLACEHOLDER_KEY
