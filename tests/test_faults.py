@@ -207,13 +207,7 @@ async def test_a_429_that_keeps_failing_says_so_after_its_retries(server, tmp_pa
 
 async def test_a_refused_connection_is_one_line(server, tmp_path, refused_url):
     case = Case([], kind="unreachable", says=("Cannot reach", refused_url.removeprefix("http://")), requests=0)
-    store = HistoryStore(tmp_path / "history.sqlite3")
-    app = make_app(refused_url, history=store, retries=0)
-    async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "anyone?")
-        await settle(pilot)
-        await check_run(pilot, store, case)
-    store.close()
+    await run_case(server, tmp_path, case, refused_url, next_works=False)
 
 
 async def test_a_refused_connection_with_retries_shows_each_wait_then_fails(tmp_path, refused_url):
@@ -325,14 +319,7 @@ async def test_a_finished_stream_without_text_is_done_and_says_it_was_empty(serv
 )
 async def test_an_error_object_in_the_stream_fails_the_run_and_keeps_the_text(server, tmp_path, api, event, says):
     case = Case([Script([chunk("kept "), event, chunk("never shown")])], kind="server", kept="kept ", says=says, settings={"api": api})
-    server.push(*case.scripts)
-    store = HistoryStore(tmp_path / "history.sqlite3")
-    app = make_app(server.base_url, history=store, retries=0, api=api)
-    async with app.run_test(size=SIZE) as pilot:
-        await send(pilot, "try")
-        await settle(pilot)
-        await check_run(pilot, store, case)
-    store.close()
+    await run_case(server, tmp_path, case, next_works=False)
 
 
 # -- retries, visible --------------------------------------------------------------------------
