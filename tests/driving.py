@@ -75,6 +75,20 @@ async def tables_measured(pilot) -> None:
         return all(not table._require_update_dimensions and not table._updated_cells for table in pilot.app.screen.query(DataTable))
 
     await wait_for(pilot, measured)
+    await drawn(pilot)
+
+
+async def drawn(pilot) -> None:
+    """Wait until the screen has laid out and painted everything a widget asked for (a table
+    that has just measured asks for a layout, which a loaded machine may run after a pause)."""
+    screen = pilot.app.screen
+
+    def settled() -> bool:
+        if screen._layout_required or screen._scroll_required or screen._repaint_required or screen._dirty_widgets:
+            return False
+        return not any(widget._layout_required or widget._repaint_required for widget in screen.walk_children(with_self=False))
+
+    await wait_for(pilot, settled)
     await pilot.pause()
 
 

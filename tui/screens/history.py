@@ -24,6 +24,7 @@ from ..engine.history import RunRecord
 from ..engine.sanitize import one_line
 from ..engine.session import RunSession
 from ..engine.summary import record_cells
+from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
 
 COLUMNS = ("#", "When", "Model", "API", "Stream", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "Outcome", "Prompt")
@@ -68,7 +69,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             yield Input(placeholder="search prompts and answers ( / )", id="search")
             yield Select([], prompt="all models", allow_blank=True, id="model")
         yield Static(id="count")
-        yield DataTable(id="history-runs", cursor_type="row", zebra_stripes=True)
+        yield MeasuredTable(id="history-runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="detail")
         yield Footer(compact=True)
 

@@ -22,6 +22,7 @@ from ..engine import format as fmt
 from ..engine.history import RunRecord
 from ..engine.sanitize import server_text
 from ..engine.tokens import SUPPORTED_ENCODINGS, load_encoding
+from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
 
 #: Whitespace made visible, so a person sees exactly how the server cut the text.
@@ -67,7 +68,7 @@ class TimelineScreen(WatchedScreen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._summary(), id="summary")
         with Horizontal(id="body"):
-            yield DataTable(id="chunks", cursor_type="row", zebra_stripes=True)
+            yield MeasuredTable(id="chunks", cursor_type="row", zebra_stripes=True)
             with Vertical(id="charts"):
                 yield PlotextPlot(id="arrivals")
                 yield Sparkline(self.record.gaps or [0.0], id="gaps")

@@ -4,18 +4,18 @@ compare at a glance."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from ..engine.history import RunRecord
 from ..engine.metrics import TokenSource
 from ..engine.summary import record_cells
+from .measured_table import MeasuredTable
 
 #: The figures a comparison needs first; the model and the prompt, the widest, last (an 80-column
 #: terminal shows the outcome).
 COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Tokens", "Tok/s", "Chunks", "Model", "Prompt")
 
 
-class RunsTable(DataTable):
+class RunsTable(MeasuredTable):
     DEFAULT_CSS = """
     RunsTable { height: 100%; scrollbar-size-horizontal: 0; }
     """
