@@ -69,7 +69,7 @@ def build_app(cls: type[StreamTuiApp], base_url: str, prompt: str = "go", **kwar
     settings = make_settings(base_url, prompt)
     streamer = RecordingStreamer(WorkerStreamer.spawn(settings.target()))
     session = open_session(settings, streamer=streamer, history=HistoryStore())
-    return cls(session, prompt=prompt, **kwargs), streamer
+    return cls(session, prompt=prompt, freeze_heap=True, **kwargs), streamer
 
 
 class GcPauses:

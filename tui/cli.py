@@ -417,7 +417,7 @@ def _tui(settings, streamer) -> int:  # noqa: ANN001
     from .app import StreamTuiApp
     from .profiles import Profiles
 
-    app = StreamTuiApp(session, prompt=settings.prompt, profiles=Profiles.of(settings), theme=settings.theme, config_path=settings.config_path)
+    app = StreamTuiApp(session, prompt=settings.prompt, profiles=Profiles.of(settings), theme=settings.theme, config_path=settings.config_path, freeze_heap=True)
     try:
         app.run()
     finally:

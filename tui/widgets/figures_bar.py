@@ -20,7 +20,7 @@ class FiguresBar(Static):
     """
 
     def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "") -> None:
-        self.update(figures_line(run, comparison, hint))
+        self.update(figures_line(run, comparison, hint), layout=False)  # one row, always
 
 
 def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "") -> Text:

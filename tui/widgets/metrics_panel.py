@@ -6,8 +6,10 @@ still shows them. Server text (errors, model names) is drawn as ``Text``, never 
 
 from __future__ import annotations
 
-from rich.console import Group
-from rich.table import Table
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 from textual.widgets import Static
 
@@ -46,36 +48,82 @@ class MetricsPanel(Static):
         #: Whether the next prompt carries the conversation: "single prompts (no memory)", "conversation #12".
         self.memory = "single prompts (no memory)"
 
-    def show(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> None:
-        self.update(self.render_figures(run, comparison, activity))
+        self._shown: FigureRows | None = None
+        self._shown_lines = 0
 
-    def render_figures(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> Group:
+    def show(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> None:
+        """Draw the figures. The panel redraws ten times a second while a run is live: it lays
+        the screen out again only when its height changes (a layout of the main screen costs
+        more than the rest of a frame), and does nothing when no figure changed."""
+        figures = self.render_figures(run, comparison, activity)
+        if figures == self._shown:
+            return
+        lines = figures.height(self.app.console, self.content_size.width) if self.content_size.width else -1
+        self.update(figures, layout=lines != self._shown_lines or lines < 0)
+        self._shown, self._shown_lines = figures, lines
+
+    def render_figures(self, run: Run | None, comparison: Comparison | None = None, activity: str | None = None) -> FigureRows:
         # The run's figures first, then the comparison and what went wrong, and where and how
         # it was sent last: a short terminal cuts the least important rows.
         figures, settings = _rows(self, run)
-        parts: list = [_grid(figures)]
+        blocks: list[Rows | Text] = [figures]
         if comparison is not None:
-            parts.append(_comparison_table(comparison))
+            blocks.append(_comparison_rows(comparison))
         notes = [text for text in (activity, run.metrics.error if run else None, self.message) if text]
         for note in notes:
-            parts.append(Text(""))
-            parts.append(Text(one_line(note, 600), style="italic"))
+            blocks += [Text(""), Text(one_line(note, 600), style="italic")]
         if settings:
-            parts += [Text(""), _grid(settings)]
-        return Group(*parts)
+            blocks += [Text(""), settings]
+        return FigureRows(blocks)
 
 
 Rows = list[tuple[Text | str, Text | str]]
 
 
-def _grid(rows: Rows) -> Table:
-    """Label and value columns. A str cell of a Rich table is Rich markup: every cell is a Text."""
-    table = Table.grid(padding=(0, 1))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column(overflow="fold")
-    for label, value in rows:
-        table.add_row(_cell(label), _cell(value))
-    return table
+class FigureRows:
+    """Blocks of (label, value) rows and paragraphs: each block's labels in a bold column, each
+    value wrapped under itself. Drawn as Rich Text lines, which costs a tenth of the Rich table
+    grid it replaces (that measured and rendered every cell, twice a redraw: most of a frame)."""
+
+    def __init__(self, blocks: Sequence[Rows | Text]) -> None:
+        self.blocks = [block if isinstance(block, Text) else [(_cell(label), _cell(value)) for label, value in block] for block in blocks]
+        # A str cell is plain text here, never markup; equality compares text and styles.
+        self._key = [block.markup if isinstance(block, Text) else [(label.markup, value.markup) for label, value in block] for block in self.blocks]
+        #: The lines at the last width drawn: Textual renders the panel more than once a redraw.
+        self._lines: tuple[int, list[Text]] | None = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FigureRows) and self._key == other._key
+
+    def lines(self, console: Console, width: int) -> list[Text]:
+        if self._lines is None or self._lines[0] != width:
+            self._lines = (width, list(self._wrap(console, width)))
+        return self._lines[1]
+
+    def _wrap(self, console: Console, width: int) -> Iterable[Text]:
+        for block in self.blocks:
+            if isinstance(block, Text):
+                yield from block.wrap(console, width, overflow="fold")
+                continue
+            label_width = max((label.cell_len for label, _ in block), default=0)
+            value_width = max(1, width - label_width - 1)
+            widest = min(value_width, max((value.cell_len for _, value in block), default=0))
+            for label, value in block:
+                head = Text.assemble(label, " " * (label_width - label.cell_len + 1), style="bold")
+                indent = Text(" " * (label_width + 1))
+                for index, line in enumerate(value.wrap(console, value_width, overflow="fold") or [Text("")]):
+                    line.pad_right(widest - line.cell_len)
+                    yield Text.assemble(head if index == 0 else indent, line)
+
+    def height(self, console: Console, width: int) -> int:
+        return len(self.lines(console, width))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        new_line = Segment.line()
+        for line in self.lines(console, options.max_width):
+            # Text.render leaves out the base style of a line without spans.
+            yield from Segment.apply_style(line.render(console), console.get_style(line.style, default=""))
+            yield new_line
 
 
 def _cell(value: Text | str) -> Text:
@@ -183,7 +231,7 @@ def _params(run: Run) -> str:
     return ", ".join(parts)
 
 
-def _comparison_table(comparison: Comparison) -> Table:
+def _comparison_rows(comparison: Comparison) -> Rows:
     """The pair side by side: when the first text showed with and without streaming, and tokens."""
     streamed, waited = comparison.streamed, comparison.waited
     rows: Rows = [
@@ -210,4 +258,4 @@ def _comparison_table(comparison: Comparison) -> Table:
     else:
         rows.append(("Warm-up", "none: the first sent may have paid for a cold start"))
     rows += [("", Text(note, style="yellow")) for note in streamed.pair_notes]
-    return _grid(rows)
+    return rows

@@ -501,7 +501,19 @@ class OutputPane(ScrollView, can_focus=True):
 
     def _set_virtual_size(self) -> None:
         body = self.row_count + len(self._end_rows()) if self._length else len(self._wrapped(self._notice, max(self._wrap_width, 1)))
-        self.virtual_size = Size(self._wrap_width, len(self._lead()) + body)
+        size = Size(self._wrap_width, len(self._lead()) + body)
+        old = self.virtual_size
+        if size == old:
+            return
+        grown_below = size.width == old.width and size.height > old.height
+        if self.is_mounted and grown_below and self.show_vertical_scrollbar == (size.height > self.container_size.height):
+            # Rows added below, the scrollbars as they were: only this pane and its scrollbar
+            # change. The virtual size is a layout reactive, and a layout repaints the whole
+            # screen: on every streamed frame that was most of the frame's cost.
+            self.set_reactive(OutputPane.virtual_size, size)
+            self._scroll_update(size)
+            return
+        self.virtual_size = size
 
     def _follow_end(self) -> None:
         if self._following:
