@@ -119,17 +119,22 @@ def test_the_tui_worker_starts_from_the_profile_before_anything_else(config_file
     monkeypatch.setenv("BOX_KEY", KEY)
     seen = {}
 
-    def fake_worker(resolved):
-        seen["worker"] = resolved
+    def fake_worker():
+        seen["started"] = len(seen)  # before the settings were even resolved
         return "streamer"
+
+    def fake_warm(streamer, resolved):
+        seen["worker"] = resolved
 
     def fake_tui(settings, streamer):
         seen["tui"] = (settings, streamer)
         return 0
 
     monkeypatch.setattr(cli, "_start_worker", fake_worker)
+    monkeypatch.setattr(cli, "_warm_worker", fake_warm)
     monkeypatch.setattr(cli, "_tui", fake_tui)
     assert main(["--model", "qwen"]) == 0
+    assert seen["started"] == 0
     resolved = seen["worker"]
     assert resolved.endpoint.base_url == "http://box:11434/v1" and resolved.endpoint.api_key == KEY
     assert resolved.values["model"] == "qwen" and resolved.values["read_timeout"] == 30
@@ -209,12 +214,24 @@ def test_the_tui_reads_its_prompt_from_a_pipe_then_its_keys_from_the_terminal(se
 )
 def test_a_config_error_is_one_line_and_exit_2(config_file, monkeypatch, capsys, text, argv, prefix, words):
     write(config_file, text)
-    monkeypatch.setattr(cli, "_start_worker", lambda resolved: pytest.fail("the worker started despite the error"))
+    started = []
+    start = cli._start_worker
+
+    def start_and_note():  # -> WorkerStreamer
+        streamer = start()
+        started.append(streamer._process)
+        return streamer
+
+    monkeypatch.setattr(cli, "_start_worker", start_and_note)
     assert main(argv) == 2
     line = one_error_line(capsys, prefix + str(config_file) + ": ")
     for word in words:
         assert word in line
     assert KEY[8:-4] not in line
+    # The TUI's worker starts before the settings are read (it imports the SDK meanwhile): the
+    # error stops it.
+    for process in started:
+        assert process.wait(timeout=10) is not None
 
 
 # -- streamtui config ---------------------------------------------------------------------------

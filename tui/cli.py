@@ -287,13 +287,19 @@ def main(argv: list[str] | None = None) -> int:
     prog = "streamtui" if args.command is None else f"streamtui {args.command}"
     if args.command == "config" and args.init:
         return _config_init(prog)
+    # The TUI's streaming worker starts first of all: it imports the SDK while the settings are
+    # read and the interface starts (the first send waits for nothing else).
+    streamer = _start_worker() if args.command is None else None
     from .engine.config import ConfigError
 
     try:
         resolved = resolve_args(args)
     except ConfigError as exc:
+        if streamer is not None:
+            streamer.stop()
         return _fail(prog, str(exc), 2)
-    streamer = _start_worker(resolved) if args.command is None else None
+    if streamer is not None:
+        _warm_worker(streamer, resolved)
     if getattr(args, "prompt", None) == "-":
         try:
             args.prompt = sys.stdin.read().rstrip("\n")
@@ -380,16 +386,25 @@ def _web(args: argparse.Namespace, prog: str) -> int:
     return web_main(args) or 0
 
 
-def _start_worker(resolved):  # -> WorkerStreamer  # noqa: ANN001
-    """Start the streaming worker first of all, before the rest of the app is even imported:
-    it loads the SDK (about a second on a small machine) while the interface starts."""
+def _start_worker():  # -> WorkerStreamer
+    """Start the streaming worker before the rest of the app is even imported: it loads the SDK
+    (about a second on a small machine) while the interface starts."""
+    from .engine.worker_client import WorkerStreamer
+
+    streamer = WorkerStreamer()
+    streamer.start()
+    return streamer
+
+
+def _warm_worker(streamer, resolved) -> None:  # noqa: ANN001
+    """Have the worker build the client for the resolved endpoint, and load the tiktoken encoding
+    the first run will count with once it is idle."""
     from .engine.target import Target
     from .engine.tokens import FALLBACK_ENCODING
-    from .engine.worker_client import WorkerStreamer
 
     endpoint, values = resolved.endpoint, resolved.values
     target = Target(endpoint.base_url, endpoint.api_key, values["connect_timeout"], values["read_timeout"], values["retries"])
-    return WorkerStreamer.spawn(target, api=values["api"], encoding=values["encoding"] or _likely_encoding(values["model"]) or FALLBACK_ENCODING)
+    streamer.warm(target, values["api"], values["encoding"] or _likely_encoding(values["model"]) or FALLBACK_ENCODING)
 
 
 def _compare(settings, args: argparse.Namespace) -> int:  # noqa: ANN001

@@ -56,7 +56,10 @@ async def _serve() -> None:
         loop.call_soon_threadsafe(inbox.put_nowait, None)
 
     threading.Thread(target=read_commands, name="streamtui-worker-commands", daemon=True).start()
-    # The expensive part, while the app starts: the SDK and what it imports lazily.
+    # The expensive part, while the app starts: the SDK (most of a second on a small machine,
+    # all of it on the first send's path), imported before the first command has even come.
+    import openai  # noqa: F401
+
     from .stream import InProcessStreamer, RequestFailed
 
     streamer = InProcessStreamer()

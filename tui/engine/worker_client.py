@@ -1,7 +1,7 @@
 """The app's side of the streaming worker (see ``worker.py``): a ``Streamer`` that runs each
 request in the worker process and hands its events to the app's event loop.
 
-Spawn it first thing (``WorkerStreamer.spawn()`` before Textual is imported): the worker then
+Start it first thing (``start()``, then ``warm()``; or ``spawn()``), before Textual is imported: the worker then
 imports the SDK while the interface starts. Nothing here imports the SDK. Commands go to the
 worker's stdin; a reader thread takes its frames from stdout and wakes the loop once for
 whatever arrived meanwhile, however many frames that is. If the worker dies (or sends a frame
@@ -67,9 +67,15 @@ class WorkerStreamer:
         """Start the worker now: it builds the client for ``warm`` (readying ``api``), and
         loads the tiktoken ``encoding`` the first run will count with when it is idle."""
         streamer = cls(shared=shared)
-        streamer._ensure_process()
-        streamer.warm(warm if warm is not None and warm.base_url else _SCRATCH, api, encoding)
+        streamer.start()
+        streamer.warm(warm or _SCRATCH, api, encoding)
         return streamer
+
+    def start(self) -> None:
+        """Start the worker process now, before its target is known (it imports the SDK at
+        once); :meth:`warm` then builds the client."""
+        with self._lock:
+            self._ensure_process()
 
     # -- the process ----------------------------------------------------------------------
     def _ensure_process(self) -> subprocess.Popen[bytes]:
@@ -168,6 +174,8 @@ class WorkerStreamer:
         return await asyncio.to_thread(self.ready.wait, timeout)
 
     def warm(self, target: Target, api: str = "chat", encoding: str | None = None) -> None:
+        if not target.base_url:  # the embedded model's address comes once it runs: warm the SDK anyway
+            target = _SCRATCH
         if (target, api) not in self._warmed:
             self._warmed.add((target, api))
             self._send(("warm", target, api, encoding))
