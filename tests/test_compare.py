@@ -80,3 +80,22 @@ def test_compare_fails_with_one_clear_line(server, capsys, status, words):
 def test_compare_unreachable(capsys, refused_url):
     assert main(["compare", "--base-url", refused_url, "--model", "m", "--prompt", "x", "--retries", "0"]) == 1
     assert "Cannot reach" in capsys.readouterr().err
+
+
+def test_compare_into_a_closed_pipe_ends_without_a_traceback(server):
+    """``streamtui compare … --json | head -1``: the reader leaves before the output is written.
+    The command ends quietly (exit 1, as Python's own guidance has it), with no BrokenPipeError
+    traceback on the terminal."""
+    import subprocess
+    import sys
+
+    server.default = timed_script()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tui", "compare", "--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "p", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    process.stdout.close()  # the reader is gone before anything was written
+    _, errors = process.communicate(timeout=60)
+    assert process.returncode == 1
+    assert b"Traceback" not in errors and b"BrokenPipe" not in errors, errors.decode()

@@ -277,6 +277,17 @@ def make_local_server(settings):  # -> LocalServer | None
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:
+        # The reader of our output left (``streamtui compare --json | head``): not worth a
+        # traceback. Standard output goes to /dev/null so the exit's flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None and not args.prompt:
         from .web import PROMPT_ENV
