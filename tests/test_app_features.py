@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.driving import cell, keys_from_a_terminal, make_app, panel_text, send, settle, wait_for
-from tests.support.scripted_server import Script, words
+from tests.support.scripted_server import Script, chunk, words
 from tui.engine.history import HistoryStore
 
 
@@ -298,3 +298,27 @@ async def test_alt_keys_from_a_terminal_run_their_action_and_type_nothing(server
         await keys_from_a_terminal(pilot, "\x1bp")
         await wait_for(pilot, lambda: app.clipboard == "the prompt")
         assert prompt.text == "draft"
+
+
+async def test_the_timeline_plot_counts_characters_in_whole_numbers(server):
+    """The plot's y axis is characters: its labels are whole numbers ("1,141", never "1141.0"
+    or "950.8")."""
+    import re
+
+    from textual_plotext import PlotextPlot
+
+    server.default = Script([chunk("x" * 1141)])
+    app = make_app(server.base_url)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: not app.session.busy)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.screen.query(PlotextPlot))
+        plot = app.screen.query_one(PlotextPlot)
+        await wait_for(pilot, lambda: plot.size.height > 0)
+        await pilot.pause()
+        rows = [plot.render_line(y).text for y in range(plot.size.height)]
+        labels = [match for row in rows for match in re.findall(r"^\s*([\d,.]+)\s*[┤│┼]", row)]
+        assert labels, rows
+        assert not any("." in label for label in labels), labels
+        assert "1,141" in labels, labels

@@ -101,11 +101,16 @@ class TimelineScreen(WatchedScreen[None]):
 
     def _plot(self) -> None:
         plt = self.query_one(PlotextPlot).plt
+        most = 0
         for label, record in self.plotted:
             times, received = _cumulative(record)
+            most = max(most, received[-1])
             plt.plot(times, received, label=f"{label} streaming {'on' if record.stream else 'off'}", marker="braille")
         plt.xlabel("seconds since the request")
         plt.ylabel("characters")
+        # Characters come whole: plotext's own ticks read "950.8".
+        ticks = sorted({round(most * step / 5) for step in range(6)})
+        plt.yticks(ticks, [f"{tick:,}" for tick in ticks])
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.record.output)
