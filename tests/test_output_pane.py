@@ -322,7 +322,8 @@ class TestRawView:
         async with showing(["**a", "bb", "cc**"], mode="raw") as pane:
             segments = segments_of(pane, 0)
             assert [segment.text for segment in segments] == ["**a", "bb", "cc**"]
-            assert segments[0].style != segments[1].style and segments[0].style == segments[2].style
+            shades = [(segment.style.color, segment.style.bgcolor) for segment in segments]  # (each also says where it is)
+            assert shades[0] != shades[1] and shades[0] == shades[2]
 
     async def test_switching_views_shows_the_same_text(self):
         async with showing("# T\n\n- x\n", mode="raw") as pane:
@@ -606,3 +607,26 @@ class TestLead:
             pane.clear("waiting")
             await pause(pane)
             assert drawn(pane)[0] == "waiting"
+
+
+# -- text selection ---------------------------------------------------------------------------
+class TestSelection:
+    """Drag with the mouse over the pane, as in any Textual widget: the rows under the drag are
+    highlighted, and the screen's copy (Ctrl+C) takes the text as it reads on screen."""
+
+    async def test_a_drag_selects_the_text_drawn_under_it(self):
+        async with showing("# Title\n\nFirst paragraph here.\n\nSecond one.\n", size=(60, 12)) as pane:
+            pilot = PILOTS[pane.app]
+            rows = drawn(pane)
+            first = row_of(pane, "First paragraph")
+            await pilot.mouse_down(pane, offset=(0, first))
+            await pilot.hover(pane, offset=(5, first + 2))
+            await pilot.mouse_up(pane, offset=(5, first + 2))
+            await pilot.pause()
+            selected = pane.screen.get_selected_text()
+            assert selected is not None, rows
+            assert selected.startswith("First paragraph here."), selected
+            assert selected.rstrip().endswith("Second"), selected  # the cell under the mouse is in
+            highlight = pane.screen.get_component_rich_style("screen--selection")
+            styles = [segment.style for segment in pane.render_line(first) if segment.text.strip()]
+            assert styles and all(highlight.bgcolor == style.bgcolor for style in styles if style is not None)

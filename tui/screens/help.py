@@ -53,6 +53,7 @@ class HelpScreen(WatchedScreen[None]):
     def compose(self) -> ComposeResult:
         lines = ["# streamtui", "", "## Keys", "", "| key | what it does |", "|---|---|"]
         lines += [f"| {key} | {what} |" for key, what in self.keys]
+        lines += ["", "Drag the mouse over the output pane to select text; Ctrl+C copies it."]
         lines += ["", "## The figures", ""]
         for name, meaning in FIGURES:
             lines += [f"**{name}**: {meaning}", ""]

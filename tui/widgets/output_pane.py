@@ -29,6 +29,7 @@ from rich.style import Style
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
+from textual.selection import Selection
 from textual.strip import Strip
 from textual.timer import Timer
 
@@ -622,6 +623,34 @@ class OutputPane(ScrollView, can_focus=True):
     # -- drawing ------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         row = self.scroll_offset.y + y
+        strip = self._row_strip(row)
+        selection = self.text_selection
+        if selection is not None and (span := selection.get_span(row)) is not None:
+            strip = self._selected(strip, *span)
+        # Each cell says where it is in the pane's text: Textual's mouse selection reads it.
+        return strip.apply_offsets(0, row)
+
+    # -- selection (Textual's: drag with the mouse, then Ctrl+C) ------------------------------
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        """The selected text as drawn: rows as they wrap on screen, Markdown as it reads."""
+        text = "\n".join(self._row_strip(row).text.rstrip() for row in range(self.virtual_size.height))
+        return selection.extract(text), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    def _selected(self, strip: Strip, start: int, end: int) -> Strip:
+        length = strip.cell_length
+        end = length if end == -1 else min(end, length)
+        if end <= start:
+            return strip
+        chosen = strip.crop(start, end)
+        # Over the text's own styles (Strip.apply_style puts a style under them).
+        chosen = Strip(Segment.apply_style(chosen, post_style=self.screen.get_component_rich_style("screen--selection")), chosen.cell_length)
+        return Strip.join([strip.crop(0, start), chosen, strip.crop(end, length)])
+
+    def _row_strip(self, row: int) -> Strip:
+        """Row ``row`` of the pane's text (the prompt lead, the answer, the end note), drawn."""
         width = self.scrollable_content_region.width
         base = self._style()
         lead = self._lead()
