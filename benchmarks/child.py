@@ -302,10 +302,12 @@ def _startup(kind: str, base_url: str = "http://127.0.0.1:9/v1") -> dict:
     else:
         # What ``streamtui --base-url URL --model gpt-4o`` imports and builds (tui.cli.main), plus
         # only a _display hook: the probe module is not imported here, to keep its imports out.
+        from tui.cli import _start_worker, build_parser, build_settings
+
+        streamer = _start_worker()  # first of all, as tui.cli.main starts it
         from textual._compositor import CompositorUpdate
 
         import tui.app
-        from tui.cli import build_parser, build_settings
 
         t_imported = perf()
         args = build_parser().parse_args(["--base-url", base_url, "--model", "gpt-4o"])
@@ -324,10 +326,9 @@ def _startup(kind: str, base_url: str = "http://127.0.0.1:9/v1") -> dict:
 
         from tui.engine.history import HistoryStore
         from tui.engine.settings import open_session
-        from tui.engine.worker_client import WorkerStreamer
-
         settings = build_settings(args)
-        session = open_session(settings, streamer=WorkerStreamer.spawn(settings.target()), history=HistoryStore())
+        streamer.warm(settings.target(), settings.api)
+        session = open_session(settings, streamer=streamer, history=HistoryStore())
         app = Probe(session)
     t_constructed = perf()
     app.run(headless=True, size=(140, 45))  # type: ignore[attr-defined]
