@@ -64,3 +64,28 @@ async def test_a_run_that_starts_before_the_encoding_is_built_is_counted_at_its_
         assert events.index(counts[0]) > max(i for i, event in enumerate(events) if isinstance(event, (Delta, Deltas)))
     finally:
         worker.stop()
+
+
+async def test_a_fresh_workers_first_run_counts_live_once_the_worker_is_warm(server):
+    """The worker builds the encoding as soon as it is warm (it waited for a second of idle
+    time first, and on a slow machine a person's first run began before that: it showed no
+    Tokens or Tok/s until its end). A run sent once the worker says it is warm counts as its
+    text arrives: a count comes while the server still holds the rest of the answer."""
+    server.push(Script([chunk("The first words of the answer, "), gate("rest"), chunk("and the rest.")]))
+    target = Target(server.base_url, "k")
+    worker = WorkerStreamer.spawn(target, encoding="o200k_base")
+    try:
+        assert await worker.wait_ready()
+
+        async def first_count() -> TokenCount:
+            async for batch in worker.batches(RunRequest("x", "gpt-4o"), target, monotonic_clock):
+                for event in batch:
+                    if isinstance(event, TokenCount):
+                        return event
+            raise AssertionError("the run ended without a count")
+
+        count = await asyncio.wait_for(first_count(), 20)
+        assert not count.final and count.answer > 0
+    finally:
+        server.release("rest")
+        worker.stop()

@@ -138,11 +138,13 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
 
 
 class EncodingPreload:
-    """Loads the tiktoken encoding the runs will count with once nothing has streamed for a
-    second. Building it holds the interpreter lock for about a quarter second, so a stream
-    must never run meanwhile: one sent during the build waits for it before its request goes
-    out (the wait shows in Elapsed; TTFT and the gaps, which count from the request on the
-    wire, stay true)."""
+    """Loads the tiktoken encoding the runs will count with as soon as the worker is warm and
+    nothing streams (a run already streaming is counted at its end, and the build is tried
+    again a second later). Building it holds the interpreter lock for about a quarter second,
+    so a stream must never run meanwhile: one sent during the build waits for it before its
+    request goes out (the wait shows in Elapsed; TTFT and the gaps, which count from the request
+    on the wire, stay true). It used to wait for a second of idle time first: on a slow machine
+    a person's first run began before that, and showed no Tokens until its end."""
 
     IDLE = 1.0
 
@@ -163,7 +165,7 @@ class EncodingPreload:
             else:
                 self.building = self.loop.run_in_executor(None, _preload_encoding, encoding)
 
-        self.loop.call_later(self.IDLE, attempt)
+        self.loop.call_soon(attempt)
 
     async def finished(self) -> None:
         if self.building is not None and not self.building.done():
