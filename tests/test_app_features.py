@@ -322,3 +322,16 @@ async def test_the_timeline_plot_counts_characters_in_whole_numbers(server):
         assert labels, rows
         assert not any("." in label for label in labels), labels
         assert "1,141" in labels, labels
+
+
+async def test_typing_after_selecting_in_the_output_goes_to_the_prompt(server):
+    """A click or a drag in the output pane (to select text) focuses it: the keys typed next
+    went nowhere, and Ctrl+O then compared the previous prompt. They go to the prompt."""
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        await pilot.click(main.output)
+        await wait_for(pilot, lambda: app.focused is main.output)
+        await pilot.press("h", "i", "space", "t", "h", "e", "r", "e")
+        await wait_for(pilot, lambda: main.prompt_input.text == "hi there")
+        assert app.focused is main.prompt_input

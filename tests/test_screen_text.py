@@ -431,3 +431,17 @@ def test_the_markup_check_catches_what_it_is_for(tmp_path):
     )
     found = sorted((line, what) for _, line, what, _ in markup_findings(source, tmp_path))
     assert found == [(2, "Static(…)"), (3, "Option(…)"), (4, "Select(options)"), (5, "border_title"), (6, "notify(…)"), (12, "update(…)"), (13, "add_row(cells)"), (14, "add_row(cells)")]
+
+
+async def test_a_refused_setting_is_seen_at_80_by_24(server):
+    """At 80×24 the form fills the screen and its problem line sits below it: Ctrl+S seemed to
+    do nothing. The refusal is also a toast, and the problem line is scrolled into view."""
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await _open_settings(pilot)
+        await _type_into(pilot, screen, "temperature", "99")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("temperature must be between 0 and 2" in str(n.message) for n in app._notifications))
+        problem = screen.query_one("#problem")
+        await wait_for(pilot, lambda: problem.region.bottom <= screen.size.height and problem.region.height > 0 and problem.visible)
+        assert app.screen is screen and app.session.params.temperature is None

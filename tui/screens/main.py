@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -128,6 +128,15 @@ class MainScreen(WatchedScreen[None]):
     @property
     def runs_table(self) -> RunsTable:
         return self.query_one(RunsTable)
+
+    def on_key(self, event: events.Key) -> None:
+        """Typing while the output pane has focus (a click or a drag there, to select text) goes
+        to the prompt, as the person means it to; "?" stays the help key there."""
+        if self.focused is self.output and event.is_printable and event.character and event.character != "?":
+            event.stop()
+            event.prevent_default()
+            self.prompt_input.focus()
+            self.prompt_input.insert(event.character)
 
     def on_resize(self) -> None:
         self.refresh_bindings()  # Figures is offered on narrow terminals only

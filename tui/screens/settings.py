@@ -106,7 +106,12 @@ class SettingsScreen(WatchedScreen[SettingsResult | None]):
         try:
             result = self._result()
         except validation.InvalidSetting as exc:
-            self.query_one("#problem", Static).update(Text(one_line(f"Not applied: {exc}", 600)))
+            message = one_line(f"Not applied: {exc}", 600)
+            problem = self.query_one("#problem", Static)
+            problem.update(Text(message))
+            # At 80×24 the line sits below the form: scrolled to, and said where the eye is.
+            self.call_after_refresh(problem.scroll_visible, animate=False)
+            self.notify(message, title="Settings", severity="error", timeout=6, markup=False)
             return
         self.notify(result.summary(), title="Settings", timeout=6, markup=False)
         self.dismiss(result)
