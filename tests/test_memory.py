@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import gc
 import weakref
+from dataclasses import replace
 
+import pytest
 from textual.widgets._footer import FooterKey
 
 from tests.driving import make_app, send, wait_for
 from tests.support.scripted_server import Script, chunk, gate
+from tui.engine import tokens
+from tui.engine.worker_client import WorkerStreamer
 
 
 def held(name: str) -> Script:
@@ -56,3 +60,63 @@ async def test_the_footer_keys_a_run_replaces_are_freed(server):
         gc.collect()
         kept = [ref() for ref in replaced if ref() is not None]
         assert kept == [], f"{len(kept)} of {len(replaced)} replaced footer keys are still alive"
+
+
+# -- tiktoken stays in the streaming worker ---------------------------------------------------
+
+
+@pytest.fixture
+def log(tmp_path, monkeypatch):
+    """The log file of this test's app and of the workers it starts."""
+    path = tmp_path / "streamtui.log"
+    monkeypatch.setenv("STREAMTUI_LOG", str(path))
+    return path
+
+
+@pytest.fixture
+async def cold_worker(log):
+    """A streaming worker of this test's own that has built no encoding (as just after launch,
+    or before its idle preload): a run it streams is counted only at its end, so a run cut off
+    earlier arrives with no count at all."""
+    worker = WorkerStreamer.spawn(encoding=None)
+    assert await worker.wait_ready()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def encodings_built_here():
+    """The encodings this (the app's) process builds during the test. Others tests of the run
+    may have built some before: they are put aside meanwhile, so any built now shows."""
+    before = dict(tokens._encodings)
+    tokens._encodings.clear()
+    yield tokens._encodings
+    tokens._encodings.update(before)
+
+
+async def test_a_cancelled_run_is_counted_by_the_worker_not_the_app(server, cold_worker, encodings_built_here):
+    """A run cancelled before its stream's last count is counted at its end, as before, but by
+    the streaming worker: the app's process builds no tiktoken encoding (one costs it about
+    80 MB, which the first cancelled run used to add to the app for good)."""
+    app = make_app(server.base_url, streamer=cold_worker)
+    async with app.run_test(size=(120, 40)) as pilot:
+        run = await send_and_cancel(pilot, server, "held")
+        count = run.metrics.token_count
+        assert count is not None and count.final
+        assert (count.answer_chars, count.answer, count.encoding) == (len(run.text), 4, "o200k_base")  # partial| answer|,| 
+    assert dict(encodings_built_here) == {}
+
+
+async def test_a_count_that_fails_is_logged_and_the_run_is_kept(server, cold_worker, encodings_built_here, log):
+    """A count the worker cannot make (an encoding it does not know) is a logged figure
+    problem: the run still ends cancelled with its text, saved, and the app builds nothing."""
+    app = make_app(server.base_url, streamer=cold_worker)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.session.params = replace(app.session.params, encoding="no_such_base")
+        run = await send_and_cancel(pilot, server, "held")
+        assert run.metrics.state == "cancelled" and run.text == "partial answer, "
+        await app.session.writer.flush()
+        record = app.session.history.get(run.number)
+        assert record is not None and record.state == "cancelled" and record.output == "partial answer, "
+    assert f"Counting run #{run.number} after its end" in log.read_text()
+    assert dict(encodings_built_here) == {}
