@@ -15,7 +15,7 @@ from dataclasses import replace
 import pytest
 from textual.widgets._footer import FooterKey
 
-from tests.driving import make_app, send, wait_for
+from tests.driving import make_app, send, settle, wait_for
 from tests.support.scripted_server import Script, chunk, gate
 from tui.engine import tokens
 from tui.engine.worker_client import WorkerStreamer
@@ -60,6 +60,23 @@ async def test_the_footer_keys_a_run_replaces_are_freed(server):
         gc.collect()
         kept = [ref() for ref in replaced if ref() is not None]
         assert kept == [], f"{len(kept)} of {len(replaced)} replaced footer keys are still alive"
+
+
+async def test_the_runs_table_keeps_only_lines_it_can_still_draw(server):
+    """Each run changes the Runs table, and Textual keys its cached cells, rows and lines by
+    the table's update count, which only grows: what was cached for an earlier count is never
+    drawn again, but stayed until 10,000 cells were cached (about 0.2 MB a run, up to some
+    25 MB). The table caches no more cells than it shows."""
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        table = app.main_screen.runs_table
+        for index in range(5):
+            await send(pilot, f"prompt {index}")
+            await settle(pilot)
+        assert table.row_count == 5
+        shown = table.size.height * len(table.columns)
+        cached = {"cells": len(table._cell_render_cache), "rows": len(table._row_render_cache), "lines": len(table._line_cache)}
+        assert cached["cells"] <= shown and cached["rows"] <= table.size.height and cached["lines"] <= table.size.height, (cached, table.size)
 
 
 # -- tiktoken stays in the streaming worker ---------------------------------------------------
