@@ -47,12 +47,15 @@ async def test_the_footer_keys_a_run_replaces_are_freed(server):
     """A run starting and ending changes the keys offered (Cancel only while one runs), and
     Textual's footer rebuilds its keys each time. The keys it replaced must be freed: they
     were kept for as long as the app ran (each a widget with its styles, caches and message
-    queue), about 0.6 MB a run in the send-and-cancel benchmark."""
+    queue), about 0.6 MB a run in the send-and-cancel benchmark, and the lines they drew."""
     app = make_app(server.base_url)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: len(footer_keys(app)) > 0)
         await send_and_cancel(pilot, server, "first")
         replaced = [weakref.ref(key) for key in footer_keys(app)]
+        # Textual keeps the style caches of the last 1,024 widgets drawn (an lru_cache on a
+        # method), whatever became of the widgets: they must not keep the lines they drew.
+        drawn_lines = [key._styles_cache for key in footer_keys(app)]
         for index in range(3):
             await send_and_cancel(pilot, server, f"run{index}")
         # The footer shows keys built after the first run's (it was rebuilt since).
@@ -60,6 +63,7 @@ async def test_the_footer_keys_a_run_replaces_are_freed(server):
         gc.collect()
         kept = [ref() for ref in replaced if ref() is not None]
         assert kept == [], f"{len(kept)} of {len(replaced)} replaced footer keys are still alive"
+        assert [len(cache._cache) for cache in drawn_lines] == [0] * len(drawn_lines)
 
 
 async def test_the_runs_table_keeps_only_lines_it_can_still_draw(server):
