@@ -60,6 +60,9 @@ class RecordingStreamer:
     async def list_models(self, target):  # type: ignore[no-untyped-def]
         return await self.inner.list_models(target)
 
+    async def count_text(self, answer, reasoning, model, override=None):  # type: ignore[no-untyped-def]
+        return await self.inner.count_text(answer, reasoning, model, override)
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -30,8 +30,8 @@ from tui.engine.request import RunRequest
 from tui.engine.secrets import register_secret
 from tui.engine.target import Target
 from tui.engine.tokens import load_encoding
-from tui.engine.worker_client import WorkerStreamer
-from tui.engine.worker_protocol import write_frame
+from tui.engine.worker_client import CountFailed, WorkerStreamer
+from tui.engine.worker_protocol import JOIN_BELOW, write_frame
 
 needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reaches the worker's pipes through /proc")
 
@@ -288,11 +288,28 @@ async def test_malformed_commands_do_not_end_the_worker(server, workers):
     worker = await workers()
     pid = worker.pid
     with open(f"/proc/{pid}/fd/0", "wb", buffering=0) as commands:
-        for command in [("stream", 99), ("models",), 7, ("no-such-command", 1)]:
+        for command in [("stream", 99), ("models",), ("count", 98), 7, ("no-such-command", 1)]:
             write_frame(commands, command)
     server.push(Script(words("still serving")))
     events = await ended(run_of(worker, server))
     assert answer_of(events) == "still serving" and finished(events)
+    assert worker.pid == pid
+
+
+async def test_a_count_the_worker_cannot_make_fails_in_one_line_and_the_worker_goes_on(workers):
+    """The worker counts a cut-off run's text for the app (``count``): one it cannot make is
+    answered with its problem in one line, never left waiting, and the next count works."""
+    worker = await workers()
+    pid = worker.pid
+    with pytest.raises(CountFailed) as failure:
+        await asyncio.wait_for(worker.count_text("some text", "", "gpt-4o", "no_such_base"), 15)
+    assert "no_such_base" in str(failure.value) and "\n" not in str(failure.value)
+    count = await asyncio.wait_for(worker.count_text("partial answer, ", "", "gpt-4o"), 30)
+    assert (count.answer, count.reasoning, count.encoding, count.answer_chars, count.final) == (4, 0, "o200k_base", 16, True)
+    # A text whose frame goes out as its length, then its data (see JOIN_BELOW).
+    long_text = "many words, " * (JOIN_BELOW // 10)
+    count = await asyncio.wait_for(worker.count_text(long_text, "thought", "gpt-4o"), 60)
+    assert (count.answer, count.reasoning, count.answer_chars) == (len(load_encoding("o200k_base").encode_ordinary(long_text)), 1, len(long_text))
     assert worker.pid == pid
 
 

@@ -13,7 +13,7 @@ from .request import RunRequest
 from .target import Target
 
 if TYPE_CHECKING:
-    from .events import RunEvent
+    from .events import RunEvent, TokenCount
     from .local_server import LocalServer
 
 NOT_INSTALLED = "The embedded model is not installed: pip install 'streamtui[local]', or pass --base-url."
@@ -26,6 +26,10 @@ class Streamer(Protocol):
     def batches(self, request: RunRequest, target: Target, clock: Clock) -> AsyncIterator[list[RunEvent]]: ...
 
     async def list_models(self, target: Target) -> list[str]: ...
+
+    async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
+        """tiktoken's count of a whole text, where the streamer counts its runs (the worker)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -112,6 +116,18 @@ class Connection:
 
     def batches(self, request: RunRequest, clock: Clock) -> AsyncIterator[list[RunEvent]]:
         return self.streamer.batches(request, self.target(), clock)
+
+    async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
+        """tiktoken's count of a run's whole text, by the streamer, which counts its runs: the
+        streaming worker does it in its own process, so the app's never builds an encoding."""
+        counter = getattr(self.streamer, "count_text", None)
+        if counter is None:  # a streamer that counts nothing itself (a test's wrapper): here, in a thread
+            import asyncio
+
+            from .tokens import count_text
+
+            return await asyncio.to_thread(count_text, answer, reasoning, model, override)
+        return await counter(answer, reasoning, model, override)
 
     async def count_model_tokens(self, text: str) -> int | None:
         """The text's length in the model's own tokenizer, where the server can say (the

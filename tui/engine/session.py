@@ -31,7 +31,6 @@ from .logfile import log_failure
 from .request import Api, RunRequest, Turn
 from .run import Run
 from .stream import RequestFailed
-from .tokens import count_text
 
 #: How often a live run is saved (at least every half second; a killed app loses no more).
 SAVE_EVERY = 0.4
@@ -246,14 +245,15 @@ class RunSession:
                 listener.run_ended(run)
 
     async def _count_what_arrived(self, run: Run) -> None:
-        """A run cut off (cancelled, or failed in the app) before the stream's last count: count
-        its text here, in a thread, so Tokens is never left "not counted" or behind the text."""
+        """A run cut off (cancelled, or failed in the app) before the stream's last count: have
+        its whole text counted (by the streaming worker, which holds the encodings; never in the
+        app's process), so Tokens is never left "not counted" or behind the text."""
         count = run.metrics.token_count
         answer, reasoning = run.text, run.reasoning
         if not (answer or reasoning) or (count is not None and count.answer_chars == len(answer) and count.reasoning_chars == len(reasoning)):
             return
         try:
-            run.metrics.on_event(await asyncio.to_thread(count_text, answer, reasoning, run.request.model, run.request.count_encoding))
+            run.metrics.on_event(await self.connection.count_text(answer, reasoning, run.request.model, run.request.count_encoding))
         except Exception as exc:  # noqa: BLE001 - a count is a figure, never a reason to lose the run
             log_failure(f"Counting run #{run.number} after its end", exc)
         except asyncio.CancelledError:  # cancelled again (the app is closing): saved uncounted

@@ -47,6 +47,7 @@ from .events import (
     Retrying,
     RunEvent,
     Started,
+    TokenCount,
     Usage,
 )
 from .request import RunRequest
@@ -115,6 +116,13 @@ class InProcessStreamer:
 
         events = stream_batches(self.client(target), request, clock, max_retries=target.max_retries)
         return counted(events, request.model, request.count_encoding)
+
+    async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
+        """tiktoken's count of a whole text, in a thread of this process: the one that streams
+        and counts the runs here (``streamtui compare``), with no worker to do it."""
+        from .tokens import count_text
+
+        return await asyncio.to_thread(count_text, answer, reasoning, model, override)
 
     async def list_models(self, target: Target) -> list[str]:
         """The model ids the server lists; raises RequestFailed with one clear line."""

@@ -11,11 +11,17 @@ bytes arrive, on the first send as on the tenth.
 
 It runs ``stream.InProcessStreamer``: the same code ``streamtui compare`` runs in-process.
 Commands (from the app): ``("warm", target, api, encoding)``, ``("stream", id, request, target,
-clock)``, ``("models", id, target)``, ``("encoding", id, name)``, ``("cancel", id)``. Replies:
-``("ready",)`` once the SDK is imported, ``("warm", 0)`` once a client is built, ``("batch", id,
-packed events)``, ``("end", id)``, ``("models", id, names, problem)``, ``("encoding", id)``. It ends when its stdin
-closes (the app quit or died). A command it fails on is answered as its request expects (a
-run ends ``Failed``, a listing with its problem) and logged; the worker goes on.
+clock)``, ``("models", id, target)``, ``("encoding", id, name)``, ``("count", id, answer, reasoning,
+model, override)``, ``("cancel", id)``. Replies: ``("ready",)`` once the SDK is imported,
+``("warm", 0)`` once a client is built, ``("batch", id, packed events)``, ``("end", id)``,
+``("models", id, names, problem)``, ``("encoding", id)``, ``("count", id, TokenCount, problem)``.
+It ends when its stdin closes (the app quit or died). A command it fails on is answered as its
+request expects (a run ends ``Failed``, a listing or a count with its problem) and logged; the
+worker goes on.
+
+Every tiktoken count happens here, where the encodings are built anyway: a run's live counts,
+and the count of a run cut off before its stream's last one (``count``). The app's process never
+builds an encoding (each costs a process about 80 MB).
 
 Frames leave on a descriptor of their own: fd 1, which C code and ``os.write(1, …)`` write to,
 is pointed at stderr, so nothing but frames can reach the app's pipe.
@@ -86,6 +92,9 @@ async def _serve() -> None:
             elif op == "models":
                 _, number, target = command
                 asyncio.create_task(_models(out, streamer, number, target, RequestFailed))
+            elif op == "count":
+                _, number, answer, reasoning, model, override = command
+                asyncio.create_task(_count(out, preload, number, answer, reasoning, model, override))
             elif op == "cancel":
                 if (task := tasks.get(command[1])) is not None:
                     task.cancel()
@@ -116,6 +125,8 @@ def _answer_failed(out, command, exc: Exception) -> None:  # noqa: ANN001
         write_frame(out, ("models", number, None, problem))
     elif op == "encoding" and isinstance(number, int):
         write_frame(out, ("encoding", number))
+    elif op == "count" and isinstance(number, int):
+        write_frame(out, ("count", number, None, problem))
 
 
 def _now(command: tuple) -> float:
@@ -234,6 +245,22 @@ async def _stream(out, streamer, number: int, request, target, clock, preload: E
         flush_handle.cancel()
     flush()
     write_frame(out, ("end", number))
+
+
+async def _count(out, preload: EncodingPreload, number: int, answer: str, reasoning: str, model: str, override: str | None) -> None:  # noqa: ANN001
+    """tiktoken's count of a whole text (a run cut off before its stream's last count), in a
+    thread; the encoding is built here if it is not yet (after one being built meanwhile)."""
+    from .tokens import count_text
+
+    try:
+        await preload.finished()
+        count = await asyncio.get_running_loop().run_in_executor(None, count_text, answer, reasoning, model, override)
+    except Exception as exc:  # noqa: BLE001 - a count is a figure: the app logs it, the run stays
+        from .errors import internal_problem
+
+        write_frame(out, ("count", number, None, internal_problem(exc, during="counting tokens (worker)")))
+    else:
+        write_frame(out, ("count", number, count, None))
 
 
 async def _models(out, streamer, number: int, target, request_failed) -> None:  # noqa: ANN001

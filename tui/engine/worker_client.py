@@ -29,7 +29,7 @@ from pathlib import Path
 from .clock import Clock, clock_spec
 from .endpoint import PLACEHOLDER_KEY
 from .errors import Problem
-from .events import Failed, RunEvent
+from .events import Failed, RunEvent, TokenCount
 from .logfile import log_failure, log_info, log_path
 from .request import RunRequest
 from .sanitize import one_line
@@ -41,6 +41,10 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 #: A target for warming up before the real one is known (the embedded server's address). Its
 #: key is the placeholder, which is never registered as a secret (so never redacted from text).
 _SCRATCH = Target("http://127.0.0.1:9/v1", PLACEHOLDER_KEY)
+
+
+class CountFailed(RuntimeError):
+    """The worker could not count a text (it says why)."""
 
 
 class WorkerStreamer:
@@ -231,6 +235,25 @@ class WorkerStreamer:
         try:
             self._send(("encoding", number, name), inbox)
             await inbox.get()
+        finally:
+            self._close(number)
+
+    async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
+        """tiktoken's count of a whole text, by the worker: it holds the encodings the runs are
+        counted with (building one costs a process about 80 MB), so the app never builds one.
+        Raises CountFailed if the worker could not count it or ended meanwhile."""
+        number = next(self._numbers)
+        inbox = self._open(number)
+        try:
+            self._send(("count", number, answer, reasoning, model, override), inbox)
+            while True:
+                for message in await inbox.get():
+                    if message[0] == "dead":
+                        raise CountFailed(message[1])
+                    _, _, count, problem = message
+                    if problem is not None:
+                        raise CountFailed(problem.message)
+                    return count
         finally:
             self._close(number)
 

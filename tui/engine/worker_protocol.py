@@ -24,9 +24,20 @@ class CorruptFrame(ValueError):
     """The stream does not hold frames any more."""
 
 
+#: Frames from this size on go out as their length and then their data, not joined first: a
+#: text of 20 MB (a huge chunk, or a run's whole text to count) is not copied once more.
+JOIN_BELOW = 1024 * 1024
+
+
 def write_frame(stream: IO[bytes], message: Any) -> None:
+    """Write one frame (each process writes its frames from one thread only)."""
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_LENGTH.pack(len(data)) + data)
+    head = _LENGTH.pack(len(data))
+    if len(data) < JOIN_BELOW:
+        stream.write(head + data)
+    else:
+        stream.write(head)
+        stream.write(data)
     stream.flush()
 
 

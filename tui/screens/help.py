@@ -8,8 +8,9 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import Footer, Markdown
+from textual.widgets import Markdown
 
+from ..widgets.footer import Footer
 from .watched import WatchedScreen
 
 #: What each figure of the Run panel means, in the panel's order (README: "What the figures mean").

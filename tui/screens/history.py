@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Input, Select, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from ..engine import format as fmt
 from ..engine.export import export_file
@@ -24,6 +24,7 @@ from ..engine.history import RunRecord
 from ..engine.sanitize import one_line
 from ..engine.session import RunSession
 from ..engine.summary import record_cells
+from ..widgets.footer import Footer
 from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
 

@@ -14,7 +14,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from ..engine import format as fmt
 from ..engine.clock import monotonic_clock
@@ -23,6 +23,7 @@ from ..engine.run import Run
 from ..engine.sanitize import one_line
 from ..engine.session import RunSession
 from ..widgets.figures_bar import FiguresBar
+from ..widgets.footer import Footer
 from ..widgets.metrics_panel import MetricsPanel
 from ..widgets.output_pane import OutputPane
 from ..widgets.prompt_input import PromptInput

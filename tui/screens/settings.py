@@ -18,12 +18,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from ..engine import validation
 from ..engine.request import APIS
 from ..engine.sanitize import one_line
 from ..engine.session import RunParams
+from ..widgets.footer import Footer
 from .watched import WatchedScreen
 
 

@@ -15,13 +15,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Sparkline, Static
 from textual_plotext import PlotextPlot
 
 from ..engine import format as fmt
 from ..engine.history import RunRecord
 from ..engine.sanitize import server_text
 from ..engine.tokens import SUPPORTED_ENCODINGS, load_encoding
+from ..widgets.footer import Footer
 from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
 
