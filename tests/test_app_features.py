@@ -335,3 +335,30 @@ async def test_typing_after_selecting_in_the_output_goes_to_the_prompt(server):
         await pilot.press("h", "i", "space", "t", "h", "e", "r", "e")
         await wait_for(pilot, lambda: main.prompt_input.text == "hi there")
         assert app.focused is main.prompt_input
+
+
+async def test_the_footer_fits_80_columns_while_a_run_streams(server):
+    """At 80 columns the footer's Cancel (offered while a run streams) pushed Help and Quit off
+    the line. While a run streams on a narrow screen, the footer leaves out Timeline and History
+    (F1 and the palette list them) and every key it shows fits."""
+    from textual.widgets._footer import FooterKey
+
+    from tests.support.scripted_server import gate
+
+    server.push(Script([chunk("Some words "), gate("footer"), chunk("and the rest.")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: main.current is not None and main.current.metrics.chunks == 1)
+
+        def shown() -> dict[str, int]:
+            return {key.action: key.region.right for key in main.query(FooterKey) if key.region.width}
+
+        await wait_for(pilot, lambda: "cancel" in shown())
+        keys = shown()
+        assert {"cancel", "send", "compare", "help", "quit"} <= set(keys), keys
+        assert max(keys.values()) <= 80, keys
+        server.release("footer")
+        await settle(pilot)
+        await wait_for(pilot, lambda: "cancel" not in shown() and "timeline" in shown())

@@ -130,6 +130,12 @@ class MainScreen(WatchedScreen[None]):
     def runs_table(self) -> RunsTable:
         return self.query_one(RunsTable)
 
+    @property
+    def footer_spare(self) -> frozenset[str]:
+        """What the footer leaves out while a run streams on a narrow screen, so that Cancel,
+        Help and Quit fit in 80 columns (F1 and the palette list every key)."""
+        return frozenset({"timeline", "history"}) if self.has_class("-narrow") and self.session.busy else frozenset()
+
     def on_key(self, event: events.Key) -> None:
         """Typing while the output pane has focus (a click or a drag there, to select text) goes
         to the prompt, as the person means it to; "?" stays the help key there."""

@@ -1,8 +1,10 @@
-"""Textual's Footer, without the keys it has replaced."""
+"""Textual's Footer, without the keys it has replaced, and without the keys its screen can spare."""
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.widgets import Footer as TextualFooter
+from textual.widgets._footer import FooterKey
 
 
 class Footer(TextualFooter):
@@ -17,6 +19,13 @@ class Footer(TextualFooter):
     And the lines the removed keys drew go too: Textual's ``StylesCache.get_inner_outer`` is an
     ``lru_cache`` on a method, so it keeps the style caches of the last 1,024 widgets drawn
     alive, with the lines each drew (about 7 KB a key, 0.15 MB a run until 1,024 keys)."""
+
+    def compose(self) -> ComposeResult:
+        # A screen short of room names the actions its footer may leave out (``footer_spare``).
+        spare = getattr(self.screen, "footer_spare", frozenset())
+        for widget in super().compose():
+            if not (isinstance(widget, FooterKey) and widget.action in spare):
+                yield widget
 
     async def recompose(self) -> None:
         replaced = list(self.query("*"))
