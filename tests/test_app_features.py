@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.driving import cell, keys_from_a_terminal, make_app, panel_text, send, settle, wait_for
-from tests.support.scripted_server import Script, chunk, words
+from tests.support.scripted_server import Script, chunk, gate, words
 from tui.engine.history import HistoryStore
 
 
@@ -342,8 +342,6 @@ async def test_the_footer_fits_80_columns_while_a_run_streams(server):
     the line. While a run streams on a narrow screen, the footer leaves out Timeline and History
     (F1 and the palette list them) and every key it shows fits."""
     from textual.widgets._footer import FooterKey
-
-    from tests.support.scripted_server import gate
 
     server.push(Script([chunk("Some words "), gate("footer"), chunk("and the rest.")]))
     app = make_app(server.base_url)
