@@ -360,3 +360,28 @@ async def test_the_footer_fits_80_columns_while_a_run_streams(server):
         server.release("footer")
         await settle(pilot)
         await wait_for(pilot, lambda: "cancel" not in shown() and "timeline" in shown())
+
+
+async def test_a_compare_warm_up_is_shown_and_its_cancel_gives_the_prompt_back(server):
+    """At 80×24, Ctrl+O: during the warm-up the figures bar said nothing new and the footer had
+    no Cancel; Escape then dropped the prompt without a word. The bar says it warms up, Cancel
+    is offered, and Escape puts the prompt back with one line."""
+    from textual.widgets._footer import FooterKey
+
+    from tui.widgets.figures_bar import FiguresBar
+
+    server.push(Script([gate("warm"), chunk("w")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        main.prompt_input.load_text("escape test")
+        await pilot.press("ctrl+o")
+        bar = main.query_one(FiguresBar)
+        await wait_for(pilot, lambda: "warming up" in bar.render().plain)
+        await wait_for(pilot, lambda: any(key.action == "cancel" for key in main.query(FooterKey)))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.session.busy)
+        await wait_for(pilot, lambda: main.prompt_input.text == "escape test")
+        assert app.session.runs == []
+        assert any("prompt is back" in str(n.message) for n in app._notifications)
+        server.release("warm")

@@ -7,6 +7,7 @@ changes and ends; the screen pulls what is new from the run, at most once a fram
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 from rich.text import Text
@@ -267,7 +268,20 @@ class MainScreen(WatchedScreen[None]):
         self.metrics_panel.message = ""
         self._ticker.resume()
         sending = session.start(prompt, self, compare=compare)  # busy from here on, in this tick
+        runs_before = len(session.runs)
+        sending.add_done_callback(lambda task: self._sent(task, text, runs_before))
+        self.refresh_bindings()  # Cancel is offered from the send on (a Compare warm-up makes no run)
+        self.refresh_panel()
         self.run_worker(sending, name="send", group="send", exit_on_error=False)
+
+    def _sent(self, task: asyncio.Task, text: str, runs_before: int) -> None:
+        """A send cancelled before it made a run (a Compare during its warm-up) gives its prompt
+        back, and says so."""
+        if task.cancelled() and len(self.session.runs) == runs_before:
+            self.prompt_input.give_back(text)
+            self.notify("Cancelled before any run was sent: the prompt is back in the box.", timeout=4, markup=False)
+        self.refresh_bindings()
+        self.refresh_panel()
 
     def _hint(self, hint: str) -> None:
         self.metrics_panel.message = hint
@@ -374,7 +388,7 @@ class MainScreen(WatchedScreen[None]):
         run = self.current
         comparison = self.session.pair_of(run) if run else None
         self.metrics_panel.show(run, comparison, self.session.activity)
-        self.query_one(FiguresBar).show(run, comparison, "" if self.has_class("-figures-open") else "^f all figures")
+        self.query_one(FiguresBar).show(run, comparison, "" if self.has_class("-figures-open") else "^f all figures", self.session.activity)
 
     # -- other actions -------------------------------------------------------------------------------
     async def action_cancel(self) -> None:

@@ -19,13 +19,17 @@ class FiguresBar(Static):
     FiguresBar { height: 1; padding: 0 1; color: $text-muted; }
     """
 
-    def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "") -> None:
-        self.update(figures_line(run, comparison, hint), layout=False)  # one row, always
+    def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None) -> None:
+        self.update(figures_line(run, comparison, hint, activity), layout=False)  # one row, always
 
 
-def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "") -> Text:
+def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None) -> Text:
+    """``activity``: what the session does that is not a run (a Compare warm-up): it is said
+    first, over the figures of the run before."""
     line = Text(no_wrap=True, overflow="ellipsis")
-    if run is None:
+    if activity:
+        line.append(activity, style="bold yellow")
+    elif run is None:
         line.append("idle", style="bold")
     else:
         metrics = run.metrics
