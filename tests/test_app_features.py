@@ -385,3 +385,20 @@ async def test_a_compare_warm_up_is_shown_and_its_cancel_gives_the_prompt_back(s
         assert app.session.runs == []
         assert any("prompt is back" in str(n.message) for n in app._notifications)
         server.release("warm")
+
+
+async def test_the_timeline_of_a_waited_run_has_no_full_gap_chart(server):
+    """A waited run (one chunk) has no gaps: its gap chart was a full block, as if every gap
+    were the largest. It says there are none; a streamed run's chart names its scale."""
+    from textual.widgets import Sparkline
+
+    server.default = Script(words("one two three four"))
+    app = make_app(server.base_url, stream=False)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: not app.session.busy)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.screen is not app.main_screen and app.screen.query("#gaps"))
+        gaps = app.screen.query_one("#gaps")
+        assert not isinstance(gaps, Sparkline)
+        assert "one chunk" in str(gaps.render())

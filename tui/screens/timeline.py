@@ -72,7 +72,10 @@ class TimelineScreen(WatchedScreen[None]):
             yield MeasuredTable(id="chunks", cursor_type="row", zebra_stripes=True)
             with Vertical(id="charts"):
                 yield PlotextPlot(id="arrivals")
-                yield Sparkline(self.record.gaps or [0.0], id="gaps")
+                if self.record.gaps:
+                    yield Sparkline(self.record.gaps, id="gaps")
+                else:  # a sparkline of nothing is drawn full
+                    yield Static(Text("No gaps: the answer came in one chunk."), id="gaps")
         yield Footer()
 
     def _summary(self) -> Text:
@@ -88,7 +91,10 @@ class TimelineScreen(WatchedScreen[None]):
     def on_mount(self) -> None:
         self.query_one("#chunks").border_title = "Chunks (time since the request; tokens of each chunk alone)"
         self.query_one("#arrivals").border_title = "Text received over time"
-        self.query_one("#gaps").border_title = "Gaps between chunks"
+        gaps = self.query_one("#gaps")
+        gaps.border_title = "Gaps between chunks"
+        if self.record.gaps:  # the sparkline scales from the smallest gap to the largest
+            gaps.border_subtitle = Text(f"{fmt.seconds(min(self.record.gaps))} to {fmt.seconds(max(self.record.gaps))}")
         table = self.query_one("#chunks", DataTable)
         for label in ("#", "Arrived", "Gap", "Tokens", "Text"):
             table.add_column(label, key=label)
