@@ -215,7 +215,8 @@ async def test_raw_view_shades_alternate_chunks(server):
         output = app.main_screen.output
         segments = [segment for segment in output.render_line(output.lead_rows) if segment.text.strip()]  # below its prompt
         assert [segment.text for segment in segments[:3]] == ["aaa", "bbb", "ccc"]
-        assert segments[0].style != segments[1].style and segments[0].style == segments[2].style
+        shades = [(segment.style.color, segment.style.bgcolor) for segment in segments]  # (each also says where it is)
+        assert shades[0] != shades[1] and shades[0] == shades[2]
 
 
 @pytest.mark.parametrize("api", ["completions", "responses"])

@@ -402,3 +402,48 @@ async def test_the_timeline_of_a_waited_run_has_no_full_gap_chart(server):
         gaps = app.screen.query_one("#gaps")
         assert not isinstance(gaps, Sparkline)
         assert "one chunk" in str(gaps.render())
+
+
+async def test_replacing_a_compare_in_its_warm_up_keeps_the_old_prompt_out_of_the_box(server):
+    """Ctrl+O, then a new prompt sent twice (to replace it) during the warm-up: the cancelled
+    Compare gave its prompt back into the box while the new prompt ran."""
+    server.push(Script([gate("warm-replaced"), chunk("w")]), Script(words("The new answer.")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        main.prompt_input.load_text("first")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: app.session.activity is not None)
+        main.prompt_input.load_text("second")
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: main.prompt_input.text == "second")  # "still running": back
+        await pilot.press("ctrl+j")
+        await wait_for(pilot, lambda: len(app.session.runs) == 1)
+        server.release("warm-replaced")  # the server answers the next request once this one ends
+        await settle(pilot)
+        assert app.session.runs[0].request.prompt == "second"
+        assert main.prompt_input.text == ""
+
+
+async def test_quitting_during_a_compare_warm_up_is_clean(server):
+    """Ctrl+Q while a Compare warms up: the end of the cancelled send found the screen gone and
+    raised (NoMatches, in a task's done callback)."""
+    import asyncio
+
+    server.push(Script([gate("warm-quit"), chunk("w")]))
+    app = make_app(server.base_url)
+    problems: list[dict] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, context: problems.append(context))
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.main_screen.prompt_input.load_text("first")
+            await pilot.press("ctrl+o")
+            await wait_for(pilot, lambda: app.session.activity is not None)
+            await pilot.press("ctrl+q")
+        for _ in range(5):
+            await asyncio.sleep(0)  # the done callbacks of what quitting cancelled
+        assert problems == []
+    finally:
+        loop.set_exception_handler(None)
+        server.release("warm-quit")

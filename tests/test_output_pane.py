@@ -630,3 +630,17 @@ class TestSelection:
             highlight = pane.screen.get_component_rich_style("screen--selection")
             styles = [segment.style for segment in pane.render_line(first) if segment.text.strip()]
             assert styles and all(highlight.bgcolor == style.bgcolor for style in styles if style is not None)
+
+    async def test_a_selection_over_wide_characters_highlights_what_it_copies(self):
+        """The selection counts characters, the row is cut in cells: with CJK text the highlight
+        sat off the selected characters (and a wide character cut in two turned to spaces)."""
+        async with showing("漢字かな交じり文 and ascii\n", size=(60, 8)) as pane:
+            from textual.geometry import Offset
+            from textual.selection import Selection
+
+            y = row_of(pane, "漢字")
+            pane.screen.selections = {pane: Selection(Offset(2, y), Offset(5, y))}
+            await pause(pane)
+            highlight = pane.screen.get_component_rich_style("screen--selection").bgcolor
+            chosen = "".join(segment.text for segment in pane.render_line(y) if segment.style is not None and segment.style.bgcolor == highlight)
+            assert chosen == pane.screen.get_selected_text() == "かな交", (chosen, pane.screen.get_selected_text())

@@ -48,6 +48,10 @@ KEEP_TEXT_OF = 20
 #: Sent with both runs of a Compare pair when the person set none, so both answers match.
 FAIR_TEMPERATURE = 0.0
 FAIR_SEED = 1234
+#: How long the count of a cut-off run may take (a long answer: a second or two) before the run is
+#: saved without it.
+COUNT_WITHIN = 20.0
+
 #: A Compare warm-up's answer: as short as the API allows.
 WARM_UP_TOKENS = 1
 WARM_UP_TOKENS_RESPONSES = 16
@@ -253,7 +257,10 @@ class RunSession:
         if not (answer or reasoning) or (count is not None and count.answer_chars == len(answer) and count.reasoning_chars == len(reasoning)):
             return
         try:
-            run.metrics.on_event(await self.connection.count_text(answer, reasoning, run.request.model, run.request.count_encoding))
+            # Bounded: a worker that hangs (or is started again to count) must not hold up the
+            # run's end, a cancel or quitting; the run is then saved uncounted.
+            counting = self.connection.count_text(answer, reasoning, run.request.model, run.request.count_encoding)
+            run.metrics.on_event(await asyncio.wait_for(counting, COUNT_WITHIN))
         except Exception as exc:  # noqa: BLE001 - a count is a figure, never a reason to lose the run
             log_failure(f"Counting run #{run.number} after its end", exc)
         except asyncio.CancelledError:  # cancelled again (the app is closing): saved uncounted

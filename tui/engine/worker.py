@@ -250,10 +250,13 @@ async def _stream(out, streamer, number: int, request, target, clock, preload: E
 async def _count(out, preload: EncodingPreload, number: int, answer: str, reasoning: str, model: str, override: str | None) -> None:  # noqa: ANN001
     """tiktoken's count of a whole text (a run cut off before its stream's last count), in a
     thread; the encoding is built here if it is not yet (after one being built meanwhile)."""
-    from .tokens import count_text
+    from .tokens import count_text, encoding_for_model, is_loaded
 
     try:
         await preload.finished()
+        name = encoding_for_model(model, override).name
+        if not is_loaded(name):  # built as the preload builds: a stream sent meanwhile waits for it
+            await preload.load_now(name)
         count = await asyncio.get_running_loop().run_in_executor(None, count_text, answer, reasoning, model, override)
     except Exception as exc:  # noqa: BLE001 - a count is a figure: the app logs it, the run stays
         from .errors import internal_problem

@@ -15,6 +15,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import DataTable
 
 from ..engine import format as fmt
@@ -97,6 +98,8 @@ class MainScreen(WatchedScreen[None]):
         self._last_draw = 0.0
         #: Until when a second send replaces the running run (a monotonic time).
         self._replace_until = 0.0
+        #: A send is being cancelled to make way for a new prompt.
+        self._replacing = False
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -138,9 +141,9 @@ class MainScreen(WatchedScreen[None]):
         return frozenset({"timeline", "history"}) if self.has_class("-narrow") and self.session.busy else frozenset()
 
     def on_key(self, event: events.Key) -> None:
-        """Typing while the output pane has focus (a click or a drag there, to select text) goes
+        """Typing while an output pane has focus (a click or a drag there, to select text) goes
         to the prompt, as the person means it to; "?" stays the help key there."""
-        if self.focused is self.output and event.is_printable and event.character and event.character != "?":
+        if isinstance(self.focused, OutputPane) and event.is_printable and event.character and event.character != "?":
             event.stop()
             event.prevent_default()
             self.prompt_input.focus()
@@ -257,7 +260,11 @@ class MainScreen(WatchedScreen[None]):
                     title="Still running", severity="warning", timeout=REPLACE_WITHIN, markup=False,
                 )
                 return
-            await session.cancel("Cancelled: replaced by a new prompt.")
+            self._replacing = True  # the cancelled send's prompt stays out of the box
+            try:
+                await session.cancel("Cancelled: replaced by a new prompt.")
+            finally:
+                self._replacing = False
             self.app.clear_notifications()  # the "still running" question is answered
             if session.busy:  # another send started while this one waited for the cancel
                 self.prompt_input.give_back(text)
@@ -275,13 +282,20 @@ class MainScreen(WatchedScreen[None]):
         self.run_worker(sending, name="send", group="send", exit_on_error=False)
 
     def _sent(self, task: asyncio.Task, text: str, runs_before: int) -> None:
-        """A send cancelled before it made a run (a Compare during its warm-up) gives its prompt
-        back, and says so."""
-        if task.cancelled() and len(self.session.runs) == runs_before:
-            self.prompt_input.give_back(text)
-            self.notify("Cancelled before any run was sent: the prompt is back in the box.", timeout=4, markup=False)
-        self.refresh_bindings()
-        self.refresh_panel()
+        """A send cancelled (by Escape, not by a new prompt) before it made a run, i.e. a Compare
+        during its warm-up, gives back the prompt it took from the box, and says so. (A task's
+        done callbacks run in order: this one before the replacing send resumes.)"""
+        if self.session._closing or not self.is_attached:
+            return  # the app is closing: nothing to show, nowhere to give back to
+        try:
+            if task.cancelled() and len(self.session.runs) == runs_before and not self._replacing:
+                self.prompt_input.give_back(text)
+                told = "the prompt is back in the box" if text else "nothing was sent"
+                self.notify(f"Cancelled before any run was sent: {told}.", timeout=4, markup=False)
+            self.refresh_bindings()
+            self.refresh_panel()
+        except NoMatches:  # the screen's widgets are already gone (quitting)
+            pass
 
     def _hint(self, hint: str) -> None:
         self.metrics_panel.message = hint

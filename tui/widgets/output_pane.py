@@ -640,8 +640,11 @@ class OutputPane(ScrollView, can_focus=True):
         self.refresh()
 
     def _selected(self, strip: Strip, start: int, end: int) -> Strip:
-        length = strip.cell_length
-        end = length if end == -1 else min(end, length)
+        """``strip`` with characters ``start`` to ``end`` (-1: the end) drawn selected."""
+        text, length = strip.text, strip.cell_length
+        # The selection counts characters; a wide character (CJK, emoji) takes two cells.
+        start = cell_len(text[:start])
+        end = length if end == -1 else min(cell_len(text[:end]), length)
         if end <= start:
             return strip
         chosen = strip.crop(start, end)
