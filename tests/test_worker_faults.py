@@ -116,6 +116,19 @@ async def held_run(worker: WorkerStreamer, server) -> asyncio.Task:
     return task
 
 
+@contextlib.asynccontextmanager
+async def killed_mid_run(workers, server):  # noqa: ANN001
+    """A worker SIGKILLed with a run in flight, while another writer holds its frames' pipe open
+    (so the app cannot read its end yet): yields (worker, the run's task, the dead pid)."""
+    worker = await workers()
+    run = await held_run(worker, server)
+    old = worker.pid
+    with frames_held_open(old):
+        os.kill(old, signal.SIGKILL)
+        await dead(old)
+        yield worker, run, old
+
+
 def finished(events: list) -> bool:
     """The run ended as the server finished it."""
     return any(isinstance(event, Finished) for event in events) and not any(isinstance(event, Failed) for event in events)
@@ -195,12 +208,7 @@ async def test_counting_that_fails_is_logged_and_the_stream_still_ends(log):
 async def test_a_run_fails_when_its_worker_dies_even_after_another_request_started_a_new_one(server, workers):
     """The worker dies with a run in flight; a model listing starts a new worker before the
     app has read the old one's end. The run still fails, and says so in one line."""
-    worker = await workers()
-    run = await held_run(worker, server)
-    old = worker.pid
-    with frames_held_open(old):
-        os.kill(old, signal.SIGKILL)
-        await dead(old)
+    async with killed_mid_run(workers, server) as (worker, run, old):
         assert await worker.list_models(Target(server.base_url, "k")) == ["scripted-model"]
         assert worker.pid != old
     events = await ended(run)
@@ -359,12 +367,7 @@ async def test_what_the_worker_wrote_last_is_shown_and_logged_without_secrets(se
 
 @needs_proc
 async def test_a_run_cancelled_after_its_worker_died_starts_no_new_worker(server, workers):
-    worker = await workers()
-    run = await held_run(worker, server)
-    old = worker.pid
-    with frames_held_open(old):
-        os.kill(old, signal.SIGKILL)
-        await dead(old)
+    async with killed_mid_run(workers, server) as (worker, run, old):
         run.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await run
