@@ -250,7 +250,7 @@ async def _cycles(base_url: str, cycles: int, chunks_before_cancel: int) -> dict
 
 async def _big(base_url: str, n: int, timeout: float) -> dict:
     """One answer of ``n`` chunks (or one huge chunk): peak and final RSS of both processes."""
-    from benchmarks.probe import ProbeApp, build_app, rss_mb
+    from benchmarks.probe import ProbeApp, build_app, child_rss_mb, rss_mb
 
     app, recorder = build_app(ProbeApp, base_url)
     async with app.run_test(size=(140, 45)) as pilot:
@@ -269,7 +269,8 @@ async def _big(base_url: str, n: int, timeout: float) -> dict:
         run = main.current
         after, peak = rss_mb()
         worker_after, worker_peak = rss_mb(recorder.inner.pid)
-        figures = {"idle_mb": idle, "after_mb": after, "peak_mb": peak, "worker_after_mb": worker_after, "worker_peak_mb": worker_peak,
+        _counter_after, counter_peak = child_rss_mb(recorder.inner.pid)
+        figures = {"idle_mb": idle, "after_mb": after, "peak_mb": peak, "worker_after_mb": worker_after, "worker_peak_mb": worker_peak, "counter_peak_mb": counter_peak,
                    "seconds": seconds, "chunks": run.metrics.chunks, "chars": run.metrics.answer_chars, "state": run.metrics.state}
     recorder.inner.stop()
     return figures
@@ -405,6 +406,36 @@ def _tokens(total_tokens: int, chunk_chars: int, full_prefix_chunks: int) -> dic
     }
 
 
+# --------------------------------------------------------------------------- first send while warm
+
+
+async def _first_send(base_url: str) -> dict:
+    """A worker spawned as the TUI spawns it (its encoding to be built once it is warm); a run
+    sent the moment it says it is warm, then a second one: send → first chunk in the app, each.
+    The first used to wait for the encoding's build."""
+    from tui.engine.clock import monotonic_clock
+    from tui.engine.events import Delta, Deltas
+    from tui.engine.request import RunRequest
+    from tui.engine.target import Target
+    from tui.engine.worker_client import WorkerStreamer
+
+    target = Target(base_url, "bench")
+    worker = WorkerStreamer.spawn(target, encoding="o200k_base")
+    try:
+        await worker.wait_ready()
+        firsts = []
+        for _ in range(2):
+            sent = perf()
+            first = None
+            async for batch in worker.batches(RunRequest("go", "gpt-4o"), target, monotonic_clock):
+                if first is None and any(isinstance(event, (Delta, Deltas)) for event in batch):
+                    first = perf() - sent
+            firsts.append(first)
+        return {"first": firsts[0], "second": firsts[1]}
+    finally:
+        worker.stop()
+
+
 # --------------------------------------------------------------------------- entry
 
 
@@ -427,6 +458,8 @@ def main() -> None:
         emit(_startup(**args))
     elif scenario == "tokens":
         emit(_tokens(**args))
+    elif scenario == "first_send":
+        emit(asyncio.run(_first_send(**args)))
     else:
         raise SystemExit(f"unknown scenario {scenario!r}")
 

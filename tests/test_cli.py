@@ -119,7 +119,7 @@ def test_the_tui_worker_starts_from_the_profile_before_anything_else(config_file
     monkeypatch.setenv("BOX_KEY", KEY)
     seen = {}
 
-    def fake_worker():
+    def fake_worker(spawned=None):
         seen["started"] = len(seen)  # before the settings were even resolved
         return "streamer"
 
@@ -217,8 +217,8 @@ def test_a_config_error_is_one_line_and_exit_2(config_file, monkeypatch, capsys,
     started = []
     start = cli._start_worker
 
-    def start_and_note():  # -> WorkerStreamer
-        streamer = start()
+    def start_and_note(spawned=None):  # -> WorkerStreamer
+        streamer = start(spawned)
         started.append(streamer._process)
         return streamer
 
@@ -392,3 +392,26 @@ def test_a_key_given_as_api_key_env_is_refused_without_echoing_it(capsys):
     assert exited.value.code == 2
     line = one_error_line(capsys, "streamtui: error: argument --api-key-env: ")
     assert KEY[3:] not in line and "not the key itself" in line
+
+
+# -- the streamtui command: the worker started before anything is imported ---------------------
+
+
+def test_every_sub_command_is_known_to_the_launcher_as_not_the_tui():
+    from tui.launch import _NOT_THE_TUI
+
+    sub = next(action for action in build_parser()._actions if action.dest == "command")
+    assert set(sub.choices) <= _NOT_THE_TUI
+
+
+@pytest.mark.parametrize("argv", [["--no-such-option"], ["config", "--seed", "9"]])
+def test_a_worker_started_for_a_command_that_is_not_the_tui_is_stopped(argv, capsys):
+    from tui.engine.worker_process import spawn_worker
+
+    spawned = spawn_worker()
+    try:
+        main(argv, spawned=spawned)
+    except SystemExit:
+        pass  # argparse refused the option
+    assert spawned[0].poll() is not None
+    assert not os.path.exists(spawned[1])

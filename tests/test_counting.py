@@ -4,6 +4,11 @@ through the real SDK: exact, never left behind by a stall, and never stalling th
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import time
+
+import pytest
 
 from tests.support.scripted_server import Script, chunk, gate, reasoning
 from tui.engine.clock import monotonic_clock
@@ -13,6 +18,8 @@ from tui.engine.stream import InProcessStreamer
 from tui.engine.target import Target
 from tui.engine.tokens import load_encoding
 from tui.engine.worker_client import WorkerStreamer
+
+needs_proc = pytest.mark.skipif(not os.path.isfile("/proc/self/stat"), reason="finds the token counter through /proc")
 
 
 async def test_live_counts_catch_up_during_a_stall_and_the_last_is_exact(server):
@@ -44,26 +51,61 @@ async def test_live_counts_catch_up_during_a_stall_and_the_last_is_exact(server)
     await streamer.close()
 
 
-async def test_a_run_that_starts_before_the_encoding_is_built_is_counted_at_its_end(server):
-    """In a fresh worker (nothing preloaded), the first run gets no live count: building the
-    encoding would hold the interpreter for a quarter second mid-stream. It is counted once,
-    exactly, after its last chunk."""
-    encoding = load_encoding("o200k_base")
+def token_counter_of(worker: WorkerStreamer, timeout: float = 15) -> int:
+    """The pid of the worker's token counter (its one child), once it has started one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in os.listdir("/proc"):
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:  # not a process, or one that just ended
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == worker.pid:
+                return int(entry)
+        time.sleep(0.01)
+    raise AssertionError("the worker started no token counter")
+
+
+@needs_proc
+async def test_a_run_sent_while_the_encoding_builds_is_not_held_back_and_its_count_catches_up(server):
+    """A run sent the moment the worker is warm, while the encoding it counts with is still
+    being built, streams at once: it used to wait for the build (up to 0.6 s, the first send
+    after launch). Here the build never ends until the test lets it (the token counter is
+    stopped), and every chunk still arrives; once it goes on, the count is exact."""
     text = ["one ", "two ", "three ", "four"]
     server.push(Script([chunk(piece) for piece in text]))
-    worker = WorkerStreamer.spawn(encoding=None)
+    target = Target(server.base_url, "k")
+    worker = WorkerStreamer.spawn(target, encoding="o200k_base")
+    counter = None
     try:
-        events = []
-        async for batch in worker.batches(RunRequest("x", "gpt-4o"), Target(server.base_url, "k"), monotonic_clock):
-            events += batch
+        assert await worker.wait_ready()
+        counter = token_counter_of(worker)
+        os.kill(counter, signal.SIGSTOP)
+        events: list = []
+        all_text = asyncio.Event()
+
+        async def run() -> None:
+            async for batch in worker.batches(RunRequest("x", "gpt-4o"), target, monotonic_clock):
+                events.extend(batch)
+                if "".join(texts_of(events)) == "".join(text):
+                    all_text.set()
+
+        task = asyncio.create_task(run())
+        await asyncio.wait_for(all_text.wait(), 15)
+        assert not any(isinstance(event, TokenCount) for event in events)
+        os.kill(counter, signal.SIGCONT)
+        await asyncio.wait_for(task, 30)
         counts = [event for event in events if isinstance(event, TokenCount)]
-        texts = [t for event in events if isinstance(event, Deltas) for t in event.texts] + [e.text for e in events if isinstance(e, Delta)]
-        assert "".join(texts) == "".join(text)
-        assert len(counts) == 1 and counts[0].final
-        assert counts[0].answer == len(encoding.encode_ordinary("".join(text)))
-        assert events.index(counts[0]) > max(i for i, event in enumerate(events) if isinstance(event, (Delta, Deltas)))
+        assert counts and counts[-1].final
+        assert counts[-1].answer == len(load_encoding("o200k_base").encode_ordinary("".join(text)))
     finally:
+        if counter is not None:
+            os.kill(counter, signal.SIGCONT)
         worker.stop()
+
+
+def texts_of(events: list) -> list[str]:
+    return [t for event in events if isinstance(event, Deltas) for t in event.texts] + [e.text for e in events if isinstance(e, Delta)]
 
 
 async def test_a_fresh_workers_first_run_counts_live_once_the_worker_is_warm(server):

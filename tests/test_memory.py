@@ -96,9 +96,9 @@ def log(tmp_path, monkeypatch):
 
 @pytest.fixture
 async def cold_worker(log):
-    """A streaming worker of this test's own that has built no encoding (as just after launch,
-    or before its idle preload): a run it streams is counted only at its end, so a run cut off
-    earlier arrives with no count at all."""
+    """A streaming worker of this test's own that has built no encoding (as just after launch):
+    its token counter builds one when the first run needs it, so a run cut off before that
+    arrives with no count at all."""
     worker = WorkerStreamer.spawn(encoding=None)
     assert await worker.wait_ready()
     yield worker

@@ -123,7 +123,7 @@ async def killed_mid_run(workers, server):  # noqa: ANN001
     worker = await workers()
     run = await held_run(worker, server)
     old = worker.pid
-    with frames_held_open(old):
+    with frames_held_open(worker):
         os.kill(old, signal.SIGKILL)
         await dead(old)
         yield worker, run, old
@@ -139,19 +139,21 @@ async def dead(pid: int) -> None:
     await asyncio.wait_for(asyncio.to_thread(os.waitid, os.P_PID, pid, os.WEXITED | os.WNOWAIT), 15)
 
 
-def frames_fd(pid: int) -> int:
-    """The worker's descriptor its frames to the app go out on: its one pipe besides stdin."""
-    stdin = os.readlink(f"/proc/{pid}/fd/0")
-    pipes = [int(fd) for fd in os.listdir(f"/proc/{pid}/fd") if (link := os.readlink(f"/proc/{pid}/fd/{fd}")).startswith("pipe:") and link != stdin]
-    assert len(pipes) == 1, pipes
-    return pipes[0]
+def frames_path(worker) -> str:  # noqa: ANN001
+    """The worker's descriptor its frames to the app go out on: the one on the pipe the app
+    reads (the worker's others are its token counter's)."""
+    pid = worker.pid
+    wanted = f"pipe:[{os.fstat(worker._process.stdout.fileno()).st_ino}]"
+    fds = [fd for fd in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{fd}") == wanted]
+    assert len(fds) == 1, fds
+    return f"/proc/{pid}/fd/{fds[0]}"
 
 
 @contextlib.contextmanager
-def frames_held_open(pid: int):
+def frames_held_open(worker):  # noqa: ANN001
     """Another writer on the worker's frame pipe: the app reads no end of it until this closes,
     however the worker ended meanwhile."""
-    holder = os.open(f"/proc/{pid}/fd/{frames_fd(pid)}", os.O_WRONLY | os.O_NONBLOCK)
+    holder = os.open(frames_path(worker), os.O_WRONLY | os.O_NONBLOCK)
     try:
         yield
     finally:
@@ -226,7 +228,7 @@ async def test_a_frame_that_cannot_be_read_fails_the_waiting_run_and_the_next_re
     worker = await workers()
     run = await held_run(worker, server)
     old = worker.pid
-    with open(f"/proc/{old}/fd/{frames_fd(old)}", "wb", buffering=0) as frames:
+    with open(frames_path(worker), "wb", buffering=0) as frames:
         frames.write(struct.pack("<I", 5) + b"junk!")
     events = await ended(run)
     failure = events[-1]

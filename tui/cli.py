@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from .engine import validation
 from .engine.request import APIS
+from .engine.worker_process import PROMPT_ENV
 
 ENDPOINT_HELP = """\
 endpoint resolution (first match wins):
@@ -276,22 +278,27 @@ def make_local_server(settings):  # -> LocalServer | None
     return LocalServer(settings.model_path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> int:
+    """``spawned``: the streaming worker ``tui.launch`` started before anything was imported
+    (stopped here if what was asked for turns out not to be the TUI)."""
     try:
-        return _main(argv)
+        return _main(argv, spawned)
     except BrokenPipeError:
         # The reader of our output left (``streamtui compare --json | head``): not worth a
         # traceback. Standard output goes to /dev/null so the exit's flush cannot fail again.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    finally:
+        if spawned is not None and spawned[0].poll() is None:  # never adopted (adopted ones are stopped)
+            spawned[0].kill()
+            spawned[0].wait()
+            Path(spawned[1]).unlink(missing_ok=True)
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None and not args.prompt:
-        from .web import PROMPT_ENV
-
         # streamtui web hands each browser session its prompt here, off the command line
         # (popped: the worker and other children need not hold it).
         args.prompt = os.environ.pop(PROMPT_ENV, "")
@@ -300,7 +307,7 @@ def _main(argv: list[str] | None) -> int:
         return _config_init(prog)
     # The TUI's streaming worker starts first of all: it imports the SDK while the settings are
     # read and the interface starts (the first send waits for nothing else).
-    streamer = _start_worker() if args.command is None else None
+    streamer = _start_worker(spawned) if args.command is None else None
     from .engine.config import ConfigError
 
     try:
@@ -397,13 +404,14 @@ def _web(args: argparse.Namespace, prog: str) -> int:
     return web_main(args) or 0
 
 
-def _start_worker():  # -> WorkerStreamer
-    """Start the streaming worker before the rest of the app is even imported: it loads the SDK
-    (about a second on a small machine) while the interface starts."""
+def _start_worker(spawned: tuple[subprocess.Popen[bytes], str] | None = None):  # -> WorkerStreamer
+    """Start the streaming worker (or adopt the one ``tui.launch`` started) before the rest of
+    the app is even imported: it loads the SDK (about a second on a small machine) while the
+    interface starts."""
     from .engine.worker_client import WorkerStreamer
 
     streamer = WorkerStreamer()
-    streamer.start()
+    streamer.start(spawned)
     return streamer
 
 

@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit
 
+# Where a session finds its prompt (the TUI reads it when it has no --prompt).
+from .engine.worker_process import PROMPT_ENV
+
 if TYPE_CHECKING:
     import socket
 
@@ -43,8 +46,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: The namespace's own entries, never passed on to a session.
 WEB_DESTS = frozenset({"host", "port", "command"})
-#: Where a session finds its prompt (the TUI reads it when it has no ``--prompt``).
-PROMPT_ENV = "STREAMTUI_PROMPT"
 #: Addresses that listen on every interface.
 WILDCARD_HOSTS = frozenset({"", "0.0.0.0", "::"})
 #: The names of this machine's loopback interface that a browser may put in a Host header.

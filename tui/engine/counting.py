@@ -6,16 +6,21 @@ all. While text arrives, a ``TokenCount`` follows at most :data:`COUNT_EVERY` se
 counting itself) behind, and a stall never leaves it behind; once the stream ends, a final
 exact one. The count always equals encoding the whole text (the incremental counter is exact),
 with the model's own encoding or, for a model tiktoken does not know, o200k_base marked as an
-estimate. A cancelled run keeps the last count it received. A run that starts before the
-encoding is built (the first one right after launch) is counted at its end: building it would
-stall the stream's stamps for a quarter second. Counting that fails is logged and the run goes
-on without counts: the stream ends as it would have, whatever counting did.
+estimate. A cancelled run keeps the last count it received. Counting that fails is logged and
+the run goes on without counts: the stream ends as it would have, whatever counting did.
+
+In the streaming worker the counting is the token counter's (``counter.py``, a process of its
+own): a run that starts before the encoding is built (the first one right after launch) is
+not delayed, and its count catches up, exactly, once the encoding is there. Counted in this
+process instead (``streamtui compare``), such a run is counted at its end: building the
+encoding here would stall the stream's stamps for a fifth of a second.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 from .events import Delta, RunEvent, TokenCount
 from .logfile import log_failure
@@ -26,6 +31,9 @@ from .tokens import (
     is_loaded,
     load_encoding,
 )
+
+if TYPE_CHECKING:
+    from .counter import CounterProcess
 
 #: How often a live count is taken while text arrives, in seconds.
 COUNT_EVERY = 0.05
@@ -43,6 +51,9 @@ class _Counts:
         self.reasoning = IncrementalTokenCounter(encoding)
         self.answer_chars = self.reasoning_chars = 0
 
+    def close(self) -> None:
+        """Nothing to give back (a counter process's runs are forgotten; see counter.py)."""
+
     def advance(self, answer: list[str], reasoning: list[str], final: bool) -> TokenCount:
         """Count what arrived (in a thread: one call at a time)."""
         for text in answer:
@@ -58,8 +69,9 @@ def _prepare(choice: EncodingChoice) -> _Counts:
     return _Counts(choice, load_encoding(choice.name))
 
 
-async def counted(batches: AsyncIterator[Batch], model: str, override: str | None) -> AsyncIterator[Batch]:
-    """``batches``, with TokenCount events among them (see the module's docstring)."""
+async def counted(batches: AsyncIterator[Batch], model: str, override: str | None, counter: CounterProcess | None = None) -> AsyncIterator[Batch]:
+    """``batches``, with TokenCount events among them (see the module's docstring), counted by
+    ``counter`` or, without one, in a thread of this process."""
     loop = asyncio.get_running_loop()
     out: asyncio.Queue = asyncio.Queue()
     text_waiting = asyncio.Event()
@@ -90,7 +102,7 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
         await asyncio.sleep(0)
         try:
             choice = encoding_for_model(model, override)
-            if not is_loaded(choice.name):
+            if counter is None and not is_loaded(choice.name):
                 # Building an encoding holds the interpreter lock for about a quarter second:
                 # done during a stream, it would delay the stamps of the chunks behind it. So
                 # a run that finds it not built yet is counted once, after its last chunk.
@@ -98,17 +110,22 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
                     await text_waiting.wait()
                     if not stream_over:
                         text_waiting.clear()
-            counts = await loop.run_in_executor(None, _prepare, choice)
-            while True:
-                await text_waiting.wait()
-                text_waiting.clear()
-                final = stream_over
-                texts, answer, reasoning = (answer, reasoning), [], []
-                result = await loop.run_in_executor(None, counts.advance, *texts, final)
-                out.put_nowait([result])
-                if final:
-                    return
-                await asyncio.sleep(COUNT_EVERY)
+            counts = await loop.run_in_executor(None, _prepare if counter is None else counter.open, choice)
+            final = False
+            try:
+                while True:
+                    await text_waiting.wait()
+                    text_waiting.clear()
+                    final = stream_over
+                    texts, answer, reasoning = (answer, reasoning), [], []
+                    result = await loop.run_in_executor(None, counts.advance, *texts, final)
+                    out.put_nowait([result])
+                    if final:
+                        return
+                    await asyncio.sleep(COUNT_EVERY)
+            finally:
+                if not final:  # cancelled, or failed: the counter forgets the run
+                    loop.run_in_executor(None, counts.close)
         except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
             log_failure("Token counting is off for this run", exc)
 

@@ -59,6 +59,8 @@ from .target import Target
 if TYPE_CHECKING:
     from openai import APIStatusError, AsyncOpenAI
 
+    from .counter import CounterProcess
+
 Batch = list[RunEvent]
 
 #: The longest Retry-After honoured; a server asking for more is not retried.
@@ -98,10 +100,12 @@ def make_client(target: Target) -> AsyncOpenAI:
 
 
 class InProcessStreamer:
-    """Streams in this process: one SDK client per target, reused so connections are kept."""
+    """Streams in this process: one SDK client per target, reused so connections are kept.
+    Its runs are counted by ``counter`` (the streaming worker's), or in a thread here."""
 
-    def __init__(self) -> None:
+    def __init__(self, counter: CounterProcess | None = None) -> None:
         self._clients: dict[Target, AsyncOpenAI] = {}
+        self.counter = counter
 
     def client(self, target: Target) -> AsyncOpenAI:
         client = self._clients.get(target)
@@ -115,7 +119,7 @@ class InProcessStreamer:
         from .counting import counted
 
         events = stream_batches(self.client(target), request, clock, max_retries=target.max_retries)
-        return counted(events, request.model, request.count_encoding)
+        return counted(events, request.model, request.count_encoding, self.counter)
 
     async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
         """tiktoken's count of a whole text, in a thread of this process: the one that streams

@@ -19,9 +19,10 @@ It ends when its stdin closes (the app quit or died). A command it fails on is a
 request expects (a run ends ``Failed``, a listing or a count with its problem) and logged; the
 worker goes on.
 
-Every tiktoken count happens here, where the encodings are built anyway: a run's live counts,
-and the count of a run cut off before its stream's last one (``count``). The app's process never
-builds an encoding (each costs a process about 80 MB).
+Every tiktoken count is made by the worker's own child, the token counter (``counter.py``): a
+run's live counts, and the count of a run cut off before its stream's last one (``count``).
+Building an encoding there never delays a stream here. The app's process never builds an
+encoding (each costs a process about 80 MB).
 
 Frames leave on a descriptor of their own: fd 1, which C code and ``os.write(1, …)`` write to,
 is pointed at stderr, so nothing but frames can reach the app's pipe.
@@ -29,6 +30,11 @@ is pointed at stderr, so nothing but frames can reach the app's pipe.
 
 from __future__ import annotations
 
+# The SDK before anything else, the worker's own modules included: it is most of a second,
+# all of it on the path of a prompt sent the moment the screen appears.
+import openai  # noqa: F401
+
+# isort: split
 import asyncio
 import os
 import sys
@@ -62,15 +68,12 @@ async def _serve() -> None:
         loop.call_soon_threadsafe(inbox.put_nowait, None)
 
     threading.Thread(target=read_commands, name="streamtui-worker-commands", daemon=True).start()
-    # The expensive part, while the app starts: the SDK (most of a second on a small machine,
-    # all of it on the first send's path), imported before the first command has even come.
-    import openai  # noqa: F401
-
+    from .counter import CounterProcess
     from .stream import InProcessStreamer, RequestFailed
 
-    streamer = InProcessStreamer()
+    counter = CounterProcess()
+    streamer = InProcessStreamer(counter)
     tasks: dict[int, asyncio.Task] = {}
-    preload = EncodingPreload(loop, tasks)
     write_frame(out, ("ready",))
     while (command := await inbox.get()) is not None:
         try:
@@ -79,22 +82,22 @@ async def _serve() -> None:
                 _, target, api, encoding = command
                 _warm(streamer, target, api)
                 write_frame(out, ("warm", 0))
-                if encoding:
-                    preload.start_when_idle(encoding)
+                if encoding:  # built beside whatever streams (see counter.py); a failure shows when a run counts
+                    loop.run_in_executor(None, _quietly, counter.call, "load", encoding)
             elif op == "stream":
                 _, number, request, target, spec = command
                 clock = clock_from_spec(spec)
-                tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock, preload))
+                tasks[number] = asyncio.create_task(_stream(out, streamer, number, request, target, clock))
                 tasks[number].add_done_callback(lambda _, number=number: tasks.pop(number, None))
             elif op == "encoding":  # build it now and say so (tests start from a counted state)
                 _, number, name = command
-                asyncio.create_task(_load_encoding(out, preload, number, name))
+                asyncio.create_task(_load_encoding(out, counter, number, name))
             elif op == "models":
                 _, number, target = command
                 asyncio.create_task(_models(out, streamer, number, target, RequestFailed))
             elif op == "count":
                 _, number, answer, reasoning, model, override = command
-                asyncio.create_task(_count(out, preload, number, answer, reasoning, model, override))
+                asyncio.create_task(_count(out, counter, number, answer, reasoning, model, override))
             elif op == "cancel":
                 if (task := tasks.get(command[1])) is not None:
                     task.cancel()
@@ -105,6 +108,7 @@ async def _serve() -> None:
     for task in list(tasks.values()):
         task.cancel()
     await streamer.close()
+    counter.stop()
 
 
 def _answer_failed(out, command, exc: Exception) -> None:  # noqa: ANN001
@@ -148,50 +152,17 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
     gc.freeze()  # a long-lived heap, out of the collector's way while streaming
 
 
-class EncodingPreload:
-    """Loads the tiktoken encoding the runs will count with as soon as the worker is warm and
-    nothing streams (a run already streaming is counted at its end, and the build is tried
-    again a second later). Building it holds the interpreter lock for about a quarter second,
-    so a stream must never run meanwhile: one sent during the build waits for it before its
-    request goes out (the wait shows in Elapsed; TTFT and the gaps, which count from the request
-    on the wire, stay true). It used to wait for a second of idle time first: on a slow machine
-    a person's first run began before that, and showed no Tokens until its end."""
-
-    IDLE = 1.0
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, tasks: dict) -> None:
-        self.loop = loop
-        self.tasks = tasks
-        self.building: asyncio.Future | None = None
-        self.requested: set[str] = set()
-
-    def start_when_idle(self, encoding: str) -> None:
-        if encoding in self.requested:
-            return
-        self.requested.add(encoding)
-
-        def attempt() -> None:
-            if self.tasks or (self.building is not None and not self.building.done()):
-                self.loop.call_later(self.IDLE, attempt)
-            else:
-                self.building = self.loop.run_in_executor(None, _preload_encoding, encoding)
-
-        self.loop.call_soon(attempt)
-
-    async def finished(self) -> None:
-        if self.building is not None and not self.building.done():
-            await asyncio.shield(self.building)
-
-    async def load_now(self, encoding: str) -> None:
-        self.requested.add(encoding)
-        await self.finished()
-        self.building = self.loop.run_in_executor(None, _preload_encoding, encoding)
-        await self.finished()
-
-
-async def _load_encoding(out, preload: EncodingPreload, number: int, name: str) -> None:  # noqa: ANN001
-    await preload.load_now(name)
+async def _load_encoding(out, counter, number: int, name: str) -> None:  # noqa: ANN001
+    await asyncio.get_running_loop().run_in_executor(None, _quietly, counter.call, "load", name)
     write_frame(out, ("encoding", number))
+
+
+def _quietly(call, *args) -> None:  # noqa: ANN001
+    """``call(*args)``, whatever it raises: counting says so when a run needs it."""
+    try:
+        call(*args)
+    except Exception:  # noqa: BLE001
+        pass
 
 
 #: Batches made within this long of the last frame wait for the next one (a flood of tiny
@@ -200,16 +171,7 @@ async def _load_encoding(out, preload: EncodingPreload, number: int, name: str) 
 FRAME_EVERY = 0.001
 
 
-def _preload_encoding(name: str) -> None:
-    from .tokens import load_encoding
-
-    try:
-        load_encoding(name)
-    except Exception:  # noqa: BLE001 - counting will say so when it needs it
-        pass
-
-
-async def _stream(out, streamer, number: int, request, target, clock, preload: EncodingPreload) -> None:  # noqa: ANN001
+async def _stream(out, streamer, number: int, request, target, clock) -> None:  # noqa: ANN001
     loop = asyncio.get_running_loop()
     pending: list = []
     flush_handle: asyncio.TimerHandle | None = None
@@ -224,7 +186,6 @@ async def _stream(out, streamer, number: int, request, target, clock, preload: E
             pending.clear()
 
     try:
-        await preload.finished()
         async for batch in streamer.batches(request, target, clock):
             pending.extend(pack_batch(batch))
             if flush_handle is None:
@@ -247,17 +208,11 @@ async def _stream(out, streamer, number: int, request, target, clock, preload: E
     write_frame(out, ("end", number))
 
 
-async def _count(out, preload: EncodingPreload, number: int, answer: str, reasoning: str, model: str, override: str | None) -> None:  # noqa: ANN001
-    """tiktoken's count of a whole text (a run cut off before its stream's last count), in a
-    thread; the encoding is built here if it is not yet (after one being built meanwhile)."""
-    from .tokens import count_text, encoding_for_model, is_loaded
-
+async def _count(out, counter, number: int, answer: str, reasoning: str, model: str, override: str | None) -> None:  # noqa: ANN001
+    """tiktoken's count of a whole text (a run cut off before its stream's last count), by the
+    token counter (which builds the encoding first if it is not yet)."""
     try:
-        await preload.finished()
-        name = encoding_for_model(model, override).name
-        if not is_loaded(name):  # built as the preload builds: a stream sent meanwhile waits for it
-            await preload.load_now(name)
-        count = await asyncio.get_running_loop().run_in_executor(None, count_text, answer, reasoning, model, override)
+        count = await asyncio.get_running_loop().run_in_executor(None, counter.call, "count", answer, reasoning, model, override)
     except Exception as exc:  # noqa: BLE001 - a count is a figure: the app logs it, the run stays
         from .errors import internal_problem
 

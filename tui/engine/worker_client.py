@@ -19,8 +19,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
@@ -35,9 +33,9 @@ from .request import RunRequest
 from .sanitize import one_line
 from .secrets import redact_all
 from .target import Target
+from .worker_process import spawn_worker
 from .worker_protocol import read_frame, write_frame
 
-_PACKAGE_ROOT = str(Path(__file__).resolve().parent.parent.parent)
 #: A target for warming up before the real one is known (the embedded server's address). Its
 #: key is the placeholder, which is never registered as a secret (so never redacted from text).
 _SCRATCH = Target("http://127.0.0.1:9/v1", PLACEHOLDER_KEY)
@@ -75,36 +73,19 @@ class WorkerStreamer:
         streamer.warm(warm or _SCRATCH, api, encoding)
         return streamer
 
-    def start(self) -> None:
+    def start(self, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> None:
         """Start the worker process now, before its target is known (it imports the SDK at
-        once); :meth:`warm` then builds the client."""
+        once), or adopt one ``spawn_worker()`` started; :meth:`warm` then builds the client."""
         with self._lock:
-            self._ensure_process()
+            self._ensure_process(spawned)
 
     # -- the process ----------------------------------------------------------------------
-    def _ensure_process(self) -> subprocess.Popen[bytes]:
+    def _ensure_process(self, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> subprocess.Popen[bytes]:
         process = self._process
         if process is not None and process.poll() is None:
             return process
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (_PACKAGE_ROOT, os.environ.get("PYTHONPATH"))))}
-        # Its stderr (tracebacks, the fault handler's report, C libraries' messages) is kept
-        # unredacted only there, private, until it ends: the log gets its tail redacted.
-        handle, name = tempfile.mkstemp(prefix="streamtui-worker-", suffix=".log")
-        stderr_path = Path(name)
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-P", "-m", "tui.engine.worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=handle,
-                env=env,
-                close_fds=True,
-            )
-        except BaseException:
-            stderr_path.unlink(missing_ok=True)
-            raise
-        finally:
-            os.close(handle)
+        process, stderr_name = spawned if spawned is not None else spawn_worker()
+        stderr_path = Path(stderr_name)
         self._process = process
         self._warmed = set()
         self.ready.clear()

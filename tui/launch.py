@@ -1,0 +1,21 @@
+"""The ``streamtui`` command. Before it imports anything else (argparse, asyncio, Textual), it
+starts the streaming worker, whose import of the SDK (about a second on a small machine) then
+overlaps the whole of the interface's start: the first send after launch waits the least.
+Anything but the TUI (a sub-command, ``--help``) never starts one."""
+
+import sys
+
+#: Arguments after which the command is not the TUI (a value that happens to equal one only
+#: means the worker starts a little later, as the TUI starts it).
+_NOT_THE_TUI = frozenset({"compare", "serve", "config", "web", "-h", "--help", "--version"})
+
+
+def main() -> int:
+    spawned = None
+    if _NOT_THE_TUI.isdisjoint(sys.argv[1:]):
+        from .engine.worker_process import spawn_worker
+
+        spawned = spawn_worker()
+    from .cli import main as cli_main
+
+    return cli_main(spawned=spawned)
