@@ -18,7 +18,6 @@ receives it by a streamer that wraps the worker.
 from __future__ import annotations
 
 import asyncio
-import os
 import gc
 import threading
 import time
@@ -317,17 +316,13 @@ def rss_mb(pid: int | None = None) -> tuple[float, float]:
 def child_rss_mb(pid: int) -> tuple[float, float]:
     """(VmRSS, VmHWM) of the one child of process ``pid`` (the streaming worker's token
     counter), or NaNs if it has none."""
-    for entry in os.listdir("/proc"):
+    from tests.support.processes import child_pids
+
+    for child in child_pids(pid):
         try:
-            with open(f"/proc/{entry}/stat") as stat:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError):  # not a process, or one that just ended
-            continue
-        if parent == pid:
-            try:
-                return rss_mb(int(entry))
-            except OSError:
-                break
+            return rss_mb(child)
+        except OSError:  # it just ended
+            break
     return float("nan"), float("nan")
 
 

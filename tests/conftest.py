@@ -41,6 +41,27 @@ def refused_url():
         holder.close()
 
 
+@pytest.fixture
+def log(tmp_path, monkeypatch):
+    """The log file of this test's app and of the workers it starts."""
+    path = tmp_path / "streamtui.log"
+    monkeypatch.setenv("STREAMTUI_LOG", str(path))
+    return path
+
+
+@pytest.fixture
+def encodings_built_here():
+    """The encodings this process builds during the test. Other tests of the run may have
+    built some before: they are put aside meanwhile, so any built now shows (and an encoding
+    the test needs is not built yet when it starts)."""
+    from tui.engine import tokens
+
+    before = dict(tokens._encodings)
+    tokens._encodings.clear()
+    yield tokens._encodings
+    tokens._encodings.update(before)
+
+
 @pytest.fixture(autouse=True)
 def _no_user_config(tmp_path, monkeypatch):
     """No test reads the config file of the machine it runs on."""

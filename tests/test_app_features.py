@@ -324,6 +324,28 @@ async def test_the_timeline_plot_counts_characters_in_whole_numbers(server):
         assert "1,141" in labels, labels
 
 
+async def test_the_timeline_counts_each_chunks_tokens_in_the_worker_not_the_app(server, encodings_built_here):
+    """The Timeline's Tokens column, chunk by chunk, is tiktoken's count of each chunk alone.
+    It comes from the streaming worker's token counter: the app used to build the encoding
+    itself on the first Timeline, 80 MB for good and a fifth of a second with the interface
+    frozen."""
+    from tui.engine.tokens import load_encoding
+
+    pieces = ["Hello there", ", friend", " of many words and more"]
+    server.default = Script([chunk(piece) for piece in pieces])
+    app = make_app(server.base_url)
+    async with app.run_test(size=(140, 45)) as pilot:
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: not app.session.busy)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.screen.query("#chunks") and app.screen.query_one("#chunks").row_count == len(pieces))
+        table = app.screen.query_one("#chunks")
+        tokens = [table.get_row_at(row)[3] for row in range(len(pieces))]
+    assert dict(encodings_built_here) == {}
+    encode = load_encoding("o200k_base").encode_ordinary
+    assert tokens == [len(encode(piece)) for piece in pieces]
+
+
 async def test_typing_after_selecting_in_the_output_goes_to_the_prompt(server):
     """A click or a drag in the output pane (to select text) focuses it: the keys typed next
     went nowhere, and Ctrl+O then compared the previous prompt. They go to the prompt."""

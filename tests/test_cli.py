@@ -415,3 +415,39 @@ def test_a_worker_started_for_a_command_that_is_not_the_tui_is_stopped(argv, cap
         pass  # argparse refused the option
     assert spawned[0].poll() is not None
     assert not os.path.exists(spawned[1])
+
+
+def test_the_worker_started_first_never_holds_a_web_sessions_prompt(monkeypatch):
+    """streamtui web hands a session its prompt in the environment: the worker (and its token
+    counter, which inherits the worker's) never gets it, though it starts before it is popped."""
+    from tui.engine.worker_process import PROMPT_ENV, discard_worker, spawn_worker
+
+    monkeypatch.setenv(PROMPT_ENV, "my secret plan")
+    spawned = spawn_worker()
+    try:
+        environ = open(f"/proc/{spawned[0].pid}/environ", "rb").read().split(b"\0")
+        assert not any(entry.startswith(PROMPT_ENV.encode() + b"=") for entry in environ)
+        assert any(entry.startswith(b"PYTHONPATH=") for entry in environ)
+    finally:
+        discard_worker(spawned)
+
+
+def test_the_command_started_for_a_refused_option_leaves_no_worker_and_no_file(monkeypatch, tmp_path, capsys):
+    """``streamtui --no-such-option`` (through the command's own entry point): the worker it
+    started before anything else is stopped, and its stderr file removed."""
+    import tempfile
+
+    from tests.support.processes import child_pids
+    from tui import launch
+
+    def workers() -> set[int]:  # this process's (other tests' shared worker among them)
+        return {pid for pid in child_pids(os.getpid()) if b"tui.engine.worker" in open(f"/proc/{pid}/cmdline", "rb").read()}
+
+    before = workers()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["streamtui", "--no-such-option"])
+    with pytest.raises(SystemExit) as exit_:
+        launch.main()
+    assert exit_.value.code == 2 and "--no-such-option" in capsys.readouterr().err
+    assert not list(tmp_path.glob("streamtui-worker-*"))
+    assert workers() <= before

@@ -10,9 +10,12 @@ import time
 
 import pytest
 
+from tests.support.processes import child_pids
 from tests.support.scripted_server import Script, chunk, gate, reasoning
 from tui.engine.clock import monotonic_clock
-from tui.engine.events import Delta, Deltas, TokenCount
+from tui.engine.counter import CounterProcess
+from tui.engine.counting import counted
+from tui.engine.events import Delta, Deltas, Finished, TokenCount
 from tui.engine.request import RunRequest
 from tui.engine.stream import InProcessStreamer
 from tui.engine.target import Target
@@ -55,23 +58,19 @@ def token_counter_of(worker: WorkerStreamer, timeout: float = 15) -> int:
     """The pid of the worker's token counter (its one child), once it has started one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for entry in os.listdir("/proc"):
-            try:
-                stat = open(f"/proc/{entry}/stat").read()
-            except OSError:  # not a process, or one that just ended
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == worker.pid:
-                return int(entry)
+        if children := child_pids(worker.pid):
+            return children[0]
         time.sleep(0.01)
     raise AssertionError("the worker started no token counter")
 
 
 @needs_proc
 async def test_a_run_sent_while_the_encoding_builds_is_not_held_back_and_its_count_catches_up(server):
-    """A run sent the moment the worker is warm, while the encoding it counts with is still
-    being built, streams at once: it used to wait for the build (up to 0.6 s, the first send
-    after launch). Here the build never ends until the test lets it (the token counter is
-    stopped), and every chunk still arrives; once it goes on, the count is exact."""
+    """A run sent the moment the worker is warm, while the encoding it counts with is being
+    built, streams at once: it used to wait for the build (up to 0.6 s, the first send after
+    launch). Here the token counter is stopped, so neither the build (if it is still going) nor
+    any count can finish until the test lets it, and every chunk still arrives; once the
+    counter goes on, the count is exact."""
     text = ["one ", "two ", "three ", "four"]
     server.push(Script([chunk(piece) for piece in text]))
     target = Target(server.base_url, "k")
@@ -131,3 +130,41 @@ async def test_a_fresh_workers_first_run_counts_live_once_the_worker_is_warm(ser
     finally:
         server.release("rest")
         worker.stop()
+
+
+async def stream_of(*batches: list):  # noqa: ANN201 - an async iterator of batches
+    for batch in batches:
+        yield batch
+
+
+async def test_a_run_whose_counter_never_answers_still_ends_and_says_why(log):
+    """The stream is over and the token counter does not answer (here it is stopped): the run
+    still ends, with every event and without a final count, and the log says why. The next
+    request goes to a new counter."""
+    counter = CounterProcess()
+    try:
+        await counter.request("load", "o200k_base")
+        pid = counter._process.pid
+        os.kill(pid, signal.SIGSTOP)
+        events = []
+        stream = stream_of([Delta("one two ", 1.0, "answer")], [Finished("stop", 2.0)])
+        async for batch in counted(stream, "gpt-4o", None, counter, final_within=0.5):
+            events.extend(batch)
+        assert [type(event) for event in events if not isinstance(event, TokenCount)] == [Delta, Finished]
+        assert not any(isinstance(event, TokenCount) and event.final for event in events)
+        assert "did not end within 0.5 s" in log.read_text()
+        count = await asyncio.wait_for(counter.request("count", "one two", "", "gpt-4o", None), 30)
+        assert count.answer == 2 and counter._process.pid != pid
+    finally:
+        counter.stop()
+
+
+async def test_counted_here_a_run_that_starts_before_the_encoding_is_built_is_counted_at_its_end(encodings_built_here):
+    """Counted in this process (``streamtui compare``), a run that finds its encoding not built
+    yet gets one count, exact, after its last chunk: building it mid-stream would stall the
+    stamps of the chunks behind it."""
+    stream = stream_of([Delta("one ", 1.0, "answer")], [Delta("two", 2.0, "answer")], [Finished("stop", 3.0)])
+    events = [event async for batch in counted(stream, "gpt-4o", None) for event in batch]
+    counts = [index for index, event in enumerate(events) if isinstance(event, TokenCount)]
+    assert len(counts) == 1 and events[counts[0]].final and events[counts[0]].answer == 2
+    assert counts[0] > max(index for index, event in enumerate(events) if isinstance(event, Delta))

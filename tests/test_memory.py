@@ -17,7 +17,6 @@ from textual.widgets._footer import FooterKey
 
 from tests.driving import make_app, send, settle, wait_for
 from tests.support.scripted_server import Script, chunk, gate
-from tui.engine import tokens
 from tui.engine.worker_client import WorkerStreamer
 
 
@@ -87,14 +86,6 @@ async def test_the_runs_table_keeps_only_lines_it_can_still_draw(server):
 
 
 @pytest.fixture
-def log(tmp_path, monkeypatch):
-    """The log file of this test's app and of the workers it starts."""
-    path = tmp_path / "streamtui.log"
-    monkeypatch.setenv("STREAMTUI_LOG", str(path))
-    return path
-
-
-@pytest.fixture
 async def cold_worker(log):
     """A streaming worker of this test's own that has built no encoding (as just after launch):
     its token counter builds one when the first run needs it, so a run cut off before that
@@ -103,16 +94,6 @@ async def cold_worker(log):
     assert await worker.wait_ready()
     yield worker
     worker.stop()
-
-
-@pytest.fixture
-def encodings_built_here():
-    """The encodings this (the app's) process builds during the test. Others tests of the run
-    may have built some before: they are put aside meanwhile, so any built now shows."""
-    before = dict(tokens._encodings)
-    tokens._encodings.clear()
-    yield tokens._encodings
-    tokens._encodings.update(before)
 
 
 async def test_a_cancelled_run_is_counted_by_the_worker_not_the_app(server, cold_worker, encodings_built_here):

@@ -44,11 +44,8 @@ REPLACED_TEXT = SURROGATE_TEXT.replace("\ud800", "\ufffd")
 
 
 @pytest.fixture(autouse=True)
-def log(tmp_path, monkeypatch):
-    """The log file of this test's app side and the workers it starts."""
-    path = tmp_path / "streamtui.log"
-    monkeypatch.setenv("STREAMTUI_LOG", str(path))
-    return path
+def _logged(log):
+    """Every test here logs to its own file (the ``log`` fixture)."""
 
 
 @pytest.fixture

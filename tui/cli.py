@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .engine import validation
 from .engine.request import APIS
-from .engine.worker_process import PROMPT_ENV
+from .engine.worker_process import PROMPT_ENV, discard_worker
 
 ENDPOINT_HELP = """\
 endpoint resolution (first match wins):
@@ -280,7 +280,7 @@ def make_local_server(settings):  # -> LocalServer | None
 
 def main(argv: list[str] | None = None, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> int:
     """``spawned``: the streaming worker ``tui.launch`` started before anything was imported
-    (stopped here if what was asked for turns out not to be the TUI)."""
+    (the TUI adopts it; anything else stops it at once)."""
     try:
         return _main(argv, spawned)
     except BrokenPipeError:
@@ -289,15 +289,16 @@ def main(argv: list[str] | None = None, spawned: tuple[subprocess.Popen[bytes], 
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
-    finally:
-        if spawned is not None and spawned[0].poll() is None:  # never adopted (adopted ones are stopped)
-            spawned[0].kill()
-            spawned[0].wait()
-            Path(spawned[1]).unlink(missing_ok=True)
 
 
 def _main(argv: list[str] | None, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except BaseException:  # --help, --version or a refused option: no TUI, no worker
+        discard_worker(spawned)
+        raise
+    if args.command is not None:  # a sub-command streams in-process, if at all
+        discard_worker(spawned)
     if args.command is None and not args.prompt:
         # streamtui web hands each browser session its prompt here, off the command line
         # (popped: the worker and other children need not hold it).
@@ -416,8 +417,8 @@ def _start_worker(spawned: tuple[subprocess.Popen[bytes], str] | None = None):  
 
 
 def _warm_worker(streamer, resolved) -> None:  # noqa: ANN001
-    """Have the worker build the client for the resolved endpoint, and load the tiktoken encoding
-    the first run will count with once it is idle."""
+    """Have the worker build the client for the resolved endpoint, and its token counter the
+    tiktoken encoding the first run will count with (beside the streams, delaying none)."""
     from .engine.target import Target
     from .engine.tokens import FALLBACK_ENCODING
 
@@ -445,21 +446,24 @@ def _tui(settings, streamer) -> int:  # noqa: ANN001
     from .engine.history import HistoryStore
     from .engine.settings import open_session
 
-    local_server = make_local_server(settings)
-    history = HistoryStore()
-    session = open_session(settings, streamer=streamer, history=history, local_server=local_server)
-    from .app import StreamTuiApp
-    from .profiles import Profiles
-
-    app = StreamTuiApp(session, prompt=settings.prompt, profiles=Profiles.of(settings), theme=settings.theme, config_path=settings.config_path, freeze_heap=True)
+    local_server = history = session = None
     try:
+        local_server = make_local_server(settings)
+        history = HistoryStore()
+        session = open_session(settings, streamer=streamer, history=history, local_server=local_server)
+        from .app import StreamTuiApp
+        from .profiles import Profiles
+
+        app = StreamTuiApp(session, prompt=settings.prompt, profiles=Profiles.of(settings), theme=settings.theme, config_path=settings.config_path, freeze_heap=True)
         app.run()
-    finally:
-        session.writer.close()
+    finally:  # whatever failed on the way, nothing the TUI started outlives it
+        if session is not None:
+            session.writer.close()
         streamer.stop()
         if local_server is not None:
             local_server.stop()
-        history.close()
+        if history is not None:
+            history.close()
     return app.return_code or 0
 
 

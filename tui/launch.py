@@ -16,6 +16,11 @@ def main() -> int:
         from .engine.worker_process import spawn_worker
 
         spawned = spawn_worker()
-    from .cli import main as cli_main
+    try:
+        from .cli import main as cli_main
+    except BaseException:  # Ctrl+C during the imports, or a broken install
+        from .engine.worker_process import discard_worker
 
+        discard_worker(spawned)
+        raise
     return cli_main(spawned=spawned)

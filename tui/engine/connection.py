@@ -31,6 +31,10 @@ class Streamer(Protocol):
         """tiktoken's count of a whole text, where the streamer counts its runs (the worker)."""
         ...
 
+    async def count_each(self, encoding: str, texts: list[str]) -> list[int]:
+        """Each text's own count in ``encoding``, where the streamer counts its runs."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -120,14 +124,21 @@ class Connection:
     async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
         """tiktoken's count of a run's whole text, by the streamer, which counts its runs: the
         streaming worker does it in its own process, so the app's never builds an encoding."""
-        counter = getattr(self.streamer, "count_text", None)
+        return await self._counted("count_text", answer, reasoning, model, override)
+
+    async def count_each(self, encoding: str, texts: list[str]) -> list[int]:
+        """Each text's own count in ``encoding`` (the Timeline's chunks), counted as count_text."""
+        return await self._counted("count_each", encoding, texts)
+
+    async def _counted(self, name: str, *args):  # noqa: ANN002, ANN202
+        counter = getattr(self.streamer, name, None)
         if counter is None:  # a streamer that counts nothing itself (a test's wrapper): here, in a thread
             import asyncio
 
-            from .tokens import count_text
+            from . import tokens
 
-            return await asyncio.to_thread(count_text, answer, reasoning, model, override)
-        return await counter(answer, reasoning, model, override)
+            return await asyncio.to_thread(getattr(tokens, name), *args)
+        return await counter(*args)
 
     async def count_model_tokens(self, text: str) -> int | None:
         """The text's length in the model's own tokenizer, where the server can say (the

@@ -19,6 +19,7 @@ encoding here would stall the stream's stamps for a fifth of a second.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 
 #: How often a live count is taken while text arrives, in seconds.
 COUNT_EVERY = 0.05
+#: How long a run's end waits for its final count once its stream is over, in seconds.
+FINAL_WITHIN = 20.0
 
 Batch = list[RunEvent]
 _END = object()
@@ -50,9 +53,6 @@ class _Counts:
         self.answer = IncrementalTokenCounter(encoding)
         self.reasoning = IncrementalTokenCounter(encoding)
         self.answer_chars = self.reasoning_chars = 0
-
-    def close(self) -> None:
-        """Nothing to give back (a counter process's runs are forgotten; see counter.py)."""
 
     def advance(self, answer: list[str], reasoning: list[str], final: bool) -> TokenCount:
         """Count what arrived (in a thread: one call at a time)."""
@@ -69,9 +69,12 @@ def _prepare(choice: EncodingChoice) -> _Counts:
     return _Counts(choice, load_encoding(choice.name))
 
 
-async def counted(batches: AsyncIterator[Batch], model: str, override: str | None, counter: CounterProcess | None = None) -> AsyncIterator[Batch]:
+async def counted(
+    batches: AsyncIterator[Batch], model: str, override: str | None, counter: CounterProcess | None = None, *, final_within: float = FINAL_WITHIN
+) -> AsyncIterator[Batch]:
     """``batches``, with TokenCount events among them (see the module's docstring), counted by
-    ``counter`` or, without one, in a thread of this process."""
+    ``counter`` or, without one, in a thread of this process. Once the stream is over, its
+    final count is waited for ``final_within`` seconds at most."""
     loop = asyncio.get_running_loop()
     out: asyncio.Queue = asyncio.Queue()
     text_waiting = asyncio.Event()
@@ -102,15 +105,21 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
         await asyncio.sleep(0)
         try:
             choice = encoding_for_model(model, override)
-            if counter is None and not is_loaded(choice.name):
-                # Building an encoding holds the interpreter lock for about a quarter second:
-                # done during a stream, it would delay the stamps of the chunks behind it. So
-                # a run that finds it not built yet is counted once, after its last chunk.
-                while not stream_over:
-                    await text_waiting.wait()
-                    if not stream_over:
-                        text_waiting.clear()
-            counts = await loop.run_in_executor(None, _prepare if counter is None else counter.open, choice)
+            if counter is None:
+                if not is_loaded(choice.name):
+                    # Building an encoding holds the interpreter lock for about a fifth of a
+                    # second: done during a stream, it would delay the stamps of the chunks
+                    # behind it. So a run that finds it not built yet is counted once, after
+                    # its last chunk.
+                    while not stream_over:
+                        await text_waiting.wait()
+                        if not stream_over:
+                            text_waiting.clear()
+                local = await loop.run_in_executor(None, _prepare, choice)
+                advance = functools.partial(loop.run_in_executor, None, local.advance)
+            else:
+                remote = counter.counts(choice)
+                advance = remote.advance
             final = False
             try:
                 while True:
@@ -118,26 +127,38 @@ async def counted(batches: AsyncIterator[Batch], model: str, override: str | Non
                     text_waiting.clear()
                     final = stream_over
                     texts, answer, reasoning = (answer, reasoning), [], []
-                    result = await loop.run_in_executor(None, counts.advance, *texts, final)
-                    out.put_nowait([result])
+                    out.put_nowait([await advance(*texts, final)])
                     if final:
                         return
                     await asyncio.sleep(COUNT_EVERY)
             finally:
-                if not final:  # cancelled, or failed: the counter forgets the run
-                    loop.run_in_executor(None, counts.close)
+                if counter is not None and not final:  # cancelled, or failed: the counter drops the run
+                    remote.forget()
         except Exception as exc:  # noqa: BLE001 - tokens are a figure; the run goes on without them
             log_failure("Token counting is off for this run", exc)
 
-    tasks = [asyncio.create_task(pump()), asyncio.create_task(count())]
+    pumping = asyncio.create_task(pump())
+    tasks = [pumping, asyncio.create_task(count())]
     # Each task says it ended when it ends, however it ends (returned, raised, cancelled), not
     # from its own code: no fault in either can leave the stream waiting for it.
     for task in tasks:
         task.add_done_callback(lambda _: out.put_nowait(_END))
     ended = 0
+    deadline: float | None = None
     try:
         while ended < len(tasks):
-            item = await out.get()
+            if deadline is None and pumping.done():
+                deadline = loop.time() + final_within
+            try:
+                async with asyncio.timeout_at(deadline):
+                    item = await out.get()
+            except TimeoutError:
+                # The stream is over and its count has not come (a counter stuck, or a huge
+                # text): the run ends without it; a counter that does not answer is replaced.
+                log_failure(f"Token counting did not end within {final_within:g} s of the stream's end; the run has no final count")
+                if counter is not None:
+                    counter.kill()
+                break
             if item is _END:
                 ended += 1
             else:

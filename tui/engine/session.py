@@ -250,8 +250,9 @@ class RunSession:
 
     async def _count_what_arrived(self, run: Run) -> None:
         """A run cut off (cancelled, or failed in the app) before the stream's last count: have
-        its whole text counted (by the streaming worker, which holds the encodings; never in the
-        app's process), so Tokens is never left "not counted" or behind the text."""
+        its whole text counted (by the streaming worker's token counter, which holds the
+        encodings; never in the app's process), so Tokens is never left "not counted" or behind
+        the text."""
         count = run.metrics.token_count
         answer, reasoning = run.text, run.reasoning
         if not (answer or reasoning) or (count is not None and count.answer_chars == len(answer) and count.reasoning_chars == len(reasoning)):

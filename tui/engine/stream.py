@@ -128,6 +128,12 @@ class InProcessStreamer:
 
         return await asyncio.to_thread(count_text, answer, reasoning, model, override)
 
+    async def count_each(self, encoding: str, texts: list[str]) -> list[int]:
+        """Each text's own count, in a thread of this process (see count_text)."""
+        from .tokens import count_each
+
+        return await asyncio.to_thread(count_each, encoding, texts)
+
     async def list_models(self, target: Target) -> list[str]:
         """The model ids the server lists; raises RequestFailed with one clear line."""
         try:

@@ -147,6 +147,12 @@ def count_text(answer: str, reasoning: str, model: str, override: str | None = N
     )
 
 
+def count_each(name: str, texts: list[str]) -> list[int]:
+    """Each text's own count in encoding ``name`` (the Timeline's tokens per chunk)."""
+    encode = load_encoding(name).encode_ordinary
+    return [len(encode(text)) for text in texts]
+
+
 class IncrementalTokenCounter:
     """Counts tokens of a growing text, always equal to tiktoken on the whole text.
 

@@ -11,10 +11,11 @@ bytes arrive, on the first send as on the tenth.
 
 It runs ``stream.InProcessStreamer``: the same code ``streamtui compare`` runs in-process.
 Commands (from the app): ``("warm", target, api, encoding)``, ``("stream", id, request, target,
-clock)``, ``("models", id, target)``, ``("encoding", id, name)``, ``("count", id, answer, reasoning,
-model, override)``, ``("cancel", id)``. Replies: ``("ready",)`` once the SDK is imported,
-``("warm", 0)`` once a client is built, ``("batch", id, packed events)``, ``("end", id)``,
-``("models", id, names, problem)``, ``("encoding", id)``, ``("count", id, TokenCount, problem)``.
+clock)``, ``("models", id, target)``, ``("encoding", id, name)``, ``("count", id, *the token
+counter's "count" or "each" command)``, ``("cancel", id)``. Replies: ``("ready",)`` once the SDK
+is imported, ``("warm", 0)`` once a client is built, ``("batch", id, packed events)``, ``("end",
+id)``, ``("models", id, names, problem)``, ``("encoding", id)``, ``("count", id, the count,
+problem)``.
 It ends when its stdin closes (the app quit or died). A command it fails on is answered as its
 request expects (a run ends ``Failed``, a listing or a count with its problem) and logged; the
 worker goes on.
@@ -46,8 +47,9 @@ from .worker_protocol import pack_batch, read_frame, write_frame
 
 
 def main() -> None:
-    # A thread counting tokens or loading an encoding gives the interpreter back to the event
-    # loop within a millisecond (not the default 5 ms), so every read is stamped on time.
+    # A thread of the worker's (reading commands, or pickling a long text for the token counter)
+    # gives the interpreter back to the event loop within a millisecond (not the default 5 ms),
+    # so every read is stamped on time.
     sys.setswitchinterval(0.001)
     asyncio.run(_serve())
 
@@ -82,8 +84,8 @@ async def _serve() -> None:
                 _, target, api, encoding = command
                 _warm(streamer, target, api)
                 write_frame(out, ("warm", 0))
-                if encoding:  # built beside whatever streams (see counter.py); a failure shows when a run counts
-                    loop.run_in_executor(None, _quietly, counter.call, "load", encoding)
+                if encoding:  # built beside whatever streams (see counter.py)
+                    asyncio.create_task(_load_encoding(out, counter, None, encoding))
             elif op == "stream":
                 _, number, request, target, spec = command
                 clock = clock_from_spec(spec)
@@ -96,8 +98,8 @@ async def _serve() -> None:
                 _, number, target = command
                 asyncio.create_task(_models(out, streamer, number, target, RequestFailed))
             elif op == "count":
-                _, number, answer, reasoning, model, override = command
-                asyncio.create_task(_count(out, counter, number, answer, reasoning, model, override))
+                _, number, *what = command
+                asyncio.create_task(_count(out, counter, number, tuple(what)))
             elif op == "cancel":
                 if (task := tasks.get(command[1])) is not None:
                     task.cancel()
@@ -152,17 +154,15 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
     gc.freeze()  # a long-lived heap, out of the collector's way while streaming
 
 
-async def _load_encoding(out, counter, number: int, name: str) -> None:  # noqa: ANN001
-    await asyncio.get_running_loop().run_in_executor(None, _quietly, counter.call, "load", name)
-    write_frame(out, ("encoding", number))
-
-
-def _quietly(call, *args) -> None:  # noqa: ANN001
-    """``call(*args)``, whatever it raises: counting says so when a run needs it."""
+async def _load_encoding(out, counter, number: int | None, name: str) -> None:  # noqa: ANN001
+    """Have the counter build ``name`` now, and say so for request ``number`` if there is one (a
+    failure shows when a run needs the encoding: its counting is logged as off)."""
     try:
-        call(*args)
+        await counter.request("load", name)
     except Exception:  # noqa: BLE001
         pass
+    if number is not None:
+        write_frame(out, ("encoding", number))
 
 
 #: Batches made within this long of the last frame wait for the next one (a flood of tiny
@@ -208,11 +208,11 @@ async def _stream(out, streamer, number: int, request, target, clock) -> None:  
     write_frame(out, ("end", number))
 
 
-async def _count(out, counter, number: int, answer: str, reasoning: str, model: str, override: str | None) -> None:  # noqa: ANN001
-    """tiktoken's count of a whole text (a run cut off before its stream's last count), by the
-    token counter (which builds the encoding first if it is not yet)."""
+async def _count(out, counter, number: int, what: tuple) -> None:  # noqa: ANN001
+    """A count the app asks for, made by the token counter (``what`` is its command: a cut-off
+    run's whole text, or the Timeline's chunks), which builds the encoding first if need be."""
     try:
-        count = await asyncio.get_running_loop().run_in_executor(None, counter.call, "count", answer, reasoning, model, override)
+        count = await counter.request(*what)
     except Exception as exc:  # noqa: BLE001 - a count is a figure: the app logs it, the run stays
         from .errors import internal_problem
 

@@ -67,7 +67,7 @@ class WorkerStreamer:
     @classmethod
     def spawn(cls, warm: Target | None = None, *, api: str = "chat", encoding: str | None = "o200k_base", shared: bool = False) -> WorkerStreamer:
         """Start the worker now: it builds the client for ``warm`` (readying ``api``), and
-        loads the tiktoken ``encoding`` the first run will count with when it is idle."""
+        has its token counter build the tiktoken ``encoding`` the first run will count with."""
         streamer = cls(shared=shared)
         streamer.start()
         streamer.warm(warm or _SCRATCH, api, encoding)
@@ -209,8 +209,8 @@ class WorkerStreamer:
             self._close(number)
 
     async def load_encoding(self, name: str) -> None:
-        """Have the worker build tiktoken's ``name`` now (it otherwise waits until idle), so
-        the next run is counted live; returns once it is built."""
+        """Have the worker's token counter build tiktoken's ``name`` now (tests start from a
+        counted state); returns once it is built, or could not be."""
         number = next(self._numbers)
         inbox = self._open(number)
         try:
@@ -220,13 +220,21 @@ class WorkerStreamer:
             self._close(number)
 
     async def count_text(self, answer: str, reasoning: str, model: str, override: str | None = None) -> TokenCount:
-        """tiktoken's count of a whole text, by the worker: it holds the encodings the runs are
-        counted with (building one costs a process about 80 MB), so the app never builds one.
+        """tiktoken's count of a whole text, by the worker's token counter: it holds the
+        encodings the runs are counted with (building one costs a process about 80 MB and
+        holds its interpreter a fifth of a second), so the app never builds one.
         Raises CountFailed if the worker could not count it or ended meanwhile."""
+        return await self._count(("count", answer, reasoning, model, override))
+
+    async def count_each(self, encoding: str, texts: list[str]) -> list[int]:
+        """Each text's own count in ``encoding`` (the Timeline's chunks), as count_text counts."""
+        return await self._count(("each", encoding, texts))
+
+    async def _count(self, what: tuple):  # noqa: ANN202
         number = next(self._numbers)
         inbox = self._open(number)
         try:
-            self._send(("count", number, answer, reasoning, model, override), inbox)
+            self._send(("count", number, *what), inbox)
             while True:
                 for message in await inbox.get():
                     if message[0] == "dead":

@@ -36,3 +36,17 @@ def spawn_worker() -> tuple[subprocess.Popen[bytes], str]:
     finally:
         os.close(handle)
     return process, stderr_path
+
+
+def discard_worker(spawned: tuple[subprocess.Popen[bytes], str] | None) -> None:
+    """Stop a worker ``spawn_worker()`` started that nothing adopted, and remove its file."""
+    if spawned is None:
+        return
+    process, stderr_path = spawned
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    try:
+        os.unlink(stderr_path)
+    except FileNotFoundError:
+        pass

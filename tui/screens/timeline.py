@@ -2,8 +2,9 @@
 beside a plot of text arriving over time (both runs of a Compare pair when there is one).
 
 It is the cookbook's "Text received: 4 (0.16 seconds after request)", as a table. The per-chunk
-token counts need a tiktoken encoding, which can take a quarter second to load: the table is
-filled from a thread.
+token counts come from the streaming worker's token counter, where the encodings are (building
+one here would cost the app 80 MB and freeze it for a fifth of a second): the table is filled
+when they come.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from textual_plotext import PlotextPlot
 
 from ..engine import format as fmt
 from ..engine.history import RunRecord
+from ..engine.logfile import log_failure
 from ..engine.sanitize import server_text
-from ..engine.tokens import SUPPORTED_ENCODINGS, load_encoding
+from ..engine.tokens import SUPPORTED_ENCODINGS
 from ..widgets.footer import Footer
 from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
@@ -37,16 +39,14 @@ def visible_whitespace(text: str) -> str:
     return server_text(text.translate(_VISIBLE))
 
 
-def chunk_rows(record: RunRecord) -> list[tuple]:
+def chunk_rows(record: RunRecord, texts: list[str], tokens_each: list[int] | None) -> list[tuple]:
     """The table's rows: number, arrival, gap, tokens of the chunk alone, visible text."""
-    name = (record.encoding or "").split(",")[0]
-    encoding = load_encoding(name) if name in SUPPORTED_ENCODINGS else None
     arrivals = record.arrivals
     rows = []
-    for index, text in enumerate(record.chunks()[:MAX_ROWS]):
+    for index, text in enumerate(texts):
         at = arrivals[index] if index < len(arrivals) else None
         gap = at - arrivals[index - 1] if at is not None and index > 0 else None
-        tokens = len(encoding.encode_ordinary(text)) if encoding else fmt.NONE
+        tokens = tokens_each[index] if tokens_each is not None else fmt.NONE
         # Text, not str: a DataTable parses a str cell as markup (these hold only figures).
         rows.append((index + 1, Text(fmt.seconds(at)), Text(fmt.seconds(gap)), tokens, Text(visible_whitespace(text), no_wrap=True)))
     return rows
@@ -103,7 +103,15 @@ class TimelineScreen(WatchedScreen[None]):
 
     @work(group="timeline", exit_on_error=False)
     async def _fill_table(self) -> None:
-        rows = await asyncio.to_thread(chunk_rows, self.record)
+        texts = self.record.chunks()[:MAX_ROWS]
+        name = (self.record.encoding or "").split(",")[0]
+        tokens_each = None
+        if name in SUPPORTED_ENCODINGS:
+            try:
+                tokens_each = await self.app.session.connection.count_each(name, texts)
+            except Exception as exc:  # noqa: BLE001 - the column reads "—"; the log says why
+                log_failure("The Timeline's tokens per chunk could not be counted", exc)
+        rows = await asyncio.to_thread(chunk_rows, self.record, texts, tokens_each)
         self.query_one("#chunks", DataTable).add_rows(rows)
 
     def _plot(self) -> None:
