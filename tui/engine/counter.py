@@ -117,7 +117,10 @@ class RemoteCounts:
 
 def main() -> None:
     # Counts are figures; keys, frames and the stream's stamps come first: on a machine whose
-    # cores the app and the worker keep busy (a flood), the counter takes what they leave.
+    # cores the app and the worker keep busy (a flood), the counter takes what they leave
+    # (measured: key echo max during a 200,000-chunk flood 89–146 ms niced, 110–240 ms not).
+    # The price: on a machine busy with other work, a run's end waits longer for its final
+    # count (counting.FINAL_WITHIN at most).
     os.nice(NICENESS)
     out = os.fdopen(os.dup(1), "wb")  # the replies' own descriptor, as in the worker
     os.dup2(2, 1)
