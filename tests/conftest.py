@@ -49,6 +49,11 @@ def log(tmp_path, monkeypatch):
     return path
 
 
+@pytest.fixture(autouse=True)
+def _logged(log):
+    """Every test logs to its own file, never to the log of the machine's user."""
+
+
 @pytest.fixture
 def encodings_built_here():
     """The encodings this process builds during the test. Other tests of the run may have

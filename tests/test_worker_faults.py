@@ -43,11 +43,6 @@ REPLACED_TEXT = SURROGATE_TEXT.replace("\ud800", "\ufffd")
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _logged(log):
-    """Every test here logs to its own file (the ``log`` fixture)."""
-
-
 @pytest.fixture
 def workers():
     """Starts workers (each warm before it is handed over) and stops them all afterwards."""

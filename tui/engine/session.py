@@ -121,6 +121,11 @@ class RunSession:
         return self._task is not None and not self._task.done()
 
     @property
+    def closing(self) -> bool:
+        """The session is closing (the app quits): no run is started or given back any more."""
+        return self._closing
+
+    @property
     def active(self) -> Run | None:
         """The run in progress, if any."""
         if not self.busy:

@@ -285,7 +285,7 @@ class MainScreen(WatchedScreen[None]):
         """A send cancelled (by Escape, not by a new prompt) before it made a run, i.e. a Compare
         during its warm-up, gives back the prompt it took from the box, and says so. (A task's
         done callbacks run in order: this one before the replacing send resumes.)"""
-        if self.session._closing or not self.is_attached:
+        if self.session.closing or not self.is_attached:
             return  # the app is closing: nothing to show, nowhere to give back to
         try:
             if task.cancelled() and len(self.session.runs) == runs_before and not self._replacing:
