@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from .commands import MainScreenCommands
+from .engine.heap import return_big_blocks
 from .engine.session import RunSession
 from .screens.main import MainScreen
 from .screens.watched import report_worker_failure
@@ -87,6 +88,7 @@ class StreamTuiApp(App[None]):
 
     def on_mount(self) -> None:
         if self.freeze_heap:
+            return_big_blocks()
             self.call_after_refresh(_out_of_the_collectors_way)
         if self.initial_theme:
             if self.initial_theme in self.available_themes:
@@ -95,6 +97,20 @@ class StreamTuiApp(App[None]):
                 self.notify(f"Unknown theme {self.initial_theme!r} in the config file; using {self.theme}.", severity="warning", timeout=6, markup=False)
         if self.config_path is not None:
             self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def send_ended(self) -> None:
+        """A send is over: with the collector tuned for streaming (see below), the cycles its
+        runs left behind (tasks, messages, frames) could wait a long time for a full
+        collection, and memory grew by about 200 kB a send; collect them once the end is drawn,
+        unless a new send has begun (benchmarks/run.py --only memory: 60 send-and-cancel cycles)."""
+        if self.freeze_heap:
+            self.call_after_refresh(self._collect_when_idle)
+
+    def _collect_when_idle(self) -> None:
+        if not self.session.busy:
+            import gc
+
+            gc.collect()
 
     def _remember_theme(self, theme) -> None:  # noqa: ANN001 - a textual Theme
         from .profiles import remember_theme

@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .counting import _Counts
+from .heap import return_big_blocks
 from .tokens import EncodingChoice, count_each, count_text, load_encoding
 from .worker_protocol import read_frame, write_frame
 
@@ -122,6 +123,7 @@ def main() -> None:
     # The price: on a machine busy with other work, a run's end waits longer for its final
     # count (counting.FINAL_WITHIN at most).
     os.nice(NICENESS)
+    return_big_blocks()  # a huge text's windows, given back once counted
     out = os.fdopen(os.dup(1), "wb")  # the replies' own descriptor, as in the worker
     os.dup2(2, 1)
     sys.stdout = sys.stderr

@@ -42,6 +42,7 @@ import sys
 import threading
 
 from .clock import clock_from_spec, monotonic_clock
+from .heap import return_big_blocks
 from .logfile import log_failure
 from .worker_protocol import pack_batch, read_frame, write_frame
 
@@ -51,6 +52,7 @@ def main() -> None:
     # gives the interpreter back to the event loop within a millisecond (not the default 5 ms),
     # so every read is stamped on time.
     sys.setswitchinterval(0.001)
+    return_big_blocks()  # a huge chunk's bytes and text, given back once passed on
     asyncio.run(_serve())
 
 

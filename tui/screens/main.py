@@ -287,6 +287,7 @@ class MainScreen(WatchedScreen[None]):
         done callbacks run in order: this one before the replacing send resumes.)"""
         if self.session.closing or not self.is_attached:
             return  # the app is closing: nothing to show, nowhere to give back to
+        self.app.send_ended()
         try:
             if task.cancelled() and len(self.session.runs) == runs_before and not self._replacing:
                 self.prompt_input.give_back(text)
