@@ -232,7 +232,8 @@ async def test_a_stall_before_the_first_byte_is_a_read_timeout(server, tmp_path)
 @pytest.mark.parametrize("kept", ["", "kept so far "])
 async def test_a_stall_after_the_headers_is_a_stall(server, tmp_path, kept):
     # A read timeout long enough that the headers always beat it, even on a loaded machine where
-    # the server's thread waits for the interpreter lock (0.3 s once read a stall as "no answer").
+    # the server's thread waits for the interpreter lock (at 0.3 s the headers once came too late,
+    # and the stall read "Timed out: no answer").
     steps = [chunk(kept)] if kept else []
     says = ("Stalled", "1.5 s", "after 1 chunk" if kept else "after its headers")
     case = Case([Script([*steps, gate("never")])], kind="stalled", kept=kept, says=says, never=("Cannot reach", "running?"), settings={"read_timeout": 1.5})

@@ -313,11 +313,14 @@ def test_a_huge_addition_is_counted_exactly_in_windows(name: str, encodings):
 
 
 def test_one_pretoken_longer_than_the_window_still_counts_exactly(encodings):
+    """The window widens past the long pre-token, and narrows again for the words after it
+    (several windows of them)."""
     encoding = encodings["o200k_base"]
-    text = "x" * (IncrementalTokenCounter.WINDOW * 2 + 5) + " and then words follow. " * 50
-    counter = IncrementalTokenCounter(encoding)
-    counter.add(text)
-    assert counter.count() == len(encoding.encode_ordinary(text))
+    for words in (50, 20_000):
+        text = "x" * (IncrementalTokenCounter.WINDOW * 2 + 5) + " and then words follow. " * words
+        counter = IncrementalTokenCounter(encoding)
+        counter.add(text)
+        assert counter.count() == len(encoding.encode_ordinary(text))
 
 
 def test_empty_counter_and_empty_adds(encodings):

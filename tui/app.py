@@ -49,8 +49,10 @@ class StreamTuiApp(App[None]):
         freeze_heap: bool = False,
     ) -> None:
         super().__init__()
-        #: Move the heap of imports and the first screen out of the collector's way once the first
-        #: frame is drawn (the command line does; tests build many apps in one process).
+        #: Tune memory for streaming, as the command line does (tests build many apps in one
+        #: process): big freed blocks go back to the system, the heap of imports and the first
+        #: screen is frozen out of the collector's way once drawn, and each send's leftover
+        #: cycles are collected once it ends.
         self.freeze_heap = freeze_heap
         self.session = session
         #: The theme the config file remembers (applied at mount), and where to remember a new one.
@@ -104,9 +106,9 @@ class StreamTuiApp(App[None]):
         collection, and memory grew by about 200 kB a send; collect them once the end is drawn,
         unless a new send has begun (benchmarks/run.py --only memory: 60 send-and-cancel cycles)."""
         if self.freeze_heap:
-            self.call_after_refresh(self._collect_when_idle)
+            self.call_after_refresh(self._collect_unless_busy)
 
-    def _collect_when_idle(self) -> None:
+    def _collect_unless_busy(self) -> None:
         if not self.session.busy:
             import gc
 

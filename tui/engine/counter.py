@@ -123,7 +123,7 @@ def main() -> None:
     # The price: on a machine busy with other work, a run's end waits longer for its final
     # count (counting.FINAL_WITHIN at most).
     os.nice(NICENESS)
-    return_big_blocks()  # a huge text's windows, given back once counted
+    return_big_blocks()  # a huge text's frame, its joined copy and its token lists, given back
     out = os.fdopen(os.dup(1), "wb")  # the replies' own descriptor, as in the worker
     os.dup2(2, 1)
     sys.stdout = sys.stderr

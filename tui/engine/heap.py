@@ -18,14 +18,15 @@ OWN_MAPPING_FROM = 128 * 1024
 
 
 def return_big_blocks() -> None:
-    """Fix glibc's mmap threshold at :data:`OWN_MAPPING_FROM`, once, early in a process."""
+    """Fix glibc's mmap threshold at :data:`OWN_MAPPING_FROM`, once, before a process makes its
+    big allocations (the app: when it mounts, before any answer)."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     try:
         libc = ctypes.CDLL(None)
-        libc.gnu_get_libc_version  # noqa: B018 - glibc only: elsewhere the option means something else
+        libc.gnu_get_libc_version  # noqa: B018 - glibc only (musl's mallopt does nothing)
         libc.mallopt(_M_MMAP_THRESHOLD, OWN_MAPPING_FROM)
     except (OSError, AttributeError):
         pass

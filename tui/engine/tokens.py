@@ -195,16 +195,17 @@ class IncrementalTokenCounter:
         self._pending.clear()
         # A long tail (a huge chunk, or a count that had to catch up) goes in windows, so no
         # list of a million tokens (tens of MB) is ever built; each window commits as below.
-        # Only the window is copied, never the rest of the text (a 20 MB chunk was copied
-        # whole once per window: 300 copies).
+        # Only a window is copied, not the rest of the text behind it.
         start = 0
-        while len(text) - start > self.WINDOW:
-            cut = self._commit(text[start : start + self.WINDOW])
-            if cut == 0:  # one pre-token longer than the window: let the window grow
-                break
+        window = self.WINDOW
+        while len(text) - start > window:
+            cut = self._commit(text[start : start + window])
+            if cut == 0:  # too few pre-tokens in the window (a very long one): a wider window
+                window *= 2
+                continue
             start += cut
-        if start:
-            text = text[start:]
+            window = self.WINDOW
+        text = text[start:]
         tokens = self._encoding.encode_ordinary(text)
         cut = self._commit(text, tokens)
         self._tail = text[cut:]

@@ -284,7 +284,8 @@ class MainScreen(WatchedScreen[None]):
     def _sent(self, task: asyncio.Task, text: str, runs_before: int) -> None:
         """A send cancelled (by Escape, not by a new prompt) before it made a run, i.e. a Compare
         during its warm-up, gives back the prompt it took from the box, and says so. (A task's
-        done callbacks run in order: this one before the replacing send resumes.)"""
+        done callbacks run in order: this one before the replacing send resumes.) It also tells
+        the app the send is over, for its memory housekeeping."""
         if self.session.closing or not self.is_attached:
             return  # the app is closing: nothing to show, nowhere to give back to
         self.app.send_ended()
