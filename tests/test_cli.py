@@ -425,7 +425,12 @@ def test_the_worker_started_first_never_holds_a_web_sessions_prompt(monkeypatch)
     monkeypatch.setenv(PROMPT_ENV, "my secret plan")
     spawned = spawn_worker()
     try:
-        environ = open(f"/proc/{spawned[0].pid}/environ", "rb").read().split(b"\0")
+        # Popen returns once the exec has begun; until the new program's memory is set up, its
+        # environ reads empty.
+        deadline = time.monotonic() + 10
+        while not (environ := open(f"/proc/{spawned[0].pid}/environ", "rb").read()) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        environ = environ.split(b"\0")
         assert not any(entry.startswith(PROMPT_ENV.encode() + b"=") for entry in environ)
         assert any(entry.startswith(b"PYTHONPATH=") for entry in environ)
     finally:

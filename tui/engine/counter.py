@@ -19,9 +19,23 @@ wrong in one line)``. It ends when its stdin closes (the worker ended, however i
 
 from __future__ import annotations
 
+import os
+
+#: How much lower than the worker's the counter's CPU priority is.
+NICENESS = 10
+
+if __name__ == "__main__":
+    # Counts are figures; keys, frames and the stream's stamps come first: on a machine whose
+    # cores the app and the worker keep busy (a flood), the counter takes what they leave
+    # (measured: key echo max during a 200,000-chunk flood 89–146 ms niced, 110–240 ms not).
+    # Lowered before its imports, which a send right after launch used to compete with. The
+    # price: on a machine busy with other work, a run's end waits longer for its final count
+    # (counting.FINAL_WITHIN at most).
+    os.nice(NICENESS)
+
+# isort: split
 import asyncio
 import itertools
-import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -31,9 +45,6 @@ from .counting import _Counts
 from .heap import return_big_blocks
 from .tokens import EncodingChoice, count_each, count_text, load_encoding
 from .worker_protocol import read_frame, write_frame
-
-#: How much lower than the worker's the counter's CPU priority is.
-NICENESS = 10
 
 
 class CountingFailed(RuntimeError):
@@ -117,12 +128,6 @@ class RemoteCounts:
 
 
 def main() -> None:
-    # Counts are figures; keys, frames and the stream's stamps come first: on a machine whose
-    # cores the app and the worker keep busy (a flood), the counter takes what they leave
-    # (measured: key echo max during a 200,000-chunk flood 89–146 ms niced, 110–240 ms not).
-    # The price: on a machine busy with other work, a run's end waits longer for its final
-    # count (counting.FINAL_WITHIN at most).
-    os.nice(NICENESS)
     return_big_blocks()  # a huge text's frame, its joined copy and its token lists, given back
     out = os.fdopen(os.dup(1), "wb")  # the replies' own descriptor, as in the worker
     os.dup2(2, 1)

@@ -103,6 +103,7 @@ class MainScreen(WatchedScreen[None]):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
+        self._take_size_classes()
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield OutputPane(id="reasoning")
@@ -113,6 +114,18 @@ class MainScreen(WatchedScreen[None]):
                 yield MetricsPanel(id="metrics")
         yield RunsTable(id="runs")
         yield Footer(compact=True, show_command_palette=False)  # F1 and the help say Ctrl+P
+
+    def _take_size_classes(self) -> None:
+        """The breakpoint classes for the terminal's size, before the widgets are styled: set
+        by the screen's first resize instead, they restyled every widget once more at startup
+        (about 30 ms; the screen then finds them already right)."""
+        width, height = self.app.size
+        classes = {name: False for _, name in self.HORIZONTAL_BREAKPOINTS + self.VERTICAL_BREAKPOINTS}
+        for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
+            reached = [point for point in breakpoints if point[0] <= size]
+            if reached:
+                classes[max(reached)[1]] = True
+        self.update_classes(classes)
 
     @property
     def output(self) -> OutputPane:
