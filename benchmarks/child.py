@@ -410,9 +410,9 @@ def _tokens(total_tokens: int, chunk_chars: int, full_prefix_chunks: int) -> dic
 
 
 async def _first_send(base_url: str) -> dict:
-    """A worker spawned as the TUI spawns it (its encoding to be built once it is warm); a run
+    """A worker spawned as the TUI spawns it (with the encoding its counter is to build); a run
     sent the moment it says it is warm, then a second one: send → first chunk in the app, each.
-    The first used to wait for the encoding's build."""
+    The first used to wait for the encoding's build, then for what its request loaded."""
     from tui.engine.clock import monotonic_clock
     from tui.engine.events import Delta, Deltas
     from tui.engine.request import RunRequest

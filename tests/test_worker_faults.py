@@ -131,12 +131,21 @@ async def dead(pid: int) -> None:
     await asyncio.wait_for(asyncio.to_thread(os.waitid, os.P_PID, pid, os.WEXITED | os.WNOWAIT), 15)
 
 
+def _link(path: str) -> str | None:
+    """Where a descriptor of another process leads, or None if it closed meanwhile (the worker
+    opens and closes sockets and pipes of its own as it goes)."""
+    try:
+        return os.readlink(path)
+    except FileNotFoundError:
+        return None
+
+
 def frames_path(worker) -> str:  # noqa: ANN001
     """The worker's descriptor its frames to the app go out on: the one on the pipe the app
     reads (the worker's others are its token counter's)."""
     pid = worker.pid
     wanted = f"pipe:[{os.fstat(worker._process.stdout.fileno()).st_ino}]"
-    fds = [fd for fd in os.listdir(f"/proc/{pid}/fd") if os.readlink(f"/proc/{pid}/fd/{fd}") == wanted]
+    fds = [fd for fd in os.listdir(f"/proc/{pid}/fd") if _link(f"/proc/{pid}/fd/{fd}") == wanted]
     assert len(fds) == 1, fds
     return f"/proc/{pid}/fd/{fds[0]}"
 

@@ -418,7 +418,8 @@ def _start_worker(spawned: tuple[subprocess.Popen[bytes], str] | None = None):  
 
 def _warm_worker(streamer, resolved) -> None:  # noqa: ANN001
     """Have the worker build the client for the resolved endpoint, and its token counter the
-    tiktoken encoding the first run will count with (beside the streams, delaying none)."""
+    tiktoken encoding the first run will count with (a second later, or with that run's first
+    text if it comes sooner: beside the streams, delaying none)."""
     from .engine.target import Target
     from .engine.tokens import FALLBACK_ENCODING
 

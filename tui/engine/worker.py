@@ -86,8 +86,8 @@ async def _serve() -> None:
                 _, target, api, encoding = command
                 _warm(streamer, target, api)
                 write_frame(out, ("warm", 0))
-                if encoding:  # built beside whatever streams (see counter.py)
-                    asyncio.create_task(_load_encoding(out, counter, None, encoding))
+                if encoding:  # beside whatever streams (see counter.py), after a send made at once
+                    loop.call_later(ENCODING_AFTER, lambda: asyncio.create_task(_load_encoding(out, counter, None, encoding)))
             elif op == "stream":
                 _, number, request, target, spec = command
                 clock = clock_from_spec(spec)
@@ -173,6 +173,10 @@ async def _load_encoding(out, counter, number: int | None, name: str) -> None:  
     if number is not None:
         write_frame(out, ("encoding", number))
 
+
+#: How long after warming up the counter starts (and builds the likely encoding): a run sent
+#: sooner starts it with its first text, once that text is on its way.
+ENCODING_AFTER = 1.0
 
 #: Batches made within this long of the last frame wait for the next one (a flood of tiny
 #: reads then costs a frame per millisecond, not one per read; every event keeps its own
