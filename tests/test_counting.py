@@ -54,6 +54,31 @@ async def test_live_counts_catch_up_during_a_stall_and_the_last_is_exact(server)
     await streamer.close()
 
 
+async def test_the_final_count_comes_when_the_stream_ends_not_after_the_pause_between_counts():
+    """Live counts come at most every COUNT_EVERY (50 ms): a stream that ended during that
+    pause had its final count, and so its run's end, wait the pause out (40–50 ms every run).
+    With a pause of an hour here, the final count must still come at once."""
+    encoding = load_encoding("o200k_base")
+    first_counted = asyncio.Event()
+
+    async def stream():
+        yield [Delta("Hello ", 0.0)]
+        await first_counted.wait()  # the counter is in its pause now
+        yield [Delta("world", 0.1), Finished("stop", 0.1)]
+
+    async def consume() -> list[TokenCount]:
+        counts = []
+        async for batch in counted(stream(), "gpt-4o", None, count_every=3600):
+            for event in batch:
+                if isinstance(event, TokenCount):
+                    counts.append(event)
+                    first_counted.set()
+        return counts
+
+    counts = await asyncio.wait_for(consume(), 10)
+    assert counts[-1].final and counts[-1].answer == len(encoding.encode_ordinary("Hello world"))
+
+
 def token_counter_of(worker: WorkerStreamer, timeout: float = 15) -> int:
     """The pid of the worker's token counter (its one child), once it has started one."""
     deadline = time.monotonic() + timeout

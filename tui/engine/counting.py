@@ -70,7 +70,13 @@ def _prepare(choice: EncodingChoice) -> _Counts:
 
 
 async def counted(
-    batches: AsyncIterator[Batch], model: str, override: str | None, counter: CounterProcess | None = None, *, final_within: float = FINAL_WITHIN
+    batches: AsyncIterator[Batch],
+    model: str,
+    override: str | None,
+    counter: CounterProcess | None = None,
+    *,
+    final_within: float = FINAL_WITHIN,
+    count_every: float = COUNT_EVERY,
 ) -> AsyncIterator[Batch]:
     """``batches``, with TokenCount events among them (see the module's docstring), counted by
     ``counter`` or, without one, in a thread of this process. Once the stream is over, its
@@ -81,6 +87,8 @@ async def counted(
     answer: list[str] = []
     reasoning: list[str] = []
     stream_over = False
+    #: Set with stream_over: the pause between live counts ends there, not 50 ms later.
+    over = asyncio.Event()
     failure: BaseException | None = None
 
     async def pump() -> None:
@@ -96,6 +104,7 @@ async def counted(
             failure = exc
         finally:
             stream_over = True
+            over.set()
             text_waiting.set()
 
     async def count() -> None:
@@ -130,7 +139,13 @@ async def counted(
                     out.put_nowait([await advance(*texts, final)])
                     if final:
                         return
-                    await asyncio.sleep(COUNT_EVERY)
+                    # The next live count comes count_every later, or the final one as soon as
+                    # the stream is over: every run's end waited out the pause (40–50 ms).
+                    try:
+                        async with asyncio.timeout(count_every):
+                            await over.wait()
+                    except TimeoutError:
+                        pass
             finally:
                 if counter is not None and not final:  # cancelled, or failed: the counter drops the run
                     remote.forget()
