@@ -91,10 +91,10 @@ def token_counter_of(worker: WorkerStreamer, timeout: float = 15) -> int:
 
 @needs_proc
 async def test_a_run_sent_while_the_encoding_builds_is_not_held_back_and_its_count_catches_up(server):
-    """A run sent the moment the worker is warm, while the encoding it counts with is being
-    built, streams at once: it used to wait for the build (up to 0.6 s, the first send after
-    launch). Here the token counter is stopped, so neither the build (if it is still going) nor
-    any count can finish until the test lets it, and every chunk still arrives; once the
+    """A run sent while the encoding it counts with is being built streams at once: it used
+    to wait for the build (up to 0.6 s, the first send after launch). Here the token counter
+    (started a second after warm-up) is stopped, so neither the build (if it is still going)
+    nor any count can finish until the test lets it, and every chunk still arrives; once the
     counter goes on, the count is exact."""
     text = ["one ", "two ", "three ", "four"]
     server.push(Script([chunk(piece) for piece in text]))
@@ -133,10 +133,10 @@ def texts_of(events: list) -> list[str]:
 
 
 async def test_a_fresh_workers_first_run_counts_live_once_the_worker_is_warm(server):
-    """The worker builds the encoding as soon as it is warm (it waited for a second of idle
-    time first, and on a slow machine a person's first run began before that: it showed no
-    Tokens or Tok/s until its end). A run sent once the worker says it is warm counts as its
-    text arrives: a count comes while the server still holds the rest of the answer."""
+    """A run sent the moment the worker says it is warm (before its counter has started)
+    counts as its text arrives: its first text starts the counter and the build, and a count
+    comes while the server still holds the rest of the answer. (Once, a first run sent before
+    a deferred build showed no Tokens or Tok/s until its end.)"""
     server.push(Script([chunk("The first words of the answer, "), gate("rest"), chunk("and the rest.")]))
     target = Target(server.base_url, "k")
     worker = WorkerStreamer.spawn(target, encoding="o200k_base")

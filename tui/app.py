@@ -23,6 +23,8 @@ from .screens.main import MainScreen
 from .screens.watched import report_worker_failure
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from .profiles import Profiles
 
 
@@ -51,8 +53,8 @@ class StreamTuiApp(App[None]):
         super().__init__()
         #: Tune memory for streaming, as the command line does (tests build many apps in one
         #: process): big freed blocks go back to the system, the heap of imports and the first
-        #: screen is frozen out of the collector's way once drawn, and each send's leftover
-        #: cycles are collected once it ends.
+        #: screen is frozen out of the collector's way once drawn, and sends' leftover cycles
+        #: are collected (see send_ended).
         self.freeze_heap = freeze_heap
         self.session = session
         #: The theme the config file remembers (applied at mount), and where to remember a new one.
@@ -62,6 +64,9 @@ class StreamTuiApp(App[None]):
         self.add_mode("main", lambda: self._main)
         #: Keys typed before the prompt could take them (type-ahead while the app starts), in order.
         self._early_input: list[events.Event] | None = []
+        #: Sends ended since the last full collection, and the collection waiting for idleness.
+        self._sends_uncollected = 0
+        self._idle_collection: Timer | None = None
 
     async def on_event(self, event: events.Event) -> None:
         """Hold the keys and pastes that arrive before the prompt has focus, so a person who
@@ -69,6 +74,8 @@ class StreamTuiApp(App[None]):
         if self._early_input is not None and isinstance(event, (events.Key, events.Paste)) and not event.is_forwarded:
             self._early_input.append(event)
             return
+        if self._idle_collection is not None and isinstance(event, (events.Key, events.Paste, events.MouseDown)):
+            self._idle_collection.reset()  # the person is not idle: the collection waits
         await super().on_event(event)
 
     async def release_early_input(self) -> None:
@@ -101,18 +108,31 @@ class StreamTuiApp(App[None]):
             self.theme_changed_signal.subscribe(self, self._remember_theme)
 
     def send_ended(self) -> None:
-        """A send is over: with the collector tuned for streaming (see below), the cycles its
-        runs left behind (tasks, messages, frames) could wait a long time for a full
-        collection, and memory grew by about 200 kB a send; collect them once the end is drawn,
-        unless a new send has begun (benchmarks/run.py --only memory: 60 send-and-cancel cycles)."""
-        if self.freeze_heap:
+        """A send is over. With the collector tuned for streaming (see below), the cycles its
+        runs left behind (replaced footer keys, tasks, frames) could wait long for a full
+        collection: memory grew by about 200 kB a send (benchmarks/run.py --only memory, 60
+        send-and-cancel cycles). A full collection costs up to 130 ms after a long answer, so
+        it comes once the person is idle (no key for a second, no send running), and at the
+        latest at every tenth send's end, so quick sends cannot pile the cycles up."""
+        if not self.freeze_heap:
+            return
+        self._sends_uncollected += 1
+        if self._sends_uncollected >= _COLLECT_AFTER_SENDS:
             self.call_after_refresh(self._collect_unless_busy)
+        elif self._idle_collection is None:
+            self._idle_collection = self.set_timer(_IDLE_BEFORE_COLLECTING, self._collect_unless_busy)
+        else:
+            self._idle_collection.reset()
 
     def _collect_unless_busy(self) -> None:
-        if not self.session.busy:
+        if self._idle_collection is not None:
+            self._idle_collection.stop()
+            self._idle_collection = None
+        if not self.session.busy:  # else the send running now tries again when it ends
             import gc
 
             gc.collect()
+            self._sends_uncollected = 0
 
     def _remember_theme(self, theme) -> None:  # noqa: ANN001 - a textual Theme
         from .profiles import remember_theme
@@ -121,6 +141,12 @@ class StreamTuiApp(App[None]):
 
     async def on_unmount(self) -> None:
         await self.session.close()
+
+
+#: No key for this long after a send's end: the person is idle, the collection can come.
+_IDLE_BEFORE_COLLECTING = 1.0
+#: Sends that may end without a collection, however busy the person is.
+_COLLECT_AFTER_SENDS = 10
 
 
 def _out_of_the_collectors_way() -> None:

@@ -62,6 +62,11 @@ class CounterProcess:
         self._numbers = itertools.count(1)
         self._stopped = False
 
+    @property
+    def started(self) -> bool:
+        """A counter was started (it may have ended since)."""
+        return self._process is not None
+
     async def request(self, *command: Any) -> Any:
         return await asyncio.wrap_future(self._thread.submit(self._call, command, True))
 

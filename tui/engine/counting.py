@@ -87,7 +87,7 @@ async def counted(
     answer: list[str] = []
     reasoning: list[str] = []
     stream_over = False
-    #: Set with stream_over: the pause between live counts ends there, not 50 ms later.
+    #: Set with stream_over: it ends the pause between live counts.
     over = asyncio.Event()
     failure: BaseException | None = None
 

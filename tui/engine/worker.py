@@ -78,6 +78,13 @@ async def _serve() -> None:
     counter = CounterProcess()
     streamer = InProcessStreamer(counter)
     tasks: dict[int, asyncio.Task] = {}
+    later: list[asyncio.TimerHandle] = []
+
+    def start_counter(encoding: str) -> None:
+        # A run's first text may have started it already, building the run's own encoding.
+        if not counter.started:
+            asyncio.create_task(_load_encoding(out, counter, None, encoding))
+
     write_frame(out, ("ready",))
     while (command := await inbox.get()) is not None:
         try:
@@ -87,7 +94,7 @@ async def _serve() -> None:
                 _warm(streamer, target, api)
                 write_frame(out, ("warm", 0))
                 if encoding:  # beside whatever streams (see counter.py), after a send made at once
-                    loop.call_later(ENCODING_AFTER, lambda: asyncio.create_task(_load_encoding(out, counter, None, encoding)))
+                    later.append(loop.call_later(ENCODING_AFTER, start_counter, encoding))
             elif op == "stream":
                 _, number, request, target, spec = command
                 clock = clock_from_spec(spec)
@@ -109,6 +116,8 @@ async def _serve() -> None:
                 raise ValueError(f"unknown command {op!r}")
         except Exception as exc:  # noqa: BLE001 - one command failed, not the worker
             _answer_failed(out, command, exc)
+    for handle in later:
+        handle.cancel()
     for task in list(tasks.values()):
         task.cancel()
     await streamer.close()
@@ -158,8 +167,11 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
     client = streamer.client(target)
     resource = {"chat": lambda: client.chat.completions, "completions": lambda: client.completions, "responses": lambda: client.responses}[api]()
     resource.with_streaming_response  # noqa: B018 - imports on first access
-    anyio.Lock()  # anyio's asyncio backend: the connection pool's first lock loads it
-    encoding_for_model("")  # tiktoken's model table: the run's encoding is chosen at its first text
+    try:
+        anyio.Lock()  # anyio's asyncio backend: the connection pool's first lock loads it
+        encoding_for_model("")  # tiktoken and its model table: a run's encoding is chosen at its first text
+    except Exception as exc:  # noqa: BLE001 - only time is lost: the first run loads them itself
+        log_failure("Warming up the streaming worker", exc)
     gc.freeze()  # a long-lived heap, out of the collector's way while streaming
 
 

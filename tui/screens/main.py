@@ -125,7 +125,7 @@ class MainScreen(WatchedScreen[None]):
             reached = [point for point in breakpoints if point[0] <= size]
             if reached:
                 classes[max(reached)[1]] = True
-        self.update_classes(classes)
+        self.update_classes(classes, animate=False)
 
     @property
     def output(self) -> OutputPane:
