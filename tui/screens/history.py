@@ -47,12 +47,13 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         Binding("slash", "search", "Search"),
         Binding("enter", "open", "Timeline", show=True),
         Binding("r", "resend", "Send again"),
-        Binding("n", "continue_conversation", "Continue chat"),
+        Binding("n", "continue_conversation", "Continue", tooltip="Continue this run's chat"),
         Binding("d", "delete", "Delete"),
-        Binding("e", "export_one", "Export (JSONL)"),
-        Binding("a", "export_all", "Export listed"),
-        Binding("m", "export_markdown", "As Markdown"),
-        Binding("c", "copy", "Copy answer"),
+        Binding("e", "export_one", "Export", tooltip="Export this run as JSONL"),
+        # The footer fits 80 columns with these two left out (Ctrl+P lists them, as every key).
+        Binding("a", "export_all", "Export listed", show=False, tooltip="Export the listed runs as JSONL"),
+        Binding("m", "export_markdown", "As Markdown", show=False, tooltip="Export this run as Markdown"),
+        Binding("c", "copy", "Copy", tooltip="Copy the answer"),
     ]
 
     def __init__(self, session: RunSession, export_dir: Path | None = None) -> None:
@@ -72,7 +73,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         yield Static(id="count")
         yield MeasuredTable(id="history-runs", cursor_type="row", zebra_stripes=True)
         yield Static(id="detail")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)  # as on the main screen
 
     def on_mount(self) -> None:
         table = self.query_one("#history-runs", DataTable)
