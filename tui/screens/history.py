@@ -50,7 +50,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         Binding("n", "continue_conversation", "Continue", tooltip="Continue this run's chat"),
         Binding("d", "delete", "Delete"),
         Binding("e", "export_one", "Export", tooltip="Export this run as JSONL"),
-        # The footer fits 80 columns with these two left out (Ctrl+P lists them, as every key).
+        # The footer fits 80 columns with these two left out (the keys panel, Ctrl+P, lists all).
         Binding("a", "export_all", "Export listed", show=False, tooltip="Export the listed runs as JSONL"),
         Binding("m", "export_markdown", "As Markdown", show=False, tooltip="Export this run as Markdown"),
         Binding("c", "copy", "Copy", tooltip="Copy the answer"),
