@@ -20,6 +20,7 @@ from tui.engine import tokens
 from tui.engine.tokens import (
     IncrementalTokenCounter,
     TokenizerDataError,
+    count_text,
     encoding_for_model,
     load_encoding,
 )
@@ -321,6 +322,24 @@ def test_one_pretoken_longer_than_the_window_still_counts_exactly(encodings):
         counter = IncrementalTokenCounter(encoding)
         counter.add(text)
         assert counter.count() == len(encoding.encode_ordinary(text))
+
+
+def test_a_pretoken_of_megabytes_is_estimated_and_says_so(encodings):
+    """tiktoken's BPE on one pre-token of n MB takes about 46n MB and n/2 seconds: a 20 MB
+    one-word chunk cost the token counter 1 GB. Past MAX_WINDOW such a piece is estimated
+    (at ESTIMATED_BYTES_PER_TOKEN), the words around it still counted, and the count is
+    marked as an estimate, in the run's TokenCount as well."""
+    encoding = encodings["o200k_base"]
+    huge = "x" * (3 * IncrementalTokenCounter.MAX_WINDOW)
+    words = " and then words follow." * 100
+    counter = IncrementalTokenCounter(encoding)
+    counter.add("before " + huge + words)
+    count = counter.count()
+    assert counter.estimated
+    expected = len(encoding.encode_ordinary("before")) + len(huge) // IncrementalTokenCounter.ESTIMATED_BYTES_PER_TOKEN + len(encoding.encode_ordinary(words))
+    assert abs(count - expected) <= 2
+    assert not count_text("before " + huge, "", "gpt-4o").exact
+    assert count_text("a few words", "", "gpt-4o").exact
 
 
 def test_empty_counter_and_empty_adds(encodings):

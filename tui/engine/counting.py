@@ -62,7 +62,9 @@ class _Counts:
         for text in reasoning:
             self.reasoning.add(text)
             self.reasoning_chars += len(text)
-        return TokenCount(self.answer.count(), self.reasoning.count(), self.choice.name, self.choice.exact, self.answer_chars, self.reasoning_chars, final)
+        answer, reasoning = self.answer.count(), self.reasoning.count()
+        exact = self.choice.exact and not (self.answer.estimated or self.reasoning.estimated)
+        return TokenCount(answer, reasoning, self.choice.name, exact, self.answer_chars, self.reasoning_chars, final)
 
 
 def _prepare(choice: EncodingChoice) -> _Counts:

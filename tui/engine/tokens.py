@@ -142,19 +142,32 @@ def count_text(answer: str, reasoning: str, model: str, override: str | None = N
     """A final count of a whole text at once, as the stream's counter would have ended it."""
     choice = encoding_for_model(model, override)
     encoding = load_encoding(choice.name)
-    return TokenCount(
-        len(encoding.encode_ordinary(answer)), len(encoding.encode_ordinary(reasoning)), choice.name, choice.exact, len(answer), len(reasoning), True
-    )
+    answer_count, reasoning_count = IncrementalTokenCounter(encoding), IncrementalTokenCounter(encoding)
+    answer_count.add(answer)
+    reasoning_count.add(reasoning)
+    answer_tokens, reasoning_tokens = answer_count.count(), reasoning_count.count()  # before .estimated
+    exact = choice.exact and not (answer_count.estimated or reasoning_count.estimated)
+    return TokenCount(answer_tokens, reasoning_tokens, choice.name, exact, len(answer), len(reasoning), True)
 
 
 def count_each(name: str, texts: list[str]) -> list[int]:
     """Each text's own count in encoding ``name`` (the Timeline's tokens per chunk)."""
-    encode = load_encoding(name).encode_ordinary
-    return [len(encode(text)) for text in texts]
+    encoding = load_encoding(name)
+    encode = encoding.encode_ordinary
+    counts = []
+    for text in texts:
+        if len(text) <= IncrementalTokenCounter.WINDOW:
+            counts.append(len(encode(text)))
+        else:  # windowed, and bounded for a pre-token of megabytes
+            counter = IncrementalTokenCounter(encoding)
+            counter.add(text)
+            counts.append(counter.count())
+    return counts
 
 
 class IncrementalTokenCounter:
-    """Counts tokens of a growing text, always equal to tiktoken on the whole text.
+    """Counts tokens of a growing text, always equal to tiktoken on the whole text (but for a
+    pre-token of over 128 kB: see MAX_WINDOW and ``estimated``).
 
     tiktoken splits text into pre-tokens with a regex and runs BPE inside each one, so only
     the last few pre-tokens can still change as text arrives. The counter keeps a committed
@@ -169,6 +182,13 @@ class IncrementalTokenCounter:
     COMMIT_AT_PIECES = 8
     #: Characters encoded at a time when much text waits (memory stays flat for a 20 MB chunk).
     WINDOW = 65_536
+    #: The widest window: text that still cannot be committed within it holds a pre-token of
+    #: over 128 kB (fewer than COMMIT_AT_PIECES in 1 MB), and is estimated, not encoded:
+    #: tiktoken's BPE on one such piece takes about 46 MB and half a second per MB (a 20 MB
+    #: one-word chunk cost the counter 1 GB).
+    MAX_WINDOW = 1 << 20
+    #: UTF-8 bytes per token assumed for such a piece (English prose averages about four).
+    ESTIMATED_BYTES_PER_TOKEN = 4
 
     def __init__(self, encoding: tiktoken.Encoding) -> None:
         self._encoding = encoding
@@ -180,6 +200,8 @@ class IncrementalTokenCounter:
         self._count = 0
         self._dirty = False
         self._last_commit = 0
+        #: Some pre-token was too long to encode: the count is an estimate from there on.
+        self.estimated = False
 
     def add(self, text: str) -> None:
         """Take more text: O(1); the work happens in :meth:`count`."""
@@ -201,6 +223,10 @@ class IncrementalTokenCounter:
         while len(text) - start > window:
             cut = self._commit(text[start : start + window])
             if cut == 0:  # too few pre-tokens in the window (a very long one): a wider window
+                if window >= self.MAX_WINDOW:
+                    self._committed += self._estimate(text[start:])
+                    start = len(text)
+                    break
                 window *= 2
                 continue
             start += cut
@@ -211,6 +237,20 @@ class IncrementalTokenCounter:
         self._tail = text[cut:]
         self._count = self._committed + len(tokens) - self._last_commit
         return self._count
+
+    def _estimate(self, text: str) -> int:
+        """Count ``text`` piece by piece, as tiktoken does, but estimate the pieces too long to
+        encode; the text is then settled (a piece that goes on in the next chunk is counted in
+        two parts: this is an estimate)."""
+        self.estimated = True
+        total = 0
+        for match in self._pattern.finditer(text):
+            piece = match.group()
+            if len(piece) <= self.MAX_WINDOW:
+                total += len(self._encoding.encode_ordinary(piece))
+            else:
+                total += -(-len(piece.encode("utf-8")) // self.ESTIMATED_BYTES_PER_TOKEN)
+        return total
 
     def _commit(self, text: str, tokens: list[int] | None = None) -> int:
         """Commit the tokens of ``text`` before its last KEEP_PIECES pre-tokens; return where
