@@ -182,10 +182,10 @@ class IncrementalTokenCounter:
     COMMIT_AT_PIECES = 8
     #: Characters encoded at a time when much text waits (memory stays flat for a 20 MB chunk).
     WINDOW = 65_536
-    #: The widest window: text that still cannot be committed within it holds a pre-token of
-    #: over 128 kB (fewer than COMMIT_AT_PIECES in 1 MB), and is estimated, not encoded:
-    #: tiktoken's BPE on one such piece takes about 46 MB and half a second per MB (a 20 MB
-    #: one-word chunk cost the counter 1 GB).
+    #: The widest window. Text that still cannot be committed within it holds a pre-token of
+    #: over 128 kB (fewer than COMMIT_AT_PIECES in 1 MB): it is counted piece by piece, and a
+    #: piece longer than this is estimated, not encoded (tiktoken's BPE on one piece takes
+    #: about 46 MB and half a second per MB: a 20 MB one-word chunk cost the counter 1 GB).
     MAX_WINDOW = 1 << 20
     #: UTF-8 bytes per token assumed for such a piece (English prose averages about four).
     ESTIMATED_BYTES_PER_TOKEN = 4
