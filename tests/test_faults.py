@@ -210,15 +210,20 @@ async def test_a_refused_connection_is_one_line(server, tmp_path, refused_url):
     await run_case(server, tmp_path, case, refused_url, next_works=False)
 
 
-async def test_a_refused_connection_with_retries_shows_each_wait_then_fails(tmp_path, refused_url):
+async def test_a_refused_connection_with_retries_waits_each_then_fails(tmp_path, refused_url):
+    """A refused connection is retried after the SDK's first delay (0.5 s), then fails, and the
+    panel says the retry happened. (The wait itself is shown as "…: retry 1/2 in 2.0 s", see
+    the Retry-After test below: a test that looked for this one's 0.5 s of text missed it on
+    a loaded machine.)"""
     store = HistoryStore(tmp_path / "history.sqlite3")
     app = make_app(refused_url, history=store, retries=1)
     async with app.run_test(size=SIZE) as pilot:
         await send(pilot, "anyone?")
-        await wait_for(pilot, lambda: "connection: retry 1/1 in 0.5 s" in flat(panel_text(app)))
         await settle(pilot)
         run = await check_run(pilot, store, Case([], kind="unreachable", says=("Cannot reach",)))
-        assert len(run.metrics.retries) == 1
+        [retry] = run.metrics.retries
+        assert (retry.reason, retry.attempt, retry.of, retry.delay) == ("connection", 1, 1, 0.5)
+        assert "Retries 1, and the last failed too" in flat(panel_text(app))
     store.close()
 
 
