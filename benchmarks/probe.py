@@ -106,6 +106,7 @@ class GcPauses:
             "gen2": len(gen2),
             "max_ms": max((d for _, d in self.pauses), default=0.0) * 1000,
             "gen2_max_ms": max(gen2, default=0.0) * 1000,
+            "by_generation": {g: (sum(1 for k, _ in self.pauses if k == g), round(max((d for k, d in self.pauses if k == g), default=0.0) * 1000, 1), round(sum(d for k, d in self.pauses if k == g) * 1000, 1)) for g in (0, 1, 2)},
             "total_ms": sum(d for _, d in self.pauses) * 1000,
         }
 

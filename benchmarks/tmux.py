@@ -2,8 +2,13 @@
 
 A private tmux server (``-L streamtui-bench``) is started once and kept alive by an idle
 session, so each measured launch pays for creating a pane, not for starting tmux. Polling
-``capture-pane`` every ``POLL`` seconds bounds the resolution (and costs a process spawn per
-poll, on the same cores as the app).
+``capture-pane`` every ``POLL`` seconds bounds the resolution.
+
+The polls and keys go through one control-mode client (``tmux -C``, attached to the idle
+session so that it never sizes a measured pane), not a ``tmux`` process each: a process spawned
+every 10 ms took about half a core of the two the app and its baseline run on, and it took it
+from an app of two processes (the interface and its streaming worker) more than from a baseline
+of one.
 """
 
 from __future__ import annotations
@@ -25,7 +30,52 @@ def available() -> bool:
     return shutil.which("tmux") is not None
 
 
+class _Control:
+    """One ``tmux -C`` client: a command written on its stdin, its output read back between the
+    ``%begin`` and ``%end`` (or ``%error``) lines; notifications between replies are skipped."""
+
+    def __init__(self) -> None:
+        self._process = subprocess.Popen(
+            ["tmux", "-L", SOCKET, "-C", "attach-session", "-t", "keeper"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        self.run("display-message", "-p", "ready")  # the attach's own reply and notifications drained
+
+    def run(self, *args: str) -> tuple[bool, str]:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(" ".join(shlex.quote(arg) for arg in args) + "\n")
+        self._process.stdin.flush()
+        lines: list[str] | None = None
+        while line := self._process.stdout.readline():
+            line = line.rstrip("\n")
+            if lines is None:
+                if line.startswith("%begin "):
+                    lines = []
+                continue
+            if line.startswith(("%end ", "%error ")):
+                return line.startswith("%end "), "\n".join(lines) + ("\n" if lines else "")
+            lines.append(line)
+        raise RuntimeError(f"tmux control client ended while running {' '.join(args)}")
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=5)
+
+
+_control: _Control | None = None
+
+
 def _tmux(*args: str, check: bool = True) -> str:
+    if _control is not None:
+        ok, out = _control.run(*args)
+        if check and not ok:
+            raise RuntimeError(f"tmux {' '.join(args)}: {out.strip()}")
+        return out
     done = subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True)
     if check and done.returncode != 0:
         raise RuntimeError(f"tmux {' '.join(args)}: {done.stderr.strip()}")
@@ -35,11 +85,15 @@ def _tmux(*args: str, check: bool = True) -> str:
 @contextlib.contextmanager
 def tmux_server() -> Iterator[None]:
     _tmux("kill-server", check=False)
+    global _control
     _tmux("-f", "/dev/null", "new-session", "-d", "-s", "keeper", "-x", "80", "-y", "24", "sleep 100000")
+    _control = _Control()
     try:
         yield
     finally:
+        control, _control = _control, None
         _tmux("kill-server", check=False)
+        control.close()
 
 
 def capture(target: str) -> str:
