@@ -553,6 +553,32 @@ class TestFollowingTheEnd:
             assert pane.scroll_offset.y == pane.max_scroll_y and "latest" in drawn(pane)
 
 
+    async def test_a_growing_answer_scrolls_a_few_rows_at_a_time_and_ends_flush(self):
+        # A scroll repaints the whole pane: a stream scrolls once every few rows, not every row.
+        async with showing("".join(f"line {number}\n" for number in range(60)), size=(40, 26)) as pane:
+            scrolls = 0
+            for number in range(60, 100):
+                before = pane.scroll_offset.y
+                pane.append(f"line {number}\n")
+                await pause(pane)
+                scrolls += pane.scroll_offset.y != before
+                assert f"line {number}" in drawn(pane) and pane.scroll_offset.y == pane.max_scroll_y
+            assert scrolls <= 40 // 4 + 1
+            pane.append("the end")
+            pane.finish()
+            await pause(pane)
+            assert drawn(pane)[-1] == "the end"  # no blank rows left below the finished answer
+            assert pane.scroll_offset.y == pane.max_scroll_y
+
+    async def test_a_small_view_scrolls_every_row(self):
+        async with showing("".join(f"line {number}\n" for number in range(30)), size=(40, 8)) as pane:
+            for number in range(30, 40):
+                before = pane.scroll_offset.y
+                pane.append(f"line {number}\n")
+                await pause(pane)
+                assert pane.scroll_offset.y == before + 1 and drawn(pane)[-1] == f"line {number}"
+
+
 class TestNotes:
     """What the pane says besides the answer wraps to its width: nothing is cut off at 80 columns."""
 

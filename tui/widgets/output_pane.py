@@ -42,6 +42,10 @@ OutputMode = Literal["markdown", "raw"]
 
 #: Drawn rows kept for redraws; past this, rows far from the view are dropped.
 _STRIP_CACHE_ROWS = 400
+#: While an answer grows past the view, the view scrolls by up to this many rows at a time, with
+#: fewer blank rows than that below the answer (see ``_set_virtual_size``): 4 in a view of 24
+#: rows or more, 2 from 12 rows, 1 (a scroll a row) in a smaller view.
+_MOST_ROWS_AHEAD = 4
 #: Earlier turns of a conversation drawn above the answer (History keeps them all).
 LEAD_TURNS = 10
 #: Pygments styles for code blocks, on dark and on light themes (colours only: the pane's
@@ -364,6 +368,8 @@ class OutputPane(ScrollView, can_focus=True):
         if self.mode == "markdown" and self._markdown is not None:
             rows_before = self.row_count
             self._rows_changed(self._markdown.finish(), rows_before)
+        else:
+            self._set_virtual_size()  # without the blank rows kept below a growing answer
         self.call_after_refresh(self._follow_end)  # the last rows only count once laid out
 
     def last_code_block(self) -> str | None:
@@ -502,7 +508,15 @@ class OutputPane(ScrollView, can_focus=True):
 
     def _set_virtual_size(self) -> None:
         body = self.row_count + len(self._end_rows()) if self._length else len(self._wrapped(self._notice, max(self._wrap_width, 1)))
-        size = Size(self._wrap_width, len(self._lead()) + body)
+        height = len(self._lead()) + body
+        if self._length and not self._finished and height > self.container_size.height:
+            # A few blank rows below a growing answer: the view scrolls once every few rows.
+            # A scroll repaints the whole pane and its scrollbar, about half of what a
+            # streaming frame costs (benchmarks/run.py --only paced); a row added into a blank
+            # row repaints that row.
+            step = max(1, min(_MOST_ROWS_AHEAD, self.container_size.height // 6))
+            height = -(-height // step) * step
+        size = Size(self._wrap_width, height)
         old = self.virtual_size
         if size == old:
             return
