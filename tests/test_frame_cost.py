@@ -10,6 +10,7 @@ from tests.driving import make_app, on_the_wire, panel_text, send, wait_for
 from tests.support.scripted_server import Script, ScriptedServer, chunk, gate
 from tui.engine.clock import ManualClock
 from tui.widgets.output_pane import OutputPane
+from tui.widgets.prompt_input import PromptInput
 
 
 class PaneApp(App):
@@ -63,3 +64,60 @@ async def test_the_figures_ticking_lay_nothing_out():
             assert layouts == []
             server.release("rest")
             await wait_for(pilot, lambda: not app.session.busy)
+
+
+class PromptBesidePaneApp(App):
+    CSS = "OutputPane { height: 1fr; } PromptInput { height: 5; }"
+
+    def compose(self) -> ComposeResult:
+        yield OutputPane()
+        yield PromptInput()
+
+
+def theme_readings(prompt: PromptInput) -> list[int]:
+    """A list that grows by one each time the prompt reads its theme's styles from the CSS."""
+    readings: list[int] = []
+    theme = prompt._theme
+    read = theme.apply_css
+
+    def reading(text_area) -> None:  # noqa: ANN001
+        readings.append(1)
+        read(text_area)
+
+    theme.apply_css = reading
+    return readings
+
+
+async def test_a_streamed_frame_leaves_the_prompt_as_drawn_and_a_key_draws_it():
+    # The compositor calls every widget of a container for a repaint anywhere in it; Textual's
+    # TextArea read its theme from the CSS at every call: about 1 ms of each streamed frame.
+    app = PromptBesidePaneApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane, prompt = app.query_one(OutputPane), app.query_one(PromptInput)
+        prompt.cursor_blink = False  # a blink redraws the cursor's line, as it should
+        prompt.focus()
+        await pilot.pause()
+        readings = theme_readings(prompt)
+        for index in range(30):
+            pane.append(f"line {index}\n\n")
+            await pilot.pause()
+        await wait_for(pilot, lambda: any("line 29" in pane.render_line(y).text for y in range(pane.size.height)))
+        assert readings == []
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "x" in prompt.render_line(0).text)
+        assert readings
+
+
+async def test_the_prompt_takes_a_new_themes_colours():
+    app = PromptBesidePaneApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        prompt = app.query_one(PromptInput)
+        prompt.load_text("hello")
+        await pilot.pause()
+
+        def background() -> object:
+            return next(segment.style.bgcolor for segment in prompt.render_line(0) if "hello" in segment.text)
+
+        before = background()
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await wait_for(pilot, lambda: background() != before)

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from textual import events
 from textual.binding import Binding
+from textual.geometry import Region
 from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import TextArea
 
 #: Keys that send. Ctrl+J is what many terminals send for Ctrl+Enter; Alt+Enter as in elia and posting.
@@ -61,6 +64,16 @@ class PromptInput(TextArea):
             # (Textual calls each class's handler in turn unless told not to), and the key
             # bubbles on to the bindings.
             event.prevent_default()
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Textual's TextArea re-reads its theme's styles from the CSS at every call, and the
+        # compositor calls every widget of a container for a repaint anywhere in it: about 1 ms
+        # of each frame while an answer streams. Lines it has drawn and nothing has changed
+        # since come from its cache, without the theme; a line to draw reads the theme first.
+        cache = self._styles_cache  # textual 8.2's StylesCache (the version is pinned)
+        if all(y in cache._cache and y not in cache._dirty_lines for y in crop.line_range):
+            return Widget.render_lines(self, crop)
+        return super().render_lines(crop)
 
     def take(self) -> str:
         """The prompt to send: the box's text, leaving the box empty for what is typed next."""
