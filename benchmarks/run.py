@@ -27,10 +27,12 @@ from benchmarks import tmux  # noqa: E402
 from benchmarks.common import (  # noqa: E402
     PYTHON,
     ROOT,
+    cpu_ticks,
     machine,
     paced_server,
     run_child,
     scripted_server,
+    stolen_share,
 )
 from benchmarks.mdtext import markdown_words  # noqa: E402
 
@@ -545,12 +547,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="streamtui-bench-") as scratch:
         # The app's run history goes to a scratch file, never to the user's data directory.
         os.environ["STREAMTUI_HISTORY"] = str(Path(scratch) / "history.sqlite3")
+        stolen: dict[str, float] = {}
         for name in args.only or NAMES:
             t0 = perf()
+            ticks = cpu_ticks()
             print(f"… {name}", end="", flush=True)
             rows += BENCHES[name](options)
-            print(f" ({perf() - t0:.1f} s, load {os.getloadavg()[0]:.2f})", flush=True)
+            stolen[name] = stolen_share(ticks, cpu_ticks())
+            print(f" ({perf() - t0:.1f} s, load {os.getloadavg()[0]:.2f}, {100 * stolen[name]:.0f} % of the CPU time stolen by the hypervisor)", flush=True)
     info["loadavg_before"] = load_before
+    info["stolen_share"] = stolen
     print()
     print(table(rows, previous))
     failed = [row for row in rows if row.passed is False]
