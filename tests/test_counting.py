@@ -193,3 +193,19 @@ async def test_counted_here_a_run_that_starts_before_the_encoding_is_built_is_co
     counts = [index for index, event in enumerate(events) if isinstance(event, TokenCount)]
     assert len(counts) == 1 and events[counts[0]].final and events[counts[0]].answer == 2
     assert counts[0] > max(index for index, event in enumerate(events) if isinstance(event, Delta))
+
+
+async def test_warming_up_the_worker_sends_nothing_to_the_server(server):
+    """The warm-up builds the client and rehearses a request in memory (the SDK's first request
+    reads its parameter types): the server hears only the prompt the person sends."""
+    server.push(Script([chunk("Only this.")]))
+    target = Target(server.base_url, "k")
+    worker = WorkerStreamer.spawn(target, encoding="o200k_base")
+    try:
+        assert await worker.wait_ready()
+        assert server.requests == []
+        events = [event async for batch in worker.batches(RunRequest("x", "gpt-4o"), target, monotonic_clock) for event in batch]
+        assert "".join(texts_of(events)) == "Only this."
+        assert len(server.requests) == 1
+    finally:
+        worker.stop()

@@ -28,7 +28,7 @@ from tui.engine.events import (
     Usage,
 )
 from tui.engine.request import RunRequest
-from tui.engine.stream import make_client, stream_events
+from tui.engine.stream import make_client, rehearse, stream_events
 from tui.engine.target import Target
 
 TEXT = "Streaming shows the first words at once. Non-streaming waits for all of them."
@@ -196,3 +196,9 @@ async def test_each_chunk_is_stamped_when_its_bytes_are_read(server, client):
     sent = next(e for e in events if isinstance(e, RequestSent))
     a, b = [e for e in events if isinstance(e, Delta)]
     assert (sent.at, a.at, b.at) == (0.5, 0.5, 1.25)
+
+
+@pytest.mark.parametrize("api", ["chat", "completions", "responses"])
+async def test_a_rehearsal_runs_the_sdks_request_path_in_memory(api):
+    # Its address does not resolve: a rehearsal that reached for the network would fail.
+    assert isinstance(await rehearse(api), Finished)

@@ -99,6 +99,30 @@ def make_client(target: Target) -> AsyncOpenAI:
     return AsyncOpenAI(base_url=base_url, api_key=target.api_key, max_retries=0, timeout=timeout, http_client=http_client, default_query=query)
 
 
+async def rehearse(api: str) -> RunEvent:
+    """One streamed request of ``api`` made in memory, its answer an empty stream: nothing goes
+    on any wire. The SDK's first request reads its parameter types (``get_type_hints``) and
+    starts its thread pool, 10–15 ms of a first send right after launch; rehearsed, the first
+    send costs what the tenth does (benchmarks/run.py --only launch, "a send the moment it is
+    warm"). Returns how the rehearsal ended: ``Finished``, or ``Failed`` saying why."""
+    import httpx2
+    from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+    def empty_stream(request) -> httpx2.Response:  # noqa: ANN001 - an httpx2.Request
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=b"data: [DONE]\n\n")
+
+    http_client = DefaultAsyncHttpxClient(transport=httpx2.MockTransport(empty_stream))
+    client = AsyncOpenAI(base_url="http://rehearsal.invalid/v1", api_key="rehearsal", max_retries=0, http_client=http_client)
+    last: RunEvent | None = None
+    try:
+        async for batch in stream_batches(client, RunRequest("rehearsal", "rehearsal", api=api)):
+            last = batch[-1]
+    finally:
+        await client.close()
+    assert last is not None  # stream_batches ends every run with Finished or Failed
+    return last
+
+
 class InProcessStreamer:
     """Streams in this process: one SDK client per target, reused so connections are kept.
     Its runs are counted by ``counter`` (the streaming worker's), or in a thread here."""

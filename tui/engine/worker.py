@@ -92,6 +92,8 @@ async def _serve() -> None:
             if op == "warm":
                 _, target, api, encoding = command
                 _warm(streamer, target, api)
+                if inbox.empty():  # a send already waiting warms the SDK itself, sooner
+                    await _rehearsal(api)
                 write_frame(out, ("warm", 0))
                 if encoding:  # beside whatever streams (see counter.py), after a send made at once
                     later.append(loop.call_later(ENCODING_AFTER, start_counter, encoding))
@@ -173,6 +175,18 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
     except Exception as exc:  # noqa: BLE001 - only time is lost: the first run loads them itself
         log_failure("Warming up the streaming worker", exc)
     gc.freeze()  # a long-lived heap, out of the collector's way while streaming
+
+
+async def _rehearsal(api: str) -> None:
+    from .events import Failed
+    from .stream import rehearse
+
+    try:
+        ended = await rehearse(api)
+        if isinstance(ended, Failed):
+            log_failure(f"Rehearsing a request in the streaming worker failed: {ended.message}")
+    except Exception as exc:  # noqa: BLE001 - only time is lost: the first send warms the SDK itself
+        log_failure("Rehearsing a request in the streaming worker", exc)
 
 
 async def _load_encoding(out, counter, number: int | None, name: str) -> None:  # noqa: ANN001
