@@ -65,6 +65,28 @@ async def test_the_footer_keys_a_run_replaces_are_freed(server):
         assert [len(cache._cache) for cache in drawn_lines] == [0] * len(drawn_lines)
 
 
+async def test_the_footer_rebuilds_its_keys_only_when_what_they_show_changes(server):
+    """Textual rebuilt the footer's keys whenever the screen's bindings might have changed:
+    about fifteen times a send (each mounting and styling every key). Refreshes that change
+    nothing shown keep the keys; a run's start (Cancel offered) rebuilds them."""
+    server.push(held("run"))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        await wait_for(pilot, lambda: len(footer_keys(app)) > 0)
+        await pilot.pause()
+        keys = footer_keys(app)
+        for _ in range(3):
+            main.refresh_bindings()
+            await pilot.pause()
+        assert footer_keys(app) == keys and all(key.is_attached for key in keys)
+        await send(pilot, "go")
+        await wait_for(pilot, lambda: any(key.action == "cancel" for key in footer_keys(app)))
+        assert not any(key in footer_keys(app) for key in keys)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.session.busy)
+
+
 async def test_the_runs_table_keeps_only_lines_it_can_still_draw(server):
     """Each run changes the Runs table, and Textual keys its cached cells, rows and lines by
     the table's update count, which only grows: what was cached for an earlier count is never

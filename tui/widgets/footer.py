@@ -20,14 +20,35 @@ class Footer(TextualFooter):
     ``lru_cache`` on a method, so it keeps the style caches of the last 1,024 widgets drawn
     alive, with the lines each drew (about 7 KB a key, 0.15 MB a run until 1,024 keys)."""
 
+    _composed: tuple | None = None
+
     def compose(self) -> ComposeResult:
         # A screen short of room names the actions its footer may leave out (``footer_spare``).
         spare = getattr(self.screen, "footer_spare", frozenset())
+        self._composed = self._keys_shown()
         for widget in super().compose():
             if not (isinstance(widget, FooterKey) and widget.action in spare):
                 yield widget
 
+    def _keys_shown(self) -> tuple | None:
+        """What the keys would show now (None before the screen's bindings are known)."""
+        if not self._bindings_ready:  # textual 8.2's Footer (the version is pinned)
+            return None
+        spare = getattr(self.screen, "footer_spare", frozenset())
+        return tuple(
+            (binding.key, binding.description, binding.action, binding.group, enabled, tooltip)
+            for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
+            if binding.show and binding.action not in spare
+        )
+
     async def recompose(self) -> None:
+        # Textual rebuilds the keys whenever the screen's bindings might have changed: about
+        # fifteen times a send (a focus, a run's start and end), each mounting and styling every
+        # key (5 ms and more). Only a change of what they show rebuilds them.
+        if not self.is_attached:  # its screen has gone (Textual's recompose does nothing then)
+            return
+        if self._composed is not None and self._keys_shown() == self._composed:
+            return
         replaced = list(self.query("*"))
         await super().recompose()
         forget_closed_watchers(self)
