@@ -1,4 +1,5 @@
-"""Textual's Footer, without the keys it has replaced, and without the keys its screen can spare."""
+"""Textual's Footer, rebuilt only when its keys change, without the keys it has replaced, and
+without the keys its screen can spare."""
 
 from __future__ import annotations
 
