@@ -32,7 +32,9 @@ def available() -> bool:
 
 class _Control:
     """One ``tmux -C`` client: a command written on its stdin, its output read back between the
-    ``%begin`` and ``%end`` (or ``%error``) lines; notifications between replies are skipped."""
+    ``%begin`` and the ``%end`` (or ``%error``) of the same number. Only replies flagged 1 (to a
+    command from this client) count: the attach's own empty reply (flagged 0) comes whenever it
+    comes, and notifications between replies are skipped."""
 
     def __init__(self) -> None:
         self._process = subprocess.Popen(
@@ -43,27 +45,35 @@ class _Control:
             text=True,
             bufsize=1,
         )
-        self.run("display-message", "-p", "ready")  # the attach's own reply and notifications drained
 
     def run(self, *args: str) -> tuple[bool, str]:
         assert self._process.stdin is not None and self._process.stdout is not None
-        self._process.stdin.write(" ".join(shlex.quote(arg) for arg in args) + "\n")
-        self._process.stdin.flush()
-        lines: list[str] | None = None
+        if any("\n" in arg for arg in args):  # a newline would end the command there
+            raise ValueError(f"tmux command with a newline: {args!r}")
+        try:
+            self._process.stdin.write(" ".join(shlex.quote(arg) for arg in args) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError as exc:
+            raise RuntimeError(f"tmux control client ended before {' '.join(args)}") from exc
+        number: str | None = None
+        lines: list[str] = []
         while line := self._process.stdout.readline():
-            line = line.rstrip("\n")
-            if lines is None:
-                if line.startswith("%begin "):
-                    lines = []
+            fields = line.rstrip("\n").split(" ")
+            if number is None:
+                # %begin TIME NUMBER FLAGS: flags 1 for a command this client wrote.
+                if fields[0] == "%begin" and len(fields) == 4 and fields[3] == "1":
+                    number, lines = fields[2], []
                 continue
-            if line.startswith(("%end ", "%error ")):
-                return line.startswith("%end "), "\n".join(lines) + ("\n" if lines else "")
+            # A screen line could read "%end …" too: the end is the one with this number.
+            if fields[0] in ("%end", "%error") and len(fields) == 4 and fields[2] == number:
+                return fields[0] == "%end", "".join(lines)
             lines.append(line)
         raise RuntimeError(f"tmux control client ended while running {' '.join(args)}")
 
     def close(self) -> None:
         if self._process.stdin is not None:
-            self._process.stdin.close()
+            with contextlib.suppress(BrokenPipeError):
+                self._process.stdin.close()
         self._process.wait(timeout=5)
 
 

@@ -488,3 +488,27 @@ def test_nothing_that_ships_imports_posix_only_modules_unguarded():
                 names = [node.module]
             offenders += [f"{path.name}: {name}" for name in names if name.split(".")[0] in ("fcntl", "termios", "pwd", "grp", "resource")]
     assert offenders == []
+
+
+async def test_a_run_shown_again_ends_at_its_last_line(server):
+    """Selecting a finished run in the Runs table showed its answer as if it were still growing:
+    up to three blank rows below it (the rows a streaming answer keeps ahead of it), and its
+    last line not drawn as complete."""
+    long_answer = "".join(f"line {number}\n\n" for number in range(40)) + "the last line"
+    server.push(Script([chunk(long_answer)]))
+    server.push(Script([chunk("short")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(140, 45)) as pilot:
+        main = app.main_screen
+        for prompt in ("long", "short"):
+            main.prompt_input.load_text(prompt)
+            await pilot.press("ctrl+j")
+            await wait_for(pilot, lambda prompt=prompt: main.current is not None and main.current.request.prompt == prompt and not app.session.busy)
+        table = app.screen.query_one("#runs")
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await main.show_run(next(run for run in app.session.runs if run.request.prompt == "long"))
+        pane = main.output
+        await wait_for(pilot, lambda: "the last line" in pane.text)
+        await pilot.pause()
+        rows = [pane.render_line(y).text.strip() for y in range(pane.size.height)]
+        assert rows[-1] == "the last line", rows

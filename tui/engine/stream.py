@@ -113,14 +113,15 @@ async def rehearse(api: str) -> RunEvent:
 
     http_client = DefaultAsyncHttpxClient(transport=httpx2.MockTransport(empty_stream))
     client = AsyncOpenAI(base_url="http://rehearsal.invalid/v1", api_key="rehearsal", max_retries=0, http_client=http_client)
-    last: RunEvent | None = None
+    ended: RunEvent | None = None
     try:
         async for batch in stream_batches(client, RunRequest("rehearsal", "rehearsal", api=api)):
-            last = batch[-1]
+            ended = next((event for event in batch if isinstance(event, (Finished, Failed))), ended)
     finally:
         await client.close()
-    assert last is not None  # stream_batches ends every run with Finished or Failed
-    return last
+    if ended is None:
+        raise RuntimeError(f"the rehearsal of a {api} request ended without Finished or Failed")
+    return ended
 
 
 class InProcessStreamer:

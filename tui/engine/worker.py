@@ -37,6 +37,7 @@ import openai  # noqa: F401
 
 # isort: split
 import asyncio
+import gc
 import os
 import sys
 import threading
@@ -92,8 +93,10 @@ async def _serve() -> None:
             if op == "warm":
                 _, target, api, encoding = command
                 _warm(streamer, target, api)
+                await asyncio.sleep(0)  # commands read meanwhile reach the inbox
                 if inbox.empty():  # a send already waiting warms the SDK itself, sooner
                     await _rehearsal(api)
+                gc.freeze()  # a long-lived heap, out of the collector's way while streaming
                 write_frame(out, ("warm", 0))
                 if encoding:  # beside whatever streams (see counter.py), after a send made at once
                     later.append(loop.call_later(ENCODING_AFTER, start_counter, encoding))
@@ -160,8 +163,6 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
     """Build the client and load, before the first prompt, what the first request of ``api``
     loaded on its way: 20–40 ms of a send right after launch (the other APIs' modules load if
     they are ever used)."""
-    import gc
-
     import anyio
 
     from .tokens import encoding_for_model
@@ -174,7 +175,6 @@ def _warm(streamer, target, api: str) -> None:  # noqa: ANN001
         encoding_for_model("")  # tiktoken and its model table: a run's encoding is chosen at its first text
     except Exception as exc:  # noqa: BLE001 - only time is lost: the first run loads them itself
         log_failure("Warming up the streaming worker", exc)
-    gc.freeze()  # a long-lived heap, out of the collector's way while streaming
 
 
 async def _rehearsal(api: str) -> None:

@@ -559,10 +559,12 @@ class MainScreen(WatchedScreen[None]):
         self.output.clear()
         self._show_prompt(run)
         self.output.append(record.output, record.chunk_sizes or None)
+        self.output.finish()  # complete: its last line drawn as such, no rows kept for growth
         self.output.border_title = Text(f"Output · run #{run.number}")
         self.reasoning_pane.clear()
         self.reasoning_pane.set_class(bool(record.reasoning), "-visible")
         self.reasoning_pane.append(record.reasoning)
+        self.reasoning_pane.finish()
         self._drawn_parts, self._drawn_chunks, self._drawn_reasoning = len(run.answer_parts), run.metrics.chunks, len(run.reasoning_parts)
         self.refresh_panel()
 

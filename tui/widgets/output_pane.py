@@ -43,8 +43,8 @@ OutputMode = Literal["markdown", "raw"]
 #: Drawn rows kept for redraws; past this, rows far from the view are dropped.
 _STRIP_CACHE_ROWS = 400
 #: While an answer grows past the view, the view scrolls by up to this many rows at a time, with
-#: fewer blank rows than that below the answer (see ``_set_virtual_size``): 4 in a view of 24
-#: rows or more, 2 from 12 rows, 1 (a scroll a row) in a smaller view.
+#: fewer blank rows than that below the answer (see ``_set_virtual_size``): a sixth of the view's
+#: height (4 from 24 rows, 3 from 18, 2 from 12), 1 (a scroll a row) in a smaller view.
 _MOST_ROWS_AHEAD = 4
 #: Earlier turns of a conversation drawn above the answer (History keeps them all).
 LEAD_TURNS = 10
