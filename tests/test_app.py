@@ -56,6 +56,9 @@ async def test_escape_cancels_and_keeps_the_partial_text(server):
     async with app.run_test(size=(120, 36)) as pilot:
         await send(pilot, "long one")
         await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.chunks == 2)
+        # The live run has its row from the start, not only once it ends.
+        await wait_for(pilot, lambda: app.main_screen.runs_table.row_count == 1)
+        assert cell(app.main_screen.runs_table, 0, "Outcome") in ("waiting", "streaming")
         await pilot.press("escape")
         await settle(pilot)
         run = app.session.runs[-1]
@@ -239,6 +242,7 @@ async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
         await settle(pilot)
         await pilot.press("ctrl+o")  # the panel is empty: Compare takes the last prompt
         await wait_for(pilot, lambda: len(app.session.runs) == 3)
+        assert any("last prompt" in str(n.message) and "the same prompt" in str(n.message) for n in app._notifications)  # and says so
         await settle(pilot)
         first, streamed, waited = app.session.runs
         # A discarded warm-up (1 token) first, then the pair; both with temperature 0 and one seed.
@@ -252,6 +256,19 @@ async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
         assert [cell(app.main_screen.runs_table, row, "#") for row in range(3)] == ["3 ⇄2", "2 ⇄3", "1"]
         text = panel_text(app)
         assert "Compare" in text and "sooner" in text
+
+
+async def test_a_compare_warm_up_stops_reading_a_server_that_ignores_its_cap(server):
+    """The warm-up asks for 1 token; a server that streams on regardless is not read to its end
+    (that was the whole answer, with nothing shown but "warming up")."""
+    server.push(Script(words("many words " * 40) + [gate("never")]), Script(words("Streamed.")), Script(words("Waited.")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.main_screen.prompt_input.load_text("the prompt")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: len(app.session.runs) == 2 and not app.session.busy)
+        assert [run.metrics.state for run in app.session.runs] == ["done", "done"]
+        assert server.requests[0]["max_tokens"] == 1
 
 
 async def test_compare_drops_a_fair_parameter_the_model_refuses_and_says_so(server):

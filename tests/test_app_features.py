@@ -5,6 +5,7 @@ conversations and the History screen's search, delete and resend."""
 from __future__ import annotations
 
 import pytest
+from textual import events
 
 from tests.driving import cell, keys_from_a_terminal, make_app, panel_text, send, settle, wait_for
 from tests.support.scripted_server import Script, chunk, gate, words
@@ -19,6 +20,9 @@ async def test_f1_and_question_mark_open_help_with_every_key_and_figure(server):
         text = app.screen.query_one("Markdown")._markdown
         for words_in_help in ("Send the prompt", "Compare", "Timeline", "History", "Copy answer", "Ctrl+P", "TTFT", "E2E", "Client", "Gap p50", "First thought", "Tok/s"):
             assert words_in_help in text, words_in_help
+        # One way of naming keys (it mixed "Ctrl+J" and "^o"), and the keys that move about.
+        assert "Ctrl+O" in text and "Alt+C" in text and "^" not in text
+        assert "Tab" in text and "Ctrl+End" in text
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is app.main_screen)
         # "?" types into the prompt while it has focus; elsewhere it opens help.
@@ -27,6 +31,34 @@ async def test_f1_and_question_mark_open_help_with_every_key_and_figure(server):
         app.main_screen.runs_table.focus()
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+
+
+async def test_tab_from_the_prompt_goes_to_the_answer_and_ctrl_end_follows_it(server):
+    """Tab went from the prompt to the Run panel and the Runs table, the answer last; after a
+    wheel scroll (focus stays in the prompt), End moved the prompt's cursor and the view could
+    not follow again without Shift+Tab."""
+    server.push(Script(words("line of the answer\n\n" * 60) + [gate("more"), chunk("the last line")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        await send(pilot, "long")
+        output = main.output
+        await wait_for(pilot, lambda: output.max_scroll_y > 10 and output.scroll_offset.y == output.max_scroll_y)
+        assert main.prompt_input.has_focus
+        await pilot.press("tab")
+        assert output.has_focus
+        await pilot.press("shift+tab")
+        assert main.prompt_input.has_focus
+        for _ in range(3):  # the wheel, over the answer: the focus stays in the prompt
+            await pilot.pause()
+            output.post_message(events.MouseScrollUp(output, 2, 2, 0, 0, 0, False, False, False, screen_x=2, screen_y=2))
+        await wait_for(pilot, lambda: output.scroll_offset.y < output.max_scroll_y)
+        assert "Ctrl+End" in str(output.border_subtitle)  # says it is behind, and how to follow again
+        await pilot.press("ctrl+end")
+        server.release("more")
+        await settle(pilot)
+        assert output.scroll_offset.y == output.max_scroll_y and main.prompt_input.has_focus
+        assert not output.border_subtitle
 
 
 async def test_the_palette_runs_what_the_key_runs(server):
@@ -255,7 +287,19 @@ async def test_a_theme_picked_in_the_app_is_remembered(server, tmp_path):
         assert app.theme == "textual-light"
         app.theme = "nord"
         await wait_for(pilot, lambda: ConfigFile.load(config).theme == "nord")
+        # Said, not done silently: where it was written.
+        await wait_for(pilot, lambda: any("nord" in str(n.message) and str(config.name) in str(n.message) for n in app._notifications))
     assert config.read_text().startswith("# comment kept\n")
+
+
+async def test_a_theme_that_cannot_be_remembered_says_so(server, tmp_path):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    app = make_app(server.base_url, config_path=blocked / "config.toml")
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.theme = "nord"
+        await wait_for(pilot, lambda: any("not saved" in str(n.message) for n in app._notifications))
+        assert app.theme == "nord"  # the theme itself still changed
 
 
 async def test_the_same_prompt_sent_both_ways_is_compared_without_compare(server):
@@ -384,6 +428,30 @@ async def test_the_footer_fits_80_columns_while_a_run_streams(server):
         await wait_for(pilot, lambda: "cancel" not in shown() and "timeline" in shown())
 
 
+async def test_the_figures_bar_at_80_columns_keeps_the_comparison_and_drops_what_matters_least(server):
+    """The line was cut at its end: the hint became "^f", and with longer figures the
+    comparison itself (the point of Compare) went first."""
+    from tui.widgets.figures_bar import FiguresBar
+
+    server.default = Script(words("A fair answer of some words here."))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        main.prompt_input.load_text("compare me")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: len(app.session.runs) == 2)
+        await settle(pilot)
+        bar = main.query_one(FiguresBar)
+        shown = bar.render_line(0).text.strip()
+        assert "streamed: text" in shown and "sooner" in shown and "E2E" in shown
+        assert "…" not in shown and not shown.endswith("^f")
+        await pilot.resize_terminal(60, 24)  # narrower still: redrawn to fit, the comparison kept
+        await wait_for(pilot, lambda: bar.content_size.width == 58)
+        await pilot.pause()
+        shown = bar.render_line(0).text.strip()
+        assert "sooner" in shown and "…" not in shown
+
+
 async def test_a_compare_warm_up_is_shown_and_its_cancel_gives_the_prompt_back(server):
     """At 80×24, Ctrl+O: during the warm-up the figures bar said nothing new and the footer had
     no Cancel; Escape then dropped the prompt without a word. The bar says it warms up, Cancel
@@ -407,6 +475,46 @@ async def test_a_compare_warm_up_is_shown_and_its_cancel_gives_the_prompt_back(s
         assert app.session.runs == []
         assert any("prompt is back" in str(n.message) for n in app._notifications)
         server.release("warm")
+
+
+async def test_the_runs_table_at_80_columns_shows_the_prompt(server):
+    """The Prompt column came after Model and Chunks, off the screen at 80 columns; a narrow
+    table leaves out what the Run panel and History show, and widens again."""
+    server.default = Script(words("An answer."))
+    app = make_app(server.base_url, model="a-model-with-a-rather-long-name-q8_0")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await send(pilot, "tell me about cats")
+        await settle(pilot)
+        table = app.main_screen.runs_table
+
+        def prompt_column_start() -> int:
+            widths = [column.get_render_width(table) for column in table.ordered_columns]
+            labels = [column.label.plain for column in table.ordered_columns]
+            return sum(widths[: labels.index("Prompt")]) if "Prompt" in labels else 10**6
+
+        assert prompt_column_start() <= table.content_region.width - 10
+        assert cell(table, 0, "Prompt") == "tell me about cats" and cell(table, 0, "Outcome") == "done"
+        await pilot.resize_terminal(160, 40)
+        await wait_for(pilot, lambda: "Model" in [column.label.plain for column in table.ordered_columns])
+        assert cell(table, 0, "Model") == "a-model-with-a-rather-long-name-q8_0" and cell(table, 0, "Prompt") == "tell me about cats"
+
+
+async def test_the_timeline_at_80_columns_stacks_its_charts_under_the_chunks(server):
+    """Side by side at 80 columns, the chunks table left its Text column 3 characters."""
+    server.default = Script(words("one two three four five six seven"))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await send(pilot, "go")
+        await settle(pilot)
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.screen is not app.main_screen and app.screen.query_one("#chunks").row_count == 7)
+        await pilot.pause()
+        chunks, charts = app.screen.query_one("#chunks"), app.screen.query_one("#charts")
+        text_width = chunks.content_region.width - sum(column.get_render_width(chunks) for column in chunks.ordered_columns if column.label.plain != "Text")
+        assert text_width >= 30
+        assert charts.region.y >= chunks.region.bottom and charts.region.height >= 8
+        await pilot.resize_terminal(140, 45)  # wide: side by side again
+        await wait_for(pilot, lambda: charts.region.x > chunks.region.x)
 
 
 async def test_the_timeline_of_a_waited_run_has_no_full_gap_chart(server):
@@ -445,3 +553,19 @@ async def test_replacing_a_compare_in_its_warm_up_keeps_the_old_prompt_out_of_th
         await settle(pilot)
         assert app.session.runs[0].request.prompt == "second"
         assert main.prompt_input.text == ""
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "textual-light", "catppuccin-latte", "solarized-light"])
+async def test_the_unfocused_output_border_shows_on_every_theme(server, theme):
+    """The Output pane's border, unfocused, stands out from the background on dark and light
+    themes alike (it was the panel's colour lightened: white on white in catppuccin-latte)."""
+    from textual.color import Color
+
+    app = make_app(server.base_url, theme=theme)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.theme == theme and app.main_screen.prompt_input.has_focus
+        await pilot.pause()
+        x, y = app.main_screen.output.region.offset
+        style = app.screen.get_style_at(x, y + 1)  # the left edge, below the title
+        line, background = Color.from_rich_color(style.color), Color.from_rich_color(style.bgcolor)
+        assert abs(line.brightness - background.brightness) >= 0.12, (line.hex, background.hex)

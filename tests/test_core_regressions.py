@@ -38,7 +38,7 @@ async def history_after_one_run(pilot, app) -> None:
     from tui.screens.history import HistoryScreen
 
     type_ahead(app, "hello", "ctrl+j")
-    await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
+    await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1 and not app.session.busy)
     await pilot.press("ctrl+g")
     await wait_for(pilot, lambda: isinstance(app.screen, HistoryScreen) and app.screen.records)
 
@@ -125,7 +125,7 @@ async def test_a_second_send_while_streaming_asks_then_replaces_without_mixing_r
         await wait_for(pilot, lambda: "3.000 s" in panel_text(app))
         server.release("new-go")
         table = app.screen.query_one("#runs")
-        await wait_for(pilot, lambda: table.row_count == 2)
+        await wait_for(pilot, lambda: table.row_count == 2 and not app.session.busy)
         assert app.screen.query_one("#output").text == "new answer"
         numbers = [cell(table, row, "#").split()[0] for row in range(2)]
         assert len(set(numbers)) == 2
@@ -165,7 +165,7 @@ async def test_opening_history_or_timeline_twice_does_not_stack_them(server, tmp
     app = make_app(server.base_url, history=store)
     async with app.run_test(size=(120, 40)) as pilot:
         type_ahead(app, "hello", "ctrl+j")
-        await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
+        await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1 and not app.session.busy)
         depth = len(app.screen_stack)
         await pilot.press("ctrl+g")
         await wait_for(pilot, lambda: len(app.screen_stack) == depth + 1)
@@ -208,7 +208,7 @@ async def test_a_failure_before_the_request_is_a_failed_run(server, tmp_path, fa
         async with app.run_test(size=(120, 40)) as pilot:
             type_ahead(app, "hello?", "ctrl+j")
             table = app.screen.query_one("#runs")
-            await wait_for(pilot, lambda: table.row_count == 1)
+            await wait_for(pilot, lambda: table.row_count == 1 and not app.session.busy)
             assert cell(table, 0, "Outcome") == "failed"
             output = app.screen.query_one("#output")
             await wait_for(pilot, lambda: "Waiting for the first chunk" not in output.notice)
@@ -300,7 +300,7 @@ async def test_a_late_live_save_never_overwrites_the_finished_row(server, tmp_pa
         type_ahead(app, "hello", "ctrl+j")
         await wait_for(pilot, lambda: store.snapshots_waiting >= 1, timeout=10)
         server.release("end")
-        await wait_for(pilot, lambda: app.screen.query_one("#runs").row_count == 1)
+        await wait_for(pilot, lambda: app.session.runs and not app.session.runs[-1].metrics.running)
         store.gate.set()
         await wait_for(pilot, lambda: (rows := store.list_runs()) and rows[0].final and rows[0].state == "done" and rows[0].output == "first second")
         await app.session.writer.flush()  # everything queued is written, a late save included
@@ -345,7 +345,7 @@ async def test_an_internal_error_is_shown_logged_and_never_blamed_on_the_server(
     async with app.run_test(size=(120, 40)) as pilot:
         type_ahead(app, "hello", "ctrl+j")
         table = app.screen.query_one("#runs")
-        await wait_for(pilot, lambda: table.row_count == 1)
+        await wait_for(pilot, lambda: table.row_count == 1 and not app.session.busy)
         await wait_for(pilot, lambda: "nternal error" in panel_text(app))
         text = panel_text(app)
         assert "Malformed" not in text and "from the server" not in text

@@ -15,7 +15,7 @@ from tests.support.scripted_server import Script, chunk, gate, reasoning
 from tui.engine.clock import monotonic_clock
 from tui.engine.counter import CounterProcess
 from tui.engine.counting import counted
-from tui.engine.events import Delta, Deltas, Finished, TokenCount
+from tui.engine.events import Delta, Deltas, Failed, Finished, TokenCount
 from tui.engine.request import RunRequest
 from tui.engine.stream import InProcessStreamer
 from tui.engine.target import Target
@@ -180,6 +180,27 @@ async def test_a_run_whose_counter_never_answers_still_ends_and_says_why(log):
         assert "did not end within 0.5 s" in log.read_text()
         count = await asyncio.wait_for(counter.request("count", "one two", "", "gpt-4o", None), 30)
         assert count.answer == 2 and counter._process.pid != pid
+    finally:
+        counter.stop()
+
+
+@needs_proc
+async def test_a_run_that_brought_no_text_is_counted_without_asking_the_counter(log):
+    """A run that failed before any text (a dead server) has nothing to count: its final count
+    of 0 comes at once. It asked the token counter, which builds its encoding first: the
+    failure showed about a quarter of a second after the state said "failed"; here the counter
+    is stopped, and the count must come all the same."""
+    counter = CounterProcess()
+    try:
+        await counter.request("load", "o200k_base")
+        os.kill(counter._process.pid, signal.SIGSTOP)
+        events = []
+        stream = stream_of([Failed("Cannot reach the server", 1.0, "connection")])
+        async for batch in counted(stream, "gpt-4o", None, counter, final_within=0.5):
+            events.extend(batch)
+        counts = [event for event in events if isinstance(event, TokenCount)]
+        assert [(count.answer, count.reasoning, count.final) for count in counts] == [(0, 0, True)]
+        assert not log.exists() or "did not end" not in log.read_text()
     finally:
         counter.stop()
 

@@ -69,6 +69,13 @@ async def test_a_cancelled_run_keeps_its_partial_text_in_history(server, tmp_pat
         await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.chunks == 1)
         await pilot.press("escape")
         await settle(pilot)
+        await pilot.press("ctrl+g")
+        screen = app.screen
+        assert isinstance(screen, HistoryScreen)
+        await wait_for(pilot, lambda: screen.query_one("#history-runs").row_count == 1)
+        detail = str(screen.query_one("#detail").render())
+        # the state is said once: "Cancelled: the partial answer is kept.", not "cancelled: Cancelled: …"
+        assert "Cancelled: the partial answer is kept." in detail and "cancelled: Cancelled" not in detail.replace("\n", " ")
     (record,) = store.list_runs()
     assert record.state == "cancelled" and record.output == "partial " and record.final
 

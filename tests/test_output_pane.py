@@ -570,6 +570,34 @@ class TestFollowingTheEnd:
             assert drawn(pane)[-1] == "the end"  # no blank rows left below the finished answer
             assert pane.scroll_offset.y == pane.max_scroll_y
 
+    @pytest.mark.parametrize("action", ["page_up", "scroll_home", "scroll_up"])
+    async def test_a_key_that_scrolls_up_stays_up_when_text_comes_before_the_scroll(self, action):
+        # A key's scroll waits for the next refresh: a chunk appended before it found the view
+        # still following and pulled it back to the end (seen in a try-out, 2 PageUps in 20).
+        async with showing("".join(f"line {number}\n" for number in range(200)), size=(40, 12)) as pane:
+            pane.focus()
+            await pause(pane)
+            end = pane.max_scroll_y
+            await pane.run_action(action)  # what the key runs, with a chunk right behind it
+            pane.append("more\n")
+            await pause(pane)
+            assert pane.scroll_offset.y < end
+            if action == "scroll_home":
+                assert pane.scroll_offset.y == 0  # there at once: no animation to wait out
+
+    async def test_end_follows_again_at_once_while_text_comes(self):
+        # End animated for a second to where the end had been; the answer grew meanwhile and the
+        # view stopped short of it, not following.
+        async with showing("".join(f"line {number}\n" for number in range(200)), size=(40, 12)) as pane:
+            pane.focus()
+            await pane.run_action("scroll_home")
+            await pause(pane)
+            await pane.run_action("scroll_end")
+            for number in range(5):
+                pane.append(f"more {number}\n")
+                await pause(pane)
+            assert pane.scroll_offset.y == pane.max_scroll_y and "more 4" in drawn(pane)
+
     async def test_a_small_view_scrolls_every_row(self):
         async with showing("".join(f"line {number}\n" for number in range(30)), size=(40, 8)) as pane:
             for number in range(30, 40):

@@ -11,7 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import events
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
@@ -135,9 +135,19 @@ class StreamTuiApp(App[None]):
             self._sends_uncollected = 0
 
     def _remember_theme(self, theme) -> None:  # noqa: ANN001 - a textual Theme
+        self._save_theme(theme.name)
+
+    @work(group="theme", exit_on_error=False)
+    async def _save_theme(self, name: str) -> None:
+        """Write a theme picked in the app to the config file, and say where (or why not)."""
+        from .engine import format as fmt
         from .profiles import remember_theme
 
-        asyncio.get_running_loop().run_in_executor(None, remember_theme, self.config_path, theme.name)
+        problem = await asyncio.to_thread(remember_theme, self.config_path, name)
+        if problem is None:
+            self.notify(f"Theme {name}: saved in {fmt.path(self.config_path)}, for the next launch too.", timeout=4, markup=False)
+        else:
+            self.notify(f"Theme {name}, for this session only: not saved in the config file ({problem}).", severity="warning", timeout=6, markup=False)
 
     async def on_unmount(self) -> None:
         await self.session.close()

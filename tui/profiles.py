@@ -62,8 +62,9 @@ class Profiles:
             log_failure(f"Could not remember profile {name!r} in the config file", exc)
 
 
-def remember_theme(config_path: Path | None, theme: str) -> None:
-    """Write the theme picked in the app to the config file (call it in a thread)."""
+def remember_theme(config_path: Path | None, theme: str) -> str | None:
+    """Write the theme picked in the app to the config file (call it in a thread). Returns
+    why it could not, in one line, or None."""
     try:
         config = ConfigFile.load(config_path)
         if config.theme != theme:
@@ -71,3 +72,5 @@ def remember_theme(config_path: Path | None, theme: str) -> None:
             config.save()
     except (ConfigError, OSError) as exc:
         log_failure(f"Could not remember theme {theme!r} in the config file", exc)
+        return str(exc) if isinstance(exc, ConfigError) else (exc.strerror or str(exc))
+    return None

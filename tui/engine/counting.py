@@ -116,6 +116,11 @@ async def counted(
         await asyncio.sleep(0)
         try:
             choice = encoding_for_model(model, override)
+            if stream_over and not (answer or reasoning):
+                # No text at all (a failure before the answer): 0, at once. Asked, the counter
+                # built its encoding first, and the failure showed a quarter-second late.
+                out.put_nowait([TokenCount(0, 0, choice.name, choice.exact, final=True)])
+                return
             if counter is None:
                 if not is_loaded(choice.name):
                     # Building an encoding holds the interpreter lock for about a fifth of a

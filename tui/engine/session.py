@@ -55,6 +55,9 @@ COUNT_WITHIN = 20.0
 #: A Compare warm-up's answer: as short as the API allows.
 WARM_UP_TOKENS = 1
 WARM_UP_TOKENS_RESPONSES = 16
+#: A warm-up that brings more chunks than this times its cap comes from a server that ignores
+#: the cap: it stops there rather than read a whole answer (its connection is then not reused).
+WARM_UP_OVERRUN = 4
 
 
 class RunListener(Protocol):
@@ -365,15 +368,20 @@ class RunSession:
         return tuple(notes)
 
     async def _send_warm_up(self, request: RunRequest) -> Failed | None:
-        """Send the warm-up and read it to its end (to its first text if it has no cap)."""
+        """Send the warm-up and read it to its end, which keeps its connection for the pair (to
+        its first text if it has no cap; to a few times its cap if the server ignores the cap)."""
         batches = self.connection.batches(request, self.clock)
+        most_chunks = (request.max_tokens or 0) * WARM_UP_OVERRUN
+        chunks = 0
         try:
             async for batch in batches:
                 for event in batch:
                     if isinstance(event, Failed):
                         return event
-                    if request.max_tokens is None and isinstance(event, (Delta, Deltas)):
-                        return None
+                    if isinstance(event, (Delta, Deltas)):
+                        chunks += len(event.texts) if isinstance(event, Deltas) else 1
+                        if chunks > most_chunks:
+                            return None
         finally:
             await batches.aclose()  # type: ignore[attr-defined]
         return None

@@ -47,6 +47,11 @@ def prompt_cell(prompt: str, width: int = PROMPT_WIDTH) -> str:
     return one_line(prompt, width)
 
 
+def how_it_ended(state: str, message: str) -> str:
+    """"Failed: …", "Cancelled: …": the state once, even where the message names it."""
+    return message if message.lower().startswith(state) else f"{state.capitalize()}: {message}"
+
+
 def record_cells(record: RunRecord, *, token_source: TokenSource | None = None, pair_mark: str = "") -> dict[str, str]:
     """Every column a run table can show, by column name."""
     count, source = record_tokens(record, token_source)

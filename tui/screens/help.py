@@ -32,13 +32,20 @@ FIGURES: list[tuple[str, str]] = [
 ]
 
 
-def key_rows(bindings: list[Binding], app) -> list[tuple[str, str]]:  # noqa: ANN001 - the App
-    rows = []
-    for binding in bindings:
-        if binding.description:
-            keys = ", ".join(app.get_key_display(Binding(key, binding.action)) for key in binding.key.split(","))
-            rows.append((keys, binding.description))
-    return rows
+#: Key names that do not read well capitalized.
+KEY_NAMES = {"question_mark": "?", "pageup": "PageUp", "pagedown": "PageDown"}
+
+
+def key_name(key: str) -> str:
+    """"ctrl+o" as "Ctrl+O", "question_mark" as "?": one way of naming keys in the help (the
+    footer's "^o" is Textual's, and short)."""
+    *modifiers, last = key.split("+")
+    name = KEY_NAMES.get(last) or (last.upper() if len(last) == 1 else last.capitalize())
+    return "+".join([*(modifier.capitalize() for modifier in modifiers), name])
+
+
+def key_rows(bindings: list[Binding]) -> list[tuple[str, str]]:
+    return [(", ".join(key_name(key.strip()) for key in binding.key.split(",")), binding.description) for binding in bindings if binding.description]
 
 
 class HelpScreen(WatchedScreen[None]):

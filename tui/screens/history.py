@@ -23,7 +23,7 @@ from ..engine.export import export_file
 from ..engine.history import RunRecord
 from ..engine.sanitize import one_line
 from ..engine.session import RunSession
-from ..engine.summary import record_cells
+from ..engine.summary import how_it_ended, record_cells
 from ..widgets.footer import Footer
 from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
@@ -145,7 +145,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             if sent:
                 detail.append(f"\nsent with {sent}", style="dim")
             if record.error:
-                detail.append(f"\n{record.outcome}: {one_line(record.error, 400)}", style="red" if record.state == "failed" else "magenta")
+                detail.append("\n" + how_it_ended(record.outcome, one_line(record.error, 400)), style="red" if record.state == "failed" else "magenta")
         self.query_one("#detail", Static).update(detail)
 
     async def _full(self, records: list[RunRecord]) -> list[RunRecord]:

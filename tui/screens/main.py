@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import DataTable
 
 from ..engine import format as fmt
@@ -24,6 +25,7 @@ from ..engine.history import record_of
 from ..engine.run import Run
 from ..engine.sanitize import one_line
 from ..engine.session import RunSession
+from ..engine.summary import how_it_ended
 from ..widgets.figures_bar import FiguresBar
 from ..widgets.footer import Footer
 from ..widgets.metrics_panel import MetricsPanel
@@ -74,6 +76,7 @@ class MainScreen(WatchedScreen[None]):
         Binding("alt+v", "open_in_pager", "Open answer in pager", show=False, tooltip="$PAGER (less) on the answer"),
         Binding("alt+e", "open_in_editor", "Open answer in editor", show=False, tooltip="$EDITOR on the answer"),
         Binding("alt+t", "toggle_reasoning", "Show/hide reasoning", show=False, tooltip="Collapse or expand the reasoning pane"),
+        Binding("ctrl+end", "follow_output", "Follow the answer", show=False, tooltip="Back to the end of the answer, following it as it streams (from the prompt too)"),
         Binding("f1,question_mark", "help", "Help", tooltip="Every key, and what every figure means"),
     ]
     #: Palette entries without a key of their own: (name, help, action).
@@ -94,6 +97,8 @@ class MainScreen(WatchedScreen[None]):
         self._last_prompt = prompt
         #: How much of the current run the panes already show: answer parts and chunks, reasoning parts.
         self._drawn_parts = self._drawn_chunks = self._drawn_reasoning = 0
+        #: The state the Runs table last showed for the live run.
+        self._table_state = ""
         self._draw_scheduled = False
         self._last_draw = 0.0
         #: The clock the answer's frames are paced by (a test sets one it controls).
@@ -169,6 +174,7 @@ class MainScreen(WatchedScreen[None]):
 
     def on_mount(self) -> None:
         self.output.border_title = "Output"
+        self.output.behind_hint = "↓ more below · Ctrl+End follows the answer"
         self.reasoning_pane.border_title = "Reasoning"
         self.prompt_input.border_title = "Prompt · Ctrl+J send · Ctrl+↑/↓ earlier prompts"
         self.query_one("#side").border_title = "Run"
@@ -285,6 +291,8 @@ class MainScreen(WatchedScreen[None]):
                 self.prompt_input.give_back(text)
                 return
         self._replace_until = 0.0
+        if prompt is not text:
+            self.notify(f"Compare: the last prompt again, “{one_line(prompt, 60)}”.", timeout=4, markup=False)
         self.prompt_input.remember(prompt)
         self._last_prompt = prompt
         self.metrics_panel.message = ""
@@ -323,6 +331,9 @@ class MainScreen(WatchedScreen[None]):
         """While a send is live: redraw the figures (Elapsed ticks). The ticker stops itself
         once nothing is live, so no event of an old run can stop it during a new one."""
         self.refresh_panel()
+        run = self.current
+        if run is not None and run.metrics.running and run.metrics.state != self._table_state:
+            self._show_in_table(run)  # waiting → streaming, on the ticker rather than on a chunk
         if not self.session.busy:
             self._ticker.pause()
             self.refresh_bindings()
@@ -337,6 +348,7 @@ class MainScreen(WatchedScreen[None]):
         self.reasoning_pane.clear()
         self.reasoning_pane.remove_class("-visible")
         self._ticker.resume()
+        self._show_in_table(run)  # its row from the start; the ticker updates its state
         self.refresh_panel()
         self.refresh_bindings()
 
@@ -358,10 +370,10 @@ class MainScreen(WatchedScreen[None]):
                 if metrics.state == "done":
                     self.output.set_notice("(the server sent an empty answer)")
                 else:
-                    self.output.set_notice(_how_it_ended(metrics.state, metrics.error or "nothing arrived"))
+                    self.output.set_notice(how_it_ended(metrics.state, metrics.error or "nothing arrived"))
             elif metrics.state != "done":
                 # Below the partial text, which stays: how the answer ended, in full.
-                self.output.set_end_note(_how_it_ended(metrics.state, metrics.error or "stopped early"), failed=metrics.state == "failed")
+                self.output.set_end_note(how_it_ended(metrics.state, metrics.error or "stopped early"), failed=metrics.state == "failed")
             if metrics.state == "failed":
                 self.notify(one_line(metrics.error or "The run failed."), title=f"Run #{run.number} failed", severity="error", timeout=6, markup=False)
         self._show_in_table(run)
@@ -372,13 +384,14 @@ class MainScreen(WatchedScreen[None]):
         # Each row counts its run's tokens from the run's own best source, as the panel and
         # History do; the panel's comparison is where a pair is counted like with like.
         table = self.runs_table
+        self._table_state = run.metrics.state
         pair = self.session.pair_of(run)
         source = None
         other = None
         if pair is not None:
             other = pair.waited if run is pair.streamed else pair.streamed
-            table.show_run(record_of(other), pair_of=run.number if run.pair_id is not None else None, token_source=source)
-        table.show_run(record_of(run), pair_of=other.number if other is not None and run.pair_id is not None else None, token_source=source)
+            table.show_run(record_of(other), outcome=other.outcome, pair_of=run.number if run.pair_id is not None else None, token_source=source)
+        table.show_run(record_of(run), outcome=run.outcome, pair_of=other.number if other is not None and run.pair_id is not None else None, token_source=source)
 
     # -- drawing --------------------------------------------------------------------------------------
     def _schedule_draw(self) -> None:
@@ -592,6 +605,17 @@ class MainScreen(WatchedScreen[None]):
         else:
             self.query_one("#side").focus()
 
+    def action_follow_output(self) -> None:
+        self.output.scroll_end()
+
+    @property
+    def focus_chain(self) -> list[Widget]:
+        """Tab from the prompt goes to the answer: the prompt first, then the rest in screen
+        order (the prompt is below the panes, so Textual's order put the output last)."""
+        chain = super().focus_chain
+        prompt = next((widget for widget in chain if isinstance(widget, PromptInput)), None)
+        return chain if prompt is None else [prompt, *(widget for widget in chain if widget is not prompt)]
+
     def action_maximize_output(self) -> None:
         if self.maximized is not None:
             self.minimize()
@@ -626,16 +650,14 @@ class MainScreen(WatchedScreen[None]):
         if isinstance(self.app.screen, HelpScreen):
             return
         keys = [("Ctrl+J, Alt+Enter", "Send the prompt (Enter inserts a newline)"), ("Ctrl+↑ / Ctrl+↓", "Recall earlier prompts, from history too")]
-        keys += key_rows([binding for binding in self.BINDINGS if binding.action != "send"], self.app)
-        keys += key_rows(self.app.BINDINGS, self.app) + [("Ctrl+P", "The command palette: every action by name, and themes")]
+        keys += key_rows([binding for binding in self.BINDINGS if binding.action != "send"])
+        keys += [
+            ("Tab, Shift+Tab", "Focus the next or previous part: prompt, output, Run panel, Runs table"),
+            ("↑ ↓, PageUp, PageDown, Home, End", "Scroll the focused pane or table (End follows the answer again)"),
+        ]
+        keys += key_rows(self.app.BINDINGS) + [("Ctrl+P", "The command palette: every action by name, and themes")]
         self.app.push_screen(HelpScreen(keys))
 
     def run_action_soon(self, action: str) -> None:
         """Run a main-screen action as its key would (the command palette's entries do)."""
         self.call_later(self.run_action, action)
-
-
-def _how_it_ended(state: str, message: str) -> str:
-    """"Failed: …", "Cancelled: …": the state once, even where the message names it."""
-    label = state.capitalize()
-    return message if message.lower().startswith(state) else f"{label}: {message}"

@@ -54,6 +54,9 @@ def chunk_rows(record: RunRecord, texts: list[str], tokens_each: list[int] | Non
 
 class TimelineScreen(WatchedScreen[None]):
     CSS_PATH = "timeline.tcss"
+    #: Below 100 columns the charts go under the chunks table (beside it, its Text column was
+    #: 3 characters wide at 80 columns).
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
         Binding("c", "copy", "Copy answer"),

@@ -4,6 +4,7 @@ compared. The full panel opens as a drawer."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Static
 
@@ -13,46 +14,68 @@ from ..engine.run import Run
 from ..engine.summary import SOURCE_LABELS
 from .metrics_panel import STATE_STYLES
 
+#: How long each piece of the line is kept as the width shrinks: the lowest goes first. The
+#: run and its state are always shown; then what Compare is for, a cut, TTFT, E2E.
+_KEEP = {"hint": 0, "rate": 1, "tokens": 2, "e2e": 3, "ttft": 4, "cut": 5, "comparison": 6, "run": 9}
+
 
 class FiguresBar(Static):
     DEFAULT_CSS = """
     FiguresBar { height: 1; padding: 0 1; color: $text-muted; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self._shown: tuple = (None, None, "", None)
+
     def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None) -> None:
-        self.update(figures_line(run, comparison, hint, activity), layout=False)  # one row, always
+        self._shown = (run, comparison, hint, activity)
+        self.update(figures_line(run, comparison, hint, activity, width=self.content_size.width or None), layout=False)  # one row, always
+
+    def on_resize(self) -> None:
+        self.show(*self._shown)  # what fits changed
 
 
-def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None) -> Text:
+def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None, *, width: int | None = None) -> Text:
     """``activity``: what the session does that is not a run (a Compare warm-up): it is said
-    first, over the figures of the run before."""
-    line = Text(no_wrap=True, overflow="ellipsis")
+    first, over the figures of the run before. Within ``width`` cells, the pieces that matter
+    least are left out whole (see ``_KEEP``), rather than the line's end cut off."""
+    pieces: list[tuple[str, str, str]] = []  # (kind, text, style)
     if activity:
-        line.append(activity, style="bold yellow")
+        pieces.append(("run", activity, "bold yellow"))
     elif run is None:
-        line.append("idle", style="bold")
+        pieces.append(("run", "idle", "bold"))
     else:
         metrics = run.metrics
-        line.append(f"#{run.number} ")
-        line.append(metrics.state, style=f"bold {STATE_STYLES.get(metrics.state, '')}")
+        pieces.append(("run", f"#{run.number} ", ""))
+        pieces.append(("run", metrics.state, f"bold {STATE_STYLES.get(metrics.state, '')}"))
         if metrics.stream:
-            line.append(f" · TTFT {fmt.seconds(metrics.ttft)}")
+            pieces.append(("ttft", f" · TTFT {fmt.seconds(metrics.ttft)}", ""))
         if metrics.running:  # the live figure: how long it has taken so far
-            line.append(f" · {fmt.seconds(metrics.elapsed)} elapsed")
+            pieces.append(("e2e", f" · {fmt.seconds(metrics.elapsed)} elapsed", ""))
         else:
-            line.append(f" · E2E {fmt.seconds(metrics.e2e)}")
+            pieces.append(("e2e", f" · E2E {fmt.seconds(metrics.e2e)}", ""))
         source = metrics.token_source
         if source is not None:
             # While streaming the count is always tiktoken's (usage comes at the end): the
-            # source is named once the run has ended, which keeps the live line within 80 columns.
-            line.append(f" · {metrics.output_tokens:,} tok" + ("" if metrics.running else f" ({SOURCE_LABELS[source]})"))
+            # source is named once the run has ended, which keeps the live line short.
+            pieces.append(("tokens", f" · {metrics.output_tokens:,} tok" + ("" if metrics.running else f" ({SOURCE_LABELS[source]})"), ""))
         rate = metrics.decode_rate()
         if rate is not None:
-            line.append(f" · {fmt.rate(rate)} tok/s")
+            pieces.append(("rate", f" · {fmt.rate(rate)} tok/s", ""))
         if metrics.cut_short:
-            line.append(f" · cut: {metrics.cut_short}", style="yellow")
+            pieces.append(("cut", f" · cut: {metrics.cut_short}", "yellow"))
         if comparison is not None and comparison.time_saved is not None:
-            line.append(f" · streamed: text {fmt.seconds(comparison.time_saved)} sooner", style="bold green")
+            pieces.append(("comparison", f" · streamed: text {fmt.seconds(comparison.time_saved)} sooner", "bold green"))
     if hint:
-        line.append(f"   {hint}", style="dim")
+        pieces.append(("hint", f"   {hint}", "dim"))
+    if width is not None:
+        for kind in sorted(_KEEP, key=_KEEP.get):
+            if sum(cell_len(text) for _, text, _ in pieces) <= width:
+                break
+            if kind != "run":
+                pieces = [piece for piece in pieces if piece[0] != kind]
+    line = Text(no_wrap=True, overflow="ellipsis")
+    for _, text, style in pieces:
+        line.append(text, style=style)
     return line

@@ -26,6 +26,7 @@ from typing import Literal
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.geometry import Size
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
@@ -238,6 +239,8 @@ class OutputPane(ScrollView, can_focus=True):
         #: append: the position lags (a scroll waits for a refresh), and rows or the pane's height
         #: may change under it; either way the view would stop following for good.
         self._following = True
+        #: Shown on the border while the view is scrolled up from the end (the key to follow again).
+        self.behind_hint = "↓ more below"
 
     # -- content ----------------------------------------------------------------------------
     @property
@@ -265,7 +268,7 @@ class OutputPane(ScrollView, can_focus=True):
         self._finished = False
         self._relayout()
         self.scroll_to(y=0, animate=False, immediate=True)
-        self._following = True
+        self._set_following(True)
 
     @property
     def notice(self) -> str:
@@ -537,9 +540,31 @@ class OutputPane(ScrollView, can_focus=True):
             # appears at the next layout.
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
 
+    def scroll_to(self, x: float | None = None, y: float | None = None, **options) -> None:  # noqa: ANN003 - Widget.scroll_to's
+        """A scroll the keys ask for stops or resumes following at once, though Textual makes
+        the scroll itself wait for the next refresh: a chunk appended in between found the view
+        still following and pulled it back to the end (a PageUp was lost). None is animated:
+        on a long answer an animation took about a second, each step repainting the pane."""
+        if y is not None:
+            self._set_following(y >= self.max_scroll_y)
+        options["animate"] = False
+        super().scroll_to(x, y, **options)
+
+    def _set_following(self, following: bool) -> None:
+        if following != self._following:
+            self._following = following
+            self.border_subtitle = "" if following else Text(self.behind_hint)
+
+    def scroll_end(self, **options) -> None:  # noqa: ANN003 - Widget.scroll_end's
+        """End follows the answer again at once (it animated for a second, to where the end
+        had been when it was pressed)."""
+        self._set_following(True)
+        options["animate"] = False
+        super().scroll_end(**options)
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        self._following = new_value >= self.max_scroll_y
+        self._set_following(new_value >= self.max_scroll_y)
 
     def on_resize(self) -> None:
         width = self.scrollable_content_region.width

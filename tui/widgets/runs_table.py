@@ -10,9 +10,14 @@ from ..engine.metrics import TokenSource
 from ..engine.summary import record_cells
 from .measured_table import MeasuredTable
 
-#: The figures a comparison needs first; the model and the prompt, the widest, last (an 80-column
-#: terminal shows the outcome).
+#: The figures a comparison needs first; the model and the prompt, the widest, last.
 COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Tokens", "Tok/s", "Chunks", "Model", "Prompt")
+#: Narrower than this, the table leaves out what the Run panel and History show (Tok/s, Chunks,
+#: Model), so that the prompt is on screen: at 80 columns it was past the right edge.
+WIDE_FROM = 100
+NARROW_COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Tokens", "Prompt")
+#: The figures a live run's row leaves out until the run ends (it is not redrawn per chunk).
+LIVE_BLANKS = ("E2E", "Tokens", "Tok/s", "Chunks")
 
 
 class RunsTable(MeasuredTable):
@@ -20,21 +25,43 @@ class RunsTable(MeasuredTable):
     RunsTable { height: 100%; scrollbar-size-horizontal: 0; }
     """
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        #: Every row's cells, by row key, so the columns can change with the width.
+        self._cells: dict[str, dict[str, str]] = {}
+        self._columns: tuple[str, ...] = ()
+
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for column in COLUMNS:
-            self.add_column(column, key=column)
+        self._use_columns(NARROW_COLUMNS if self.app.size.width < WIDE_FROM else COLUMNS)
 
-    def show_run(self, record: RunRecord, *, pair_of: int | None = None, token_source: TokenSource | None = None) -> None:
-        """Add the run's row, or update it (a pair's first run, once its partner is done).
-        ``pair_of``: the number of the run it is paired with (Compare), marked on its row."""
+    def on_resize(self) -> None:
+        self._use_columns(NARROW_COLUMNS if self.size.width < WIDE_FROM else COLUMNS)
+
+    def _use_columns(self, columns: tuple[str, ...]) -> None:
+        if columns == self._columns:
+            return
+        self._columns = columns
+        self.clear(columns=True)
+        for column in columns:
+            self.add_column(column, key=column)
+        for key, cells in sorted(self._cells.items(), key=lambda item: -int(item[0])):
+            self.add_row(*(Text(cells[column]) for column in columns), key=key, height=None)
+
+    def show_run(self, record: RunRecord, *, outcome: str, pair_of: int | None = None, token_source: TokenSource | None = None) -> None:
+        """Add the run's row, or update it (as it goes; a pair's first run, once its partner is
+        done). ``outcome``: the live run's own (its record, not final yet, would read as
+        interrupted). ``pair_of``: the number of the run it is paired with (Compare)."""
         mark = f" ⇄{pair_of}" if pair_of is not None else ""
-        cells = record_cells(record, token_source=token_source, pair_mark=mark)
-        values = [Text(cells[column]) for column in COLUMNS]
+        cells = record_cells(record, token_source=token_source, pair_mark=mark) | {"Outcome": outcome}
+        if not record.final:  # live: the panel has its figures as they go; the row has them at its end
+            cells |= dict.fromkeys(LIVE_BLANKS, "…")
         key = str(record.id)
+        self._cells[key] = cells
+        values = [Text(cells[column]) for column in self._columns]
         if key in self.rows:
-            for column, value in zip(COLUMNS, values):
+            for column, value in zip(self._columns, values):
                 self.update_cell(key, column, value, update_width=True)
             return
         # Auto height: Textual then drops its cached lines once it has measured the row, where a
