@@ -58,7 +58,7 @@ async def test_escape_cancels_and_keeps_the_partial_text(server):
         await wait_for(pilot, lambda: app.main_screen.current is not None and app.main_screen.current.metrics.chunks == 2)
         # The live run has its row from the start, not only once it ends.
         await wait_for(pilot, lambda: app.main_screen.runs_table.row_count == 1)
-        assert cell(app.main_screen.runs_table, 0, "Outcome") in ("waiting", "streaming")
+        assert cell(app.main_screen.runs_table, 0, "Outcome") == "running"
         await pilot.press("escape")
         await settle(pilot)
         run = app.session.runs[-1]
@@ -256,6 +256,42 @@ async def test_compare_resends_the_last_prompt_both_ways_as_a_pair(server):
         assert [cell(app.main_screen.runs_table, row, "#") for row in range(3)] == ["3 ⇄2", "2 ⇄3", "1"]
         text = panel_text(app)
         assert "Compare" in text and "sooner" in text
+
+
+async def test_a_compare_pair_is_counted_from_one_source_in_the_runs_table(server):
+    """The waited run had the server's usage and the streamed one only tiktoken's count: the
+    rows read "7 usage" beside "6 tiktoken" for the same answer. A pair's rows share a source."""
+    answer = "An answer of a few words."
+    server.push(Script(words(answer)), Script(words(answer)), Script(words(answer), usage=(3, 7)))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(140, 36)) as pilot:
+        app.main_screen.prompt_input.load_text("the prompt")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: len(app.session.runs) == 2 and not app.session.busy)
+        await settle(pilot)
+        table = app.main_screen.runs_table
+        tokens = [cell(table, row, "Tokens") for row in range(2)]
+        assert tokens[0].split()[1:] == tokens[1].split()[1:] == ["tiktoken"], tokens
+
+
+async def test_a_compare_is_not_judged_before_both_runs_end(server):
+    """While the pair's second run was still going, the panel compared its partial count with
+    the first's: "answers differ: 40 vs 132 tokens", gone once it ended."""
+    server.push(Script(words("warm")), Script(words("one two three four five six seven eight")), Script([gate("end")] + words("one two three four five six seven eight")))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(140, 45)) as pilot:
+        app.main_screen.prompt_input.load_text("the prompt")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: len(app.session.runs) == 2 and app.session.runs[1].metrics.state == "waiting")
+        await wait_for(pilot, lambda: "streamed /" in panel_text(app))
+        from tui.widgets.figures_bar import FiguresBar
+
+        assert "compare 2/2" in app.main_screen.query_one(FiguresBar).render().plain  # the bar says a Compare is under way
+        text = " ".join(panel_text(app).split())  # as read, whatever the wrapping
+        assert "once both runs have ended" in text and "Saved" not in text and "differ" not in text
+        server.release("end")
+        await settle(pilot)
+        assert "Saved" in panel_text(app)
 
 
 async def test_a_compare_warm_up_stops_reading_a_server_that_ignores_its_cap(server):

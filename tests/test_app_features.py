@@ -49,6 +49,11 @@ async def test_tab_from_the_prompt_goes_to_the_answer_and_ctrl_end_follows_it(se
         assert output.has_focus
         await pilot.press("shift+tab")
         assert main.prompt_input.has_focus
+        await pilot.press("pageup")  # a one-line prompt has no page: the answer scrolls
+        assert main.prompt_input.has_focus
+        await wait_for(pilot, lambda: output.scroll_offset.y < output.max_scroll_y)
+        await pilot.press("ctrl+end")
+        await wait_for(pilot, lambda: output.scroll_offset.y == output.max_scroll_y)
         for _ in range(3):  # the wheel, over the answer: the focus stays in the prompt
             await pilot.pause()
             output.post_message(events.MouseScrollUp(output, 2, 2, 0, 0, 0, False, False, False, screen_x=2, screen_y=2))
@@ -77,9 +82,21 @@ async def test_the_palette_runs_what_the_key_runs(server):
             return hits.highlighted is not None and "Stream" in str(hits.get_option_at_index(hits.highlighted).prompt)
 
         await wait_for(pilot, stream_highlighted)  # the search is done, its best hit chosen
+        hits = app.screen.query_one("CommandList")
+        assert "Ctrl+T" in str(hits.get_option_at_index(hits.highlighted).prompt)  # its key, named as the help names it
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.session.params.stream is False)
         assert app.screen is app.main_screen
+
+
+async def test_escape_closes_the_figures_drawer_when_nothing_runs(server):
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        await pilot.press("ctrl+f")
+        assert main.has_class("-figures-open")
+        await pilot.press("escape")
+        assert not main.has_class("-figures-open")
 
 
 async def test_at_80x24_the_key_figures_show_and_the_panel_is_a_drawer(server):
@@ -290,6 +307,13 @@ async def test_a_theme_picked_in_the_app_is_remembered(server, tmp_path):
         # Said, not done silently: where it was written.
         await wait_for(pilot, lambda: any("nord" in str(n.message) and str(config.name) in str(n.message) for n in app._notifications))
     assert config.read_text().startswith("# comment kept\n")
+    # The next launch applies it without a word (it said "saved" again at every launch).
+    app = make_app(server.base_url, config_path=config, theme="nord")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.theme == "nord")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not any("Theme" in str(n.message) for n in app._notifications)
 
 
 async def test_a_theme_that_cannot_be_remembered_says_so(server, tmp_path):
@@ -450,6 +474,23 @@ async def test_the_figures_bar_at_80_columns_keeps_the_comparison_and_drops_what
         await pilot.pause()
         shown = bar.render_line(0).text.strip()
         assert "sooner" in shown and "…" not in shown
+
+
+async def test_the_figures_bar_names_the_token_source_as_the_table_does(server):
+    """A model tiktoken does not know is counted with o200k_base as an estimate: the table said
+    "tiktoken est.", the bar "(tiktoken)"."""
+    from tui.widgets.figures_bar import FiguresBar
+
+    server.default = Script(words("Some words of an answer."))
+    app = make_app(server.base_url, model="some-local-model")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await send(pilot, "hello")
+        await settle(pilot)
+        assert "tok (tiktoken est.)" in app.main_screen.query_one(FiguresBar).render().plain
+        await pilot.resize_terminal(120, 36)  # the table has its Tokens column from 100 columns
+        table = app.main_screen.runs_table
+        await wait_for(pilot, lambda: "Tokens" in table.columns)
+        assert cell(table, 0, "Tokens").endswith("tiktoken est.")
 
 
 async def test_a_compare_warm_up_is_shown_and_its_cancel_gives_the_prompt_back(server):

@@ -189,6 +189,24 @@ async def test_opening_history_or_timeline_twice_does_not_stack_them(server, tmp
 # -- 4. a failure before the request --------------------------------------------------------
 
 
+async def test_a_request_refused_has_no_token_count_and_shows_at_once(tmp_path):
+    """The request itself reaches a dead server: the run showed "0 tiktoken est." for tokens,
+    as if an answer of no tokens had been measured; and its failure waited for a count."""
+    holder, url = refused_url()
+    app = make_app(url, model="gpt-4o", retries=0)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            type_ahead(app, "hello?", "ctrl+j")
+            table = app.screen.query_one("#runs")
+            await wait_for(pilot, lambda: table.row_count == 1 and not app.session.busy)
+            run = app.session.runs[-1]
+            assert run.metrics.state == "failed" and run.metrics.chunks == 0
+            assert cell(table, 0, "Tokens") == "–" and run.metrics.output_tokens is None
+            assert "Tokens" in panel_text(app) and "0 (tiktoken" not in panel_text(app)
+    finally:
+        holder.close()
+
+
 @pytest.mark.parametrize("failure", ["refused", "bad_url", "models_401"])
 async def test_a_failure_before_the_request_is_a_failed_run(server, tmp_path, failure):
     """No --model given, and looking it up fails (server down, a URL that is not one, a 401
@@ -210,6 +228,7 @@ async def test_a_failure_before_the_request_is_a_failed_run(server, tmp_path, fa
             table = app.screen.query_one("#runs")
             await wait_for(pilot, lambda: table.row_count == 1 and not app.session.busy)
             assert cell(table, 0, "Outcome") == "failed"
+            assert cell(table, 0, "Tokens") == "–"  # nothing arrived: no count, not "0 tiktoken est."
             output = app.screen.query_one("#output")
             await wait_for(pilot, lambda: "Waiting for the first chunk" not in output.notice)
             assert output.notice.strip()

@@ -380,6 +380,8 @@ async def test_ttft_counts_from_the_request_that_answered(server, tmp_path):
         await wait_for(pilot, lambda: len(server.requests) == 2)
         await on_the_wire(pilot, run)
         assert run.metrics.sent_at == pytest.approx(1.0)
+        # Still running: the retry is not yet "before the request that answered".
+        await wait_for(pilot, lambda: "Retries 1 so far" in flat(panel_text(app)))
         clock.set(1.25)
         server.release("text")
         await settle(pilot)

@@ -143,10 +143,10 @@ class StreamTuiApp(App[None]):
         from .engine import format as fmt
         from .profiles import remember_theme
 
-        problem = await asyncio.to_thread(remember_theme, self.config_path, name)
-        if problem is None:
+        written, problem = await asyncio.to_thread(remember_theme, self.config_path, name)
+        if written:
             self.notify(f"Theme {name}: saved in {fmt.path(self.config_path)}, for the next launch too.", timeout=4, markup=False)
-        else:
+        elif problem is not None:
             self.notify(f"Theme {name}, for this session only: not saved in the config file ({problem}).", severity="warning", timeout=6, markup=False)
 
     async def on_unmount(self) -> None:

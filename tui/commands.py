@@ -16,10 +16,16 @@ class MainScreenCommands(Provider):
     def _commands(self) -> list[tuple[str, str, str]]:
         """(name, help, action) of every main-screen action: from its bindings, plus the ones
         that have no key."""
+        from .screens.help import key_name
         from .screens.main import MainScreen
 
-        commands = [(binding.description, binding.tooltip or "", binding.action) for binding in MainScreen.BINDINGS if binding.description]
-        commands += MainScreen.PALETTE_ONLY
+        commands = [
+            (binding.description, f"{binding.tooltip or ''} · {', '.join(key_name(key.strip()) for key in binding.key.split(','))}", binding.action)
+            for binding in MainScreen.BINDINGS
+            if binding.description
+        ]
+        in_conversation = self.app.session.conversation is not None  # type: ignore[attr-defined]
+        commands += [command for command in MainScreen.PALETTE_ONLY if in_conversation or command[2] != "single_prompts"]
         return commands
 
     def _run(self, action: str) -> None:

@@ -62,15 +62,17 @@ class Profiles:
             log_failure(f"Could not remember profile {name!r} in the config file", exc)
 
 
-def remember_theme(config_path: Path | None, theme: str) -> str | None:
+def remember_theme(config_path: Path | None, theme: str) -> tuple[bool, str | None]:
     """Write the theme picked in the app to the config file (call it in a thread). Returns
-    why it could not, in one line, or None."""
+    whether it was written (not if the file has it already: the theme applied at launch), and
+    why it could not be, in one line, or None."""
     try:
         config = ConfigFile.load(config_path)
-        if config.theme != theme:
-            config.set_theme(theme)
-            config.save()
+        if config.theme == theme:
+            return False, None
+        config.set_theme(theme)
+        config.save()
     except (ConfigError, OSError) as exc:
         log_failure(f"Could not remember theme {theme!r} in the config file", exc)
-        return str(exc) if isinstance(exc, ConfigError) else (exc.strerror or str(exc))
-    return None
+        return False, str(exc) if isinstance(exc, ConfigError) else (exc.strerror or str(exc))
+    return True, None

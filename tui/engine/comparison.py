@@ -43,6 +43,11 @@ class Comparison:
         return self.streamed.metrics.state == "done" and self.waited.metrics.state == "done"
 
     @property
+    def running(self) -> bool:
+        """One of the two runs has not ended: nothing is compared yet."""
+        return self.streamed.metrics.running or self.waited.metrics.running
+
+    @property
     def token_source(self) -> TokenSource | None:
         """The best source both runs have, so their counts compare like with like."""
         for source in ("server", "model", "tiktoken"):

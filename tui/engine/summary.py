@@ -34,13 +34,16 @@ def decode_rate(record: RunRecord, tokens: int | None) -> float | None:
     return (tokens - 1) / (record.e2e - record.ttft)
 
 
+def source_label(source: str, estimated: bool = False) -> str:
+    """"usage", "model", "tiktoken", or "tiktoken est." (the model's encoding unknown)."""
+    label = SOURCE_LABELS.get(source, source)
+    return label + " est." if source == "tiktoken" and estimated else label
+
+
 def tokens_cell(count: int | None, source: str | None, estimated: bool = False) -> str:
     if count is None or source is None:
         return fmt.NONE
-    label = SOURCE_LABELS.get(source, source)
-    if source == "tiktoken" and estimated:
-        label += " est."
-    return f"{count:,} {label}"
+    return f"{count:,} {source_label(source, estimated)}"
 
 
 def prompt_cell(prompt: str, width: int = PROMPT_WIDTH) -> str:

@@ -59,8 +59,9 @@ class MainScreen(WatchedScreen[None]):
     #: The footer shows the keys a person needs first; Help (F1) and the palette list all.
     BINDINGS = [
         Binding("ctrl+j", "send", "Send", tooltip="Send the prompt (also Alt+Enter in the prompt)"),
-        Binding("ctrl+o", "compare", "Compare", tooltip="Send the prompt streamed and not, side by side"),
+        Binding("ctrl+o", "compare", "Compare", tooltip="Send the prompt streamed and waited, one after the other, and compare them"),
         Binding("escape", "cancel", "Cancel", tooltip="Cancel the running request (the partial answer stays)"),
+        Binding("escape", "close_figures", show=False),  # when nothing runs: the drawer, if open
         Binding("ctrl+t", "toggle_streaming", "Stream", tooltip="Streaming on or off for the next run"),
         Binding("ctrl+l", "timeline", "Timeline", tooltip="Every chunk of the shown run, and a plot of text over time"),
         Binding("ctrl+g", "history", "History", tooltip="Past runs: search, reopen, export"),
@@ -76,6 +77,8 @@ class MainScreen(WatchedScreen[None]):
         Binding("alt+v", "open_in_pager", "Open answer in pager", show=False, tooltip="$PAGER (less) on the answer"),
         Binding("alt+e", "open_in_editor", "Open answer in editor", show=False, tooltip="$EDITOR on the answer"),
         Binding("alt+t", "toggle_reasoning", "Show/hide reasoning", show=False, tooltip="Collapse or expand the reasoning pane"),
+        Binding("pageup", "page_output(-1)", show=False),
+        Binding("pagedown", "page_output(1)", show=False),
         Binding("ctrl+end", "follow_output", "Follow the answer", show=False, tooltip="Back to the end of the answer, following it as it streams (from the prompt too)"),
         Binding("f1,question_mark", "help", "Help", tooltip="Every key, and what every figure means"),
     ]
@@ -97,8 +100,8 @@ class MainScreen(WatchedScreen[None]):
         self._last_prompt = prompt
         #: How much of the current run the panes already show: answer parts and chunks, reasoning parts.
         self._drawn_parts = self._drawn_chunks = self._drawn_reasoning = 0
-        #: The state the Runs table last showed for the live run.
-        self._table_state = ""
+        #: Whether the Runs table has the live run's row yet.
+        self._row_shown = False
         self._draw_scheduled = False
         self._last_draw = 0.0
         #: The clock the answer's frames are paced by (a test sets one it controls).
@@ -332,8 +335,8 @@ class MainScreen(WatchedScreen[None]):
         once nothing is live, so no event of an old run can stop it during a new one."""
         self.refresh_panel()
         run = self.current
-        if run is not None and run.metrics.running and run.metrics.state != self._table_state:
-            self._show_in_table(run)  # waiting → streaming, on the ticker rather than on a chunk
+        if run is not None and run.metrics.running and not self._row_shown:
+            self._show_in_table(run)  # the live run's row, at its first tick: not per chunk
         if not self.session.busy:
             self._ticker.pause()
             self.refresh_bindings()
@@ -348,7 +351,7 @@ class MainScreen(WatchedScreen[None]):
         self.reasoning_pane.clear()
         self.reasoning_pane.remove_class("-visible")
         self._ticker.resume()
-        self._show_in_table(run)  # its row from the start; the ticker updates its state
+        self._row_shown = False  # its row comes at the next tick, out of the way of the first chunk
         self.refresh_panel()
         self.refresh_bindings()
 
@@ -381,12 +384,12 @@ class MainScreen(WatchedScreen[None]):
         self.refresh_bindings()
 
     def _show_in_table(self, run: Run) -> None:
-        # Each row counts its run's tokens from the run's own best source, as the panel and
-        # History do; the panel's comparison is where a pair is counted like with like.
+        # Each row counts its run's tokens from the run's own best source, but a Compare pair's
+        # two rows from the source both have ("7 usage" beside "6 tiktoken" was no comparison).
         table = self.runs_table
-        self._table_state = run.metrics.state
+        self._row_shown = True
         pair = self.session.pair_of(run)
-        source = None
+        source = pair.token_source if pair is not None and run.pair_id is not None else None
         other = None
         if pair is not None:
             other = pair.waited if run is pair.streamed else pair.streamed
@@ -595,6 +598,8 @@ class MainScreen(WatchedScreen[None]):
             return self.session.busy
         if action == "toggle_figures":
             return self.has_class("-narrow")
+        if action == "close_figures":
+            return self.has_class("-figures-open")
         return True
 
     def action_toggle_figures(self) -> None:
@@ -608,6 +613,11 @@ class MainScreen(WatchedScreen[None]):
     def action_follow_output(self) -> None:
         self.output.scroll_end()
 
+    def action_page_output(self, pages: int) -> None:
+        """PageUp/PageDown where the focused part has no page of its own (a short prompt)."""
+        output = self.output
+        output.scroll_page_up() if pages < 0 else output.scroll_page_down()
+
     @property
     def focus_chain(self) -> list[Widget]:
         """Tab from the prompt goes to the answer: the prompt first, then the rest in screen
@@ -615,6 +625,10 @@ class MainScreen(WatchedScreen[None]):
         chain = super().focus_chain
         prompt = next((widget for widget in chain if isinstance(widget, PromptInput)), None)
         return chain if prompt is None else [prompt, *(widget for widget in chain if widget is not prompt)]
+
+    def action_close_figures(self) -> None:
+        self.remove_class("-figures-open")
+        self.refresh_panel()
 
     def action_maximize_output(self) -> None:
         if self.maximized is not None:
@@ -653,7 +667,7 @@ class MainScreen(WatchedScreen[None]):
         keys += key_rows([binding for binding in self.BINDINGS if binding.action != "send"])
         keys += [
             ("Tab, Shift+Tab", "Focus the next or previous part: prompt, output, Run panel, Runs table"),
-            ("↑ ↓, PageUp, PageDown, Home, End", "Scroll the focused pane or table (End follows the answer again)"),
+            ("↑ ↓, PageUp, PageDown, Home, End", "Scroll the focused pane or table (End follows the answer again); in the prompt, PageUp and PageDown scroll the answer"),
         ]
         keys += key_rows(self.app.BINDINGS) + [("Ctrl+P", "The command palette: every action by name, and themes")]
         self.app.push_screen(HelpScreen(keys))

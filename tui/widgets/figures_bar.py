@@ -11,7 +11,7 @@ from textual.widgets import Static
 from ..engine import format as fmt
 from ..engine.comparison import Comparison
 from ..engine.run import Run
-from ..engine.summary import SOURCE_LABELS
+from ..engine.summary import source_label
 from .metrics_panel import STATE_STYLES
 
 #: How long each piece of the line is kept as the width shrinks: the lowest goes first. The
@@ -49,8 +49,13 @@ def figures_line(run: Run | None, comparison: Comparison | None = None, hint: st
         metrics = run.metrics
         pieces.append(("run", f"#{run.number} ", ""))
         pieces.append(("run", metrics.state, f"bold {STATE_STYLES.get(metrics.state, '')}"))
+        if run.pair_id is not None and metrics.running:  # a Compare is under way, not a single run
+            pieces.append(("cut", f" · compare {1 if run.pair_id == run.number else 2}/2", "bold"))
         if metrics.stream:
             pieces.append(("ttft", f" · TTFT {fmt.seconds(metrics.ttft)}", ""))
+        retry = metrics.waiting_retry
+        if retry is not None:  # said as the panel says it: a dead server is not "waiting"
+            pieces.append(("cut", f" · {retry.reason}: retry {retry.attempt}/{retry.of} in {retry.delay:.1f} s", "yellow"))
         if metrics.running:  # the live figure: how long it has taken so far
             pieces.append(("e2e", f" · {fmt.seconds(metrics.elapsed)} elapsed", ""))
         else:
@@ -59,13 +64,14 @@ def figures_line(run: Run | None, comparison: Comparison | None = None, hint: st
         if source is not None:
             # While streaming the count is always tiktoken's (usage comes at the end): the
             # source is named once the run has ended, which keeps the live line short.
-            pieces.append(("tokens", f" · {metrics.output_tokens:,} tok" + ("" if metrics.running else f" ({SOURCE_LABELS[source]})"), ""))
+            label = "" if metrics.running else f" ({source_label(source, metrics.encoding is not None and not metrics.encoding.exact)})"
+            pieces.append(("tokens", f" · {metrics.output_tokens:,} tok{label}", ""))
         rate = metrics.decode_rate()
         if rate is not None:
             pieces.append(("rate", f" · {fmt.rate(rate)} tok/s", ""))
         if metrics.cut_short:
             pieces.append(("cut", f" · cut: {metrics.cut_short}", "yellow"))
-        if comparison is not None and comparison.time_saved is not None:
+        if comparison is not None and not comparison.running and comparison.time_saved is not None:
             pieces.append(("comparison", f" · streamed: text {fmt.seconds(comparison.time_saved)} sooner", "bold green"))
     if hint:
         pieces.append(("hint", f"   {hint}", "dim"))

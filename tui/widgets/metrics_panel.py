@@ -172,7 +172,10 @@ def _rows(panel: MetricsPanel, run: Run | None) -> tuple[Rows, Rows]:
         rows.insert(1, ("Finish", Text(f"cut short: {metrics.cut_short} ({metrics.finish_reason})", style="bold yellow")))
     if metrics.retries:
         tried = len(metrics.retries)
-        rows.append(("Retries", f"{tried}, and the last failed too" if metrics.state == "failed" else f"{tried} before the request that answered"))
+        if metrics.running:
+            rows.append(("Retries", f"{tried} so far"))
+        else:
+            rows.append(("Retries", f"{tried}, and the last failed too" if metrics.state == "failed" else f"{tried} before the request that answered"))
     settings: Rows = [
         ("Endpoint", Text(run.endpoint_label or panel.endpoint)),
         ("Model", Text(one_line(run.request.model or panel.model, 80))),
@@ -190,7 +193,7 @@ def _tokens(run: Run) -> Text:
     metrics = run.metrics
     source = metrics.token_source
     if source is None:
-        return Text(fmt.NONE if metrics.running else "not counted")
+        return Text(fmt.NONE if metrics.running or not (metrics.answer_chars or metrics.reasoning_chars) else "not counted")
     text = Text(f"{metrics.output_tokens:,}")
     label = SOURCE_NAMES[source]
     if source == "tiktoken" and metrics.encoding is not None:
@@ -237,8 +240,11 @@ def _comparison_rows(comparison: Comparison) -> Rows:
     rows: Rows = [
         ("", ""),
         (Text("Compare", style="bold underline"), f"#{streamed.number} streamed / #{waited.number} waited"),
-        ("First text", f"{fmt.seconds(comparison.first_text_streamed)} / {fmt.seconds(comparison.first_text_waited)}"),
     ]
+    if comparison.running:  # a partial count against a whole one said "answers differ"
+        rows.append(("", Text("measured once both runs have ended", style="dim")))
+        return rows + _fairness_rows(streamed)
+    rows.append(("First text", f"{fmt.seconds(comparison.first_text_streamed)} / {fmt.seconds(comparison.first_text_waited)}"))
     saved, speedup = comparison.time_saved, comparison.speedup
     if saved is not None:
         rows.append(("Saved", Text(f"{fmt.seconds(saved)} sooner" + (f" ({speedup:,.1f}×)" if speedup else ""), style="bold green")))
@@ -250,6 +256,12 @@ def _comparison_rows(comparison: Comparison) -> Rows:
         per_s, per_w = comparison.time_per_token
         rows.append(("", Text(f"answers differ: {fmt.count(tokens_s)} vs {fmt.count(tokens_w)} tokens", style="bold yellow")))
         rows.append(("Per token", f"{fmt.seconds(per_s)} / {fmt.seconds(per_w)} (E2E ÷ tokens)"))
+    return rows + _fairness_rows(streamed)
+
+
+def _fairness_rows(streamed: Run) -> Rows:
+    """What both runs of the pair were sent with, and whether a warm-up came first."""
+    rows: Rows = []
     fair = _params(streamed)
     if fair:
         rows.append(("Both sent", fair))

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual import events
+from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.geometry import Region
 from textual.message import Message
@@ -49,6 +50,19 @@ class PromptInput(TextArea):
 
     def on_mount(self) -> None:
         self.move_cursor(self.document.end)  # a prefilled prompt (--prompt) is typed on, not into
+
+    def action_cursor_page_up(self) -> None:
+        self._page(super().action_cursor_page_up)
+
+    def action_cursor_page_down(self) -> None:
+        self._page(super().action_cursor_page_down)
+
+    def _page(self, move) -> None:  # noqa: ANN001 - TextArea's own page action
+        """A prompt that fits its box has no page to move by: the key goes on to the screen,
+        which scrolls the answer (PageUp in the prompt did nothing)."""
+        if self.wrapped_document.height <= self.scrollable_content_region.height:
+            raise SkipAction()
+        move()
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key in SEND_KEYS or event.key in COMPARE_KEYS:

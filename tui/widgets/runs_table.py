@@ -12,12 +12,13 @@ from .measured_table import MeasuredTable
 
 #: The figures a comparison needs first; the model and the prompt, the widest, last.
 COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Tokens", "Tok/s", "Chunks", "Model", "Prompt")
-#: Narrower than this, the table leaves out what the Run panel and History show (Tok/s, Chunks,
-#: Model), so that the prompt is on screen: at 80 columns it was past the right edge.
+#: Narrower than this, the table leaves out what the figures bar, the Run panel and History show
+#: (Tokens, Tok/s, Chunks, Model), so that the prompt is readable: at 80 columns it was past the
+#: right edge, and with Tokens ("1,234 tiktoken est.") it kept about 10 characters.
 WIDE_FROM = 100
-NARROW_COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Tokens", "Prompt")
+NARROW_COLUMNS = ("#", "Stream", "Outcome", "TTFT", "E2E", "Prompt")
 #: The figures a live run's row leaves out until the run ends (it is not redrawn per chunk).
-LIVE_BLANKS = ("E2E", "Tokens", "Tok/s", "Chunks")
+LIVE_BLANKS = ("TTFT", "E2E", "Tokens", "Tok/s", "Chunks")
 
 
 class RunsTable(MeasuredTable):
@@ -50,13 +51,15 @@ class RunsTable(MeasuredTable):
             self.add_row(*(Text(cells[column]) for column in columns), key=key, height=None)
 
     def show_run(self, record: RunRecord, *, outcome: str, pair_of: int | None = None, token_source: TokenSource | None = None) -> None:
-        """Add the run's row, or update it (as it goes; a pair's first run, once its partner is
-        done). ``outcome``: the live run's own (its record, not final yet, would read as
-        interrupted). ``pair_of``: the number of the run it is paired with (Compare)."""
+        """Add the run's row, or update it (a pair's first run, once its partner is done).
+        ``outcome``: the run's own (its record, not final while it runs, would read as
+        interrupted); a live run reads "running" (no wider than the column's title: a column
+        never narrows, and "connecting" kept the prompt's room). ``pair_of``: the number of
+        the run it is paired with (Compare)."""
         mark = f" ⇄{pair_of}" if pair_of is not None else ""
-        cells = record_cells(record, token_source=token_source, pair_mark=mark) | {"Outcome": outcome}
+        cells = record_cells(record, token_source=token_source, pair_mark=mark) | {"Outcome": outcome if record.final else "running"}
         if not record.final:  # live: the panel has its figures as they go; the row has them at its end
-            cells |= dict.fromkeys(LIVE_BLANKS, "…")
+            cells |= {column: "…" for column in LIVE_BLANKS if cells[column] != "n/a"}
         key = str(record.id)
         self._cells[key] = cells
         values = [Text(cells[column]) for column in self._columns]
