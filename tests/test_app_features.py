@@ -538,6 +538,11 @@ async def test_the_runs_table_at_80_columns_shows_the_prompt(server):
         await pilot.resize_terminal(160, 40)
         await wait_for(pilot, lambda: "Model" in [column.label.plain for column in table.ordered_columns])
         assert cell(table, 0, "Model") == "a-model-with-a-rather-long-name-q8_0" and cell(table, 0, "Prompt") == "tell me about cats"
+        # The same breakpoint as the screen's (the table is 2 cells narrower than the terminal).
+        await pilot.resize_terminal(99, 30)
+        await wait_for(pilot, lambda: "Model" not in table.columns and app.main_screen.has_class("-narrow"))
+        await pilot.resize_terminal(100, 30)
+        await wait_for(pilot, lambda: "Model" in table.columns and app.main_screen.has_class("-wide"))
 
 
 async def test_the_timeline_at_80_columns_stacks_its_charts_under_the_chunks(server):

@@ -585,6 +585,15 @@ class TestFollowingTheEnd:
             if action == "scroll_home":
                 assert pane.scroll_offset.y == 0  # there at once: no animation to wait out
 
+    async def test_a_page_up_with_nothing_to_scroll_keeps_following(self):
+        # The answer fits: PageUp asks for a y below 0, which is no scroll up at all.
+        async with showing("a short answer\n", size=(40, 12)) as pane:
+            pane.scroll_page_up()  # as the screen's PageUp from the prompt does
+            pane.append("".join(f"line {number}\n" for number in range(40)))
+            await pause(pane)
+            assert pane.scroll_offset.y == pane.max_scroll_y > 0 and "line 39" in drawn(pane)
+            assert not pane.border_subtitle
+
     async def test_end_follows_again_at_once_while_text_comes(self):
         # End animated for a second to where the end had been; the answer grew meanwhile and the
         # view stopped short of it, not following.

@@ -115,12 +115,12 @@ async def counted(
         await text_waiting.wait()
         await asyncio.sleep(0)
         try:
-            choice = encoding_for_model(model, override)
             if stream_over and not (answer or reasoning):
-                # No text at all (a failure before the answer): 0, at once. Asked, the counter
-                # built its encoding first, and the failure showed a quarter-second late.
-                out.put_nowait([TokenCount(0, 0, choice.name, choice.exact, final=True)])
+                # No text at all (a failure before the answer): nothing to count, and no count
+                # (a 0 read as a measured answer). Asked, the counter built its encoding first,
+                # and the failure showed a quarter-second late.
                 return
+            choice = encoding_for_model(model, override)
             if counter is None:
                 if not is_loaded(choice.name):
                     # Building an encoding holds the interpreter lock for about a fifth of a

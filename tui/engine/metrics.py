@@ -326,10 +326,7 @@ class RunMetrics:
     @property
     def token_source(self) -> TokenSource | None:
         """The best count there is: the server's usage, else the model's own tokenizer (the
-        embedded server counts), else tiktoken's. None for a run that failed or was cancelled
-        before any text: a count of 0 read as a measured answer."""
-        if self.state in ("failed", "cancelled") and not (self.answer_chars or self.reasoning_chars) and self.server_completion_tokens is None:
-            return None
+        embedded server counts), else tiktoken's."""
         for source in ("server", "model", "tiktoken"):
             if self.tokens_from(source) is not None:  # type: ignore[arg-type]
                 return source  # type: ignore[return-value]

@@ -113,7 +113,7 @@ class MainScreen(WatchedScreen[None]):
 
     # -- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        self._take_size_classes()
+        self.take_size_classes()
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield OutputPane(id="reasoning")
@@ -124,18 +124,6 @@ class MainScreen(WatchedScreen[None]):
                 yield MetricsPanel(id="metrics")
         yield RunsTable(id="runs")
         yield Footer(compact=True, show_command_palette=False)  # F1 and the help say Ctrl+P
-
-    def _take_size_classes(self) -> None:
-        """The breakpoint classes for the terminal's size, before the widgets are styled: set
-        by the screen's first resize instead, they restyled every widget once more at startup
-        (about 30 ms; the screen then finds them already right)."""
-        width, height = self.app.size
-        classes = {name: False for _, name in self.HORIZONTAL_BREAKPOINTS + self.VERTICAL_BREAKPOINTS}
-        for breakpoints, size in ((self.HORIZONTAL_BREAKPOINTS, width), (self.VERTICAL_BREAKPOINTS, height)):
-            reached = [point for point in breakpoints if point[0] <= size]
-            if reached:
-                classes[max(reached)[1]] = True
-        self.update_classes(classes, animate=False)
 
     @property
     def output(self) -> OutputPane:
@@ -387,7 +375,7 @@ class MainScreen(WatchedScreen[None]):
         # Each row counts its run's tokens from the run's own best source, but a Compare pair's
         # two rows from the source both have ("7 usage" beside "6 tiktoken" was no comparison).
         table = self.runs_table
-        self._row_shown = True
+        self._row_shown = self._row_shown or run is self.current
         pair = self.session.pair_of(run)
         source = pair.token_source if pair is not None and run.pair_id is not None else None
         other = None
@@ -599,7 +587,7 @@ class MainScreen(WatchedScreen[None]):
         if action == "toggle_figures":
             return self.has_class("-narrow")
         if action == "close_figures":
-            return self.has_class("-figures-open")
+            return self.has_class("-narrow", "-figures-open")
         return True
 
     def action_toggle_figures(self) -> None:

@@ -17,13 +17,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
-from textual_plotext import PlotextPlot
 
 from ..engine import format as fmt
 from ..engine.history import RunRecord
 from ..engine.logfile import log_failure
 from ..engine.sanitize import server_text
 from ..engine.tokens import SUPPORTED_ENCODINGS
+from ..widgets.arrivals_plot import ArrivalsPlot
 from ..widgets.footer import Footer
 from ..widgets.measured_table import MeasuredTable
 from .watched import WatchedScreen
@@ -70,11 +70,12 @@ class TimelineScreen(WatchedScreen[None]):
         self.plotted = plotted or [(title, record)]
 
     def compose(self) -> ComposeResult:
+        self.take_size_classes()
         yield Static(self._summary(), id="summary")
         with Horizontal(id="body"):
             yield MeasuredTable(id="chunks", cursor_type="row", zebra_stripes=True)
             with Vertical(id="charts"):
-                yield PlotextPlot(id="arrivals")
+                yield ArrivalsPlot(id="arrivals")
                 if self.record.gaps:
                     yield Sparkline(self.record.gaps, id="gaps")
                 else:  # a sparkline of nothing is drawn full
@@ -118,7 +119,7 @@ class TimelineScreen(WatchedScreen[None]):
         self.query_one("#chunks", DataTable).add_rows(rows)
 
     def _plot(self) -> None:
-        plt = self.query_one(PlotextPlot).plt
+        plt = self.query_one(ArrivalsPlot).plt
         most = 0
         for label, record in self.plotted:
             times, received = _cumulative(record)
@@ -126,9 +127,9 @@ class TimelineScreen(WatchedScreen[None]):
             plt.plot(times, received, label=f"{label} streaming {'on' if record.stream else 'off'}", marker="braille")
         plt.xlabel("seconds since the request")
         plt.ylabel("characters")
-        # Characters come whole: plotext's own ticks read "950.8".
-        ticks = sorted({round(most * step / 5) for step in range(6)})
-        plt.yticks(ticks, [f"{tick:,}" for tick in ticks])
+        plot = self.query_one(ArrivalsPlot)
+        plot.most_received = most
+        plot.set_ticks()
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.record.output)

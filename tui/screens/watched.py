@@ -26,7 +26,19 @@ class WatchesWorkers:
 
 
 class WatchedScreen(WatchesWorkers, Screen[ResultType]):
-    pass
+    def take_size_classes(self) -> None:
+        """The breakpoint classes for the terminal's size, before the widgets are styled (call
+        it in ``compose``). Set by the screen's first resize instead, they restyled every
+        widget once more (about 30 ms at startup), and a screen laid out first the wide way
+        drew its first frame so (the Timeline's plot kept ticks for the other size)."""
+        width, height = self.app.size
+        horizontal, vertical = self.HORIZONTAL_BREAKPOINTS or [], self.VERTICAL_BREAKPOINTS or []
+        classes = {name: False for _, name in horizontal + vertical}
+        for breakpoints, size in ((horizontal, width), (vertical, height)):
+            reached = [point for point in breakpoints if point[0] <= size]
+            if reached:
+                classes[max(reached)[1]] = True
+        self.update_classes(classes, animate=False)
 
 
 class WatchedModalScreen(WatchesWorkers, ModalScreen[ResultType]):

@@ -541,12 +541,14 @@ class OutputPane(ScrollView, can_focus=True):
             self.scroll_to(y=self.max_scroll_y, animate=False, force=True, immediate=True)
 
     def scroll_to(self, x: float | None = None, y: float | None = None, **options) -> None:  # noqa: ANN003 - Widget.scroll_to's
-        """A scroll the keys ask for stops or resumes following at once, though Textual makes
-        the scroll itself wait for the next refresh: a chunk appended in between found the view
-        still following and pulled it back to the end (a PageUp was lost). None is animated:
-        on a long answer an animation took about a second, each step repainting the pane."""
+        """A scroll the keys ask for stops or resumes following at once, and none is animated.
+        Animated, the scroll waited for the animator's next tick: a chunk appended before it
+        found the view still following and pulled it back to the end (a PageUp was lost). On
+        a long answer an animation also took about a second, each step repainting the pane.
+        ``y`` is clamped first: a PageUp with nothing to scroll (the answer fits) must not
+        stop following."""
         if y is not None:
-            self._set_following(y >= self.max_scroll_y)
+            self._set_following(min(max(y, 0), self.max_scroll_y) >= self.max_scroll_y)
         options["animate"] = False
         super().scroll_to(x, y, **options)
 

@@ -35,20 +35,24 @@ class RunsTable(MeasuredTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self._use_columns(NARROW_COLUMNS if self.app.size.width < WIDE_FROM else COLUMNS)
+        self.on_resize()
 
     def on_resize(self) -> None:
-        self._use_columns(NARROW_COLUMNS if self.size.width < WIDE_FROM else COLUMNS)
+        # The terminal's width, as the screen's own breakpoint (the table's is 2 cells less).
+        self._use_columns(NARROW_COLUMNS if self.app.size.width < WIDE_FROM else COLUMNS)
 
     def _use_columns(self, columns: tuple[str, ...]) -> None:
         if columns == self._columns:
             return
         self._columns = columns
+        selected = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value if self.row_count else None
         self.clear(columns=True)
         for column in columns:
             self.add_column(column, key=column)
         for key, cells in sorted(self._cells.items(), key=lambda item: -int(item[0])):
             self.add_row(*(Text(cells[column]) for column in columns), key=key, height=None)
+        if selected is not None:
+            self.move_cursor(row=self.get_row_index(selected))  # the run picked stays picked
 
     def show_run(self, record: RunRecord, *, outcome: str, pair_of: int | None = None, token_source: TokenSource | None = None) -> None:
         """Add the run's row, or update it (a pair's first run, once its partner is done).
