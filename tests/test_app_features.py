@@ -615,3 +615,21 @@ async def test_the_unfocused_output_border_shows_on_every_theme(server, theme):
         style = app.screen.get_style_at(x, y + 1)  # the left edge, below the title
         line, background = Color.from_rich_color(style.color), Color.from_rich_color(style.bgcolor)
         assert abs(line.brightness - background.brightness) >= 0.12, (line.hex, background.hex)
+
+
+async def test_escape_during_a_compare_says_the_comparison_is_dropped(server):
+    """Escape during a Compare run said only "Cancelled: the partial answer is kept.": nothing
+    told that the pair, which needs both runs, was not compared."""
+    server.push(Script(words("warm")))  # the discarded warm-up
+    server.push(Script([chunk("partial "), gate("held"), chunk("rest")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        main.prompt_input.load_text("compare and cancel")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: main.current is not None and main.current.text == "partial ")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.session.busy)
+        error = main.current.metrics.error
+        assert error.startswith("Cancelled: the partial answer is kept") and "comparison" in error, error
+        server.release("held")

@@ -7,14 +7,18 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import stat
+import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
 
+from tests.support.processes import child_pids
 from tests.support.scripted_server import Script, ScriptedServer, words
+from tests.support.terminal import Terminal
 from tui import cli
 from tui.cli import build_parser, build_settings, main
 
@@ -142,60 +146,26 @@ def test_the_tui_worker_starts_from_the_profile_before_anything_else(config_file
     assert streamer == "streamer" and settings.endpoint == resolved.endpoint and settings.model == "qwen"
 
 
+def _terminal_environ(tmp_path) -> dict[str, str]:
+    """The real command's environment: no endpoint of the machine's, no history, this test's
+    log, config and temporary folder (where the streaming worker's stderr file goes)."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "STREAMTUI_"))}
+    environ.update(STREAMTUI_HISTORY="off", STREAMTUI_LOG=str(tmp_path / "log"), STREAMTUI_CONFIG=str(tmp_path / "config.toml"), TERM="xterm-256color", TMPDIR=str(tmp_path))
+    return environ
+
+
 def test_the_tui_reads_its_prompt_from_a_pipe_then_its_keys_from_the_terminal(server, tmp_path):
     """``echo … | streamtui --prompt -`` in a terminal: the prompt comes from the pipe, and the
     keys from the terminal (Textual reads keys from standard input, which the pipe used up: it
     must be the terminal again, or Ctrl+Q does nothing and the idle app spins on EOF)."""
-    import fcntl
-    import pty
-    import select
-    import struct
-    import termios
-
-    environ = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "STREAMTUI_"))}
-    environ.update(STREAMTUI_HISTORY="off", STREAMTUI_LOG=str(tmp_path / "log"), STREAMTUI_CONFIG=str(tmp_path / "config.toml"), TERM="xterm-256color")
     read_end, write_end = os.pipe()
     os.write(write_end, b"a prompt from a pipe\n")
     os.close(write_end)
-    pid, terminal = pty.fork()
-    if pid == 0:  # the child: the pty is its controlling terminal; standard input is the pipe
-        os.dup2(read_end, 0)
-        os.execve(sys.executable, [sys.executable, "-m", "tui", "--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "-"], environ)
-    os.close(read_end)
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    screen = b""
-
-    def read_until(predicate, timeout: float = 30.0) -> bool:
-        nonlocal screen
-        deadline = time.monotonic() + timeout
-        while not predicate() and time.monotonic() < deadline:
-            ready, _, _ = select.select([terminal], [], [], 0.2)
-            if ready:
-                try:
-                    screen += os.read(terminal, 65536)
-                except OSError:  # the child closed the terminal
-                    break
-        return predicate()
-
-    try:
-        assert read_until(lambda: b"a prompt from a pipe" in screen), screen[-2000:]
-        os.write(terminal, b"\x11")  # Ctrl+Q, typed at the terminal
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                break
-            read_until(lambda: False, timeout=0.2)
-        else:
-            raise AssertionError("Ctrl+Q at the terminal did not quit the app")
-        assert os.waitstatus_to_exitcode(status) == 0
-    finally:
-        try:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        os.close(terminal)
+    with Terminal(["--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "-"], _terminal_environ(tmp_path), stdin=read_end) as terminal:
+        os.close(read_end)
+        assert terminal.shows(b"a prompt from a pipe"), terminal.screen[-2000:]
+        terminal.type(b"\x11")  # Ctrl+Q, typed at the terminal
+        assert terminal.wait() == 0, "Ctrl+Q at the terminal did not quit the app"
 
 
 # -- config errors: one line, exit code 2, the command's name first -----------------------------
@@ -414,7 +384,7 @@ def test_a_worker_started_for_a_command_that_is_not_the_tui_is_stopped(argv, cap
     except SystemExit:
         pass  # argparse refused the option
     assert spawned[0].poll() is not None
-    assert not os.path.exists(spawned[1])
+    assert spawned[1].closed
 
 
 def test_the_worker_started_first_never_holds_a_web_sessions_prompt(monkeypatch):
@@ -437,22 +407,106 @@ def test_the_worker_started_first_never_holds_a_web_sessions_prompt(monkeypatch)
         discard_worker(spawned)
 
 
-def test_the_command_started_for_a_refused_option_leaves_no_worker_and_no_file(monkeypatch, tmp_path, capsys):
-    """``streamtui --no-such-option`` (through the command's own entry point): the worker it
-    started before anything else is stopped, and its stderr file removed."""
-    import tempfile
+def _processes_marked(marker: str) -> list[int]:
+    """The live processes whose environment holds ``marker`` (a forked worker's is its app's)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as environ, open(f"/proc/{entry}/stat") as stat:
+                if marker.encode() in environ.read().split(b"\0") and stat.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry))
+        except (OSError, ValueError):  # not a process, one that just ended, or not ours to read
+            continue
+    return found
 
-    from tests.support.processes import child_pids
-    from tui import launch
 
-    def workers() -> set[int]:  # this process's (other tests' shared worker among them)
-        return {pid for pid in child_pids(os.getpid()) if b"tui.engine.worker" in open(f"/proc/{pid}/cmdline", "rb").read()}
-
-    before = workers()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(sys, "argv", ["streamtui", "--no-such-option"])
-    with pytest.raises(SystemExit) as exit_:
-        launch.main()
-    assert exit_.value.code == 2 and "--no-such-option" in capsys.readouterr().err
+def test_the_command_started_for_a_refused_option_leaves_no_worker_and_no_file(tmp_path):
+    """``streamtui --no-such-option`` (the real command): the worker it started before anything
+    else is stopped, and no file of its is left."""
+    marker = f"STREAMTUI_TEST_MARK={tmp_path.name}"
+    environ = _terminal_environ(tmp_path) | dict([marker.split("=", 1)])
+    done = subprocess.run([sys.executable, "-m", "tui", "--no-such-option"], env=environ, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--no-such-option" in done.stderr
     assert not list(tmp_path.glob("streamtui-worker-*"))
-    assert workers() <= before
+    assert _processes_marked(marker) == []
+
+
+def _forked_worker(app_pid: int) -> int:
+    """The app's streaming worker: its child running the app's own command line (a fork)."""
+    def command(pid: int) -> bytes:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+
+    forks = [pid for pid in child_pids(app_pid) if command(pid) == command(app_pid)]
+    assert len(forks) == 1, f"the app's children: {[command(pid) for pid in child_pids(app_pid)]}"
+    return forks[0]
+
+
+def _ended(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` ends (or is a zombie, waiting to be collected) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_the_worker_forked_at_launch_streams_the_answer_and_ends_with_the_app(tmp_path):
+    """The real command: its streaming worker is a fork of itself, made before anything is
+    imported (no second interpreter to start: about 70 ms sooner on two cores, see
+    worker_process.py). It streams a sent prompt's answer, and it ends, its file removed, when
+    the app quits."""
+    with ScriptedServer(Script(words("The answer came through the forked worker."))) as server:
+        with Terminal(["--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "hello"], _terminal_environ(tmp_path)) as terminal:
+            assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
+            worker = _forked_worker(terminal.pid)
+            terminal.type(b"\n")  # Ctrl+J: send
+            assert terminal.shows(b"forked worker."), terminal.screen[-2000:]
+            terminal.type(b"\x11")  # Ctrl+Q
+            assert terminal.wait() == 0
+    assert _ended(worker)
+    assert not list(tmp_path.glob("streamtui-worker-*"))
+
+
+def test_a_killed_app_takes_its_forked_worker_with_it(tmp_path):
+    """The app killed at once (SIGKILL, no goodbye): its forked worker sees its commands' pipe
+    close and ends; no other process holds that pipe open."""
+    with ScriptedServer() as server:
+        with Terminal(["--base-url", server.base_url, "--model", "gpt-4o"], _terminal_environ(tmp_path)) as terminal:
+            assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
+            worker = _forked_worker(terminal.pid)
+            os.kill(terminal.pid, signal.SIGKILL)
+            assert terminal.wait() == -signal.SIGKILL
+            assert _ended(worker)
+
+
+def test_a_web_sessions_command_starts_its_worker_as_a_new_interpreter(monkeypatch):
+    """A fork would carry the web session's prompt in its memory (the environment it started
+    with); with the prompt in the environment, the worker is a new interpreter instead."""
+    from tui.engine.worker_process import PROMPT_ENV, discard_worker, fork_worker
+
+    monkeypatch.setenv(PROMPT_ENV, "my secret plan")
+    spawned = fork_worker()
+    try:
+        assert isinstance(spawned[0], subprocess.Popen)
+    finally:
+        discard_worker(spawned)
+
+
+def test_a_terminal_closed_under_the_app_leaves_no_file_of_its_worker(tmp_path):
+    """A closed terminal (tmux kill-session, a closed window) hangs the app up: SIGHUP ends it
+    with no clean-up. The worker's stderr file must not stay behind in the temporary folder (91
+    of them piled up in /tmp over a day of benchmarks): it has no name from the start."""
+    with ScriptedServer() as server:
+        with Terminal(["--base-url", server.base_url, "--model", "gpt-4o"], _terminal_environ(tmp_path)) as terminal:
+            assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
+            worker = _forked_worker(terminal.pid)
+            os.kill(terminal.pid, signal.SIGHUP)
+            assert terminal.wait() == -signal.SIGHUP
+            assert _ended(worker)
+    assert not list(tmp_path.glob("streamtui-worker-*"))

@@ -329,14 +329,14 @@ async def test_a_count_the_worker_cannot_make_fails_in_one_line_and_the_worker_g
 
 @needs_proc
 async def test_a_crash_is_explained_by_what_the_worker_wrote_last(server, workers, log, monkeypatch):
-    """The worker's stderr goes to a private file; when it crashes (a segfault, reported by
-    Python's fault handler), the run's one line says what it wrote last, the log keeps it,
-    and the file is gone."""
+    """The worker's stderr goes to a private file with no name; when it crashes (a segfault,
+    reported by Python's fault handler), the run's one line says what it wrote last, the log
+    keeps it, and the app no longer holds the file."""
     monkeypatch.setenv("PYTHONFAULTHANDLER", "1")
     worker = await workers()
     pid = worker.pid
-    stderr_file = os.readlink(f"/proc/{pid}/fd/2")
-    assert os.path.isfile(stderr_file) and stat.S_IMODE(os.stat(stderr_file).st_mode) == 0o600
+    stderr_file = os.stat(f"/proc/{pid}/fd/2")
+    assert os.readlink(f"/proc/{pid}/fd/2").endswith(" (deleted)") and stat.S_IMODE(stderr_file.st_mode) == 0o600
     run = await held_run(worker, server)
     os.kill(pid, signal.SIGSEGV)
     events = await ended(run)
@@ -344,7 +344,7 @@ async def test_a_crash_is_explained_by_what_the_worker_wrote_last(server, worker
     assert isinstance(failure, Failed) and "\n" not in failure.message
     assert "SIGSEGV" in failure.message and "Segmentation fault" in failure.message, failure.message
     assert "Fatal Python error: Segmentation fault" in log.read_text()
-    assert not os.path.exists(stderr_file)
+    assert not [fd for fd in os.listdir("/proc/self/fd") if _same_file(f"/proc/self/fd/{fd}", stderr_file)]
 
 
 @needs_proc
@@ -402,3 +402,11 @@ def test_a_frame_length_no_frame_can_have_is_refused_at_once():
     assert read_frame(good) == ("end", 1)
     with pytest.raises(CorruptFrame):
         read_frame(io.BytesIO(b"\xff\xff\xff\xff" + b"x" * 10))
+
+
+def _same_file(path: str, seen: os.stat_result) -> bool:
+    try:
+        now = os.stat(path)
+    except OSError:  # the descriptor that listed the folder, closed since
+        return False
+    return (now.st_dev, now.st_ino) == (seen.st_dev, seen.st_ino)

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .engine import validation
 from .engine.request import APIS
 from .engine.worker_process import PROMPT_ENV, discard_worker
+
+if TYPE_CHECKING:
+    from .engine.worker_client import WorkerProcess
 
 ENDPOINT_HELP = """\
 endpoint resolution (first match wins):
@@ -278,7 +281,7 @@ def make_local_server(settings):  # -> LocalServer | None
     return LocalServer(settings.model_path)
 
 
-def main(argv: list[str] | None = None, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> int:
+def main(argv: list[str] | None = None, spawned: tuple[WorkerProcess, str] | None = None) -> int:
     """``spawned``: the streaming worker ``tui.launch`` started before anything was imported
     (the TUI adopts it; anything else stops it at once)."""
     try:
@@ -291,7 +294,7 @@ def main(argv: list[str] | None = None, spawned: tuple[subprocess.Popen[bytes], 
         return 1
 
 
-def _main(argv: list[str] | None, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> int:
+def _main(argv: list[str] | None, spawned: tuple[WorkerProcess, str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except BaseException:  # --help, --version or a refused option: no TUI, no worker
@@ -405,7 +408,7 @@ def _web(args: argparse.Namespace, prog: str) -> int:
     return web_main(args) or 0
 
 
-def _start_worker(spawned: tuple[subprocess.Popen[bytes], str] | None = None):  # -> WorkerStreamer
+def _start_worker(spawned: tuple[WorkerProcess, str] | None = None):  # -> WorkerStreamer
     """Start the streaming worker (or adopt the one ``tui.launch`` started) before the rest of
     the app is even imported: it loads the SDK (about a second on a small machine) while the
     interface starts."""

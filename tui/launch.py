@@ -1,6 +1,7 @@
 """The ``streamtui`` command. Before it imports anything else (argparse, asyncio, Textual), it
-starts the streaming worker, whose import of the SDK (about a second on a small machine) then
-overlaps the whole of the interface's start: the first send after launch waits the least.
+starts the streaming worker (a fork of itself, see worker_process.py), whose import of the SDK
+(about a second on a small machine) then overlaps the whole of the interface's start: the first
+send after launch waits the least.
 Anything but the TUI (a sub-command, ``--help``) never starts one."""
 
 import sys
@@ -13,9 +14,9 @@ _NOT_THE_TUI = frozenset({"compare", "serve", "config", "web", "-h", "--help", "
 def main() -> int:
     spawned = None
     if _NOT_THE_TUI.isdisjoint(sys.argv[1:]):
-        from .engine.worker_process import spawn_worker
+        from .engine.worker_process import fork_worker
 
-        spawned = spawn_worker()
+        spawned = fork_worker()
     try:
         from .cli import main as cli_main
     except BaseException:  # Ctrl+C during the imports, or a broken install

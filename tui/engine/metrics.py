@@ -40,6 +40,8 @@ from .tokens import EncodingChoice
 
 RunState = Literal["connecting", "waiting", "streaming", "done", "cancelled", "failed"]
 TERMINAL_STATES = ("done", "cancelled", "failed")
+#: What a cancelled run says unless its canceller says why.
+CANCELLED = "Cancelled: the partial answer is kept."
 #: Finish reasons that mean the answer was cut short by a token limit (chat/completions, responses).
 CUT_REASONS = {"length": "max tokens", "max_output_tokens": "max tokens", "content_filter": "content filter"}
 
@@ -215,7 +217,7 @@ class RunMetrics:
         if self.state == "waiting":
             self.state = "streaming"
 
-    def cancel(self, reason: str = "Cancelled: the partial answer is kept.") -> None:
+    def cancel(self, reason: str = CANCELLED) -> None:
         if self.state not in TERMINAL_STATES:
             self.error = reason
             self.error_kind = "cancelled"

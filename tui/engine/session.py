@@ -28,6 +28,7 @@ from .events import Delta, Deltas, Failed
 from .history import HistoryStore
 from .history_writer import HistoryWriter
 from .logfile import log_failure
+from .metrics import CANCELLED
 from .request import Api, RunRequest, Turn
 from .run import Run
 from .stream import RequestFailed
@@ -51,6 +52,9 @@ FAIR_SEED = 1234
 #: How long the count of a cut-off run may take (a long answer: a second or two) before the run is
 #: saved without it.
 COUNT_WITHIN = 20.0
+
+#: What a cancelled run of a Compare pair says (Escape): the pair needs both runs.
+CANCELLED_IN_PAIR = "Cancelled: the partial answer is kept; the pair is not compared (a comparison needs both runs)."
 
 #: A Compare warm-up's answer: as short as the API allows.
 WARM_UP_TOKENS = 1
@@ -177,8 +181,10 @@ class RunSession:
             self._cancel_reason = None
             self.activity = None
 
-    async def cancel(self, reason: str = "Cancelled: the partial answer is kept.") -> None:
-        """Cancel the running send, if any, and wait until its run has ended (and is saved)."""
+    async def cancel(self, reason: str | None = None) -> None:
+        """Cancel the running send, if any, and wait until its run has ended (and is saved). Its
+        run says ``reason``, by default that it was cancelled (and, in a Compare, that the pair
+        was not compared)."""
         task = self._task
         if task is None or task.done() or task is asyncio.current_task():
             return
@@ -237,7 +243,7 @@ class RunSession:
             # run of the embedded model has no usage, only this count.
             run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
-            run.metrics.cancel(self._cancel_reason or "Cancelled: the partial answer is kept.")
+            run.metrics.cancel(self._cancel_reason or (CANCELLED_IN_PAIR if run.pair_id is not None else CANCELLED))
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes the run's, in one line
             problem = _problem_of(exc)

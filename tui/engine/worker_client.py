@@ -6,9 +6,9 @@ imports the SDK while the interface starts. Nothing here imports the SDK. Comman
 worker's stdin; a reader thread takes its frames from stdout and wakes the loop once for
 whatever arrived meanwhile, however many frames that is. If the worker dies (or sends a frame
 that cannot be read), every request sent to it fails with one line, which says what it wrote
-last, and the next request starts a new worker. Its stderr goes to a private temporary file
-(0600), not to the log itself, whose lines are all redacted: when the worker ends, the file's
-tail goes to the log (redacted) and the file is removed.
+last, and the next request starts a new worker. Its stderr goes to a temporary file with no
+name (0600, never left behind), not to the log itself, whose lines are all redacted: when the
+worker ends, the file's tail goes to the log (redacted) and the file is closed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import subprocess
 import threading
 from collections import deque
 from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import BinaryIO
 
 from .clock import Clock, clock_spec
 from .endpoint import PLACEHOLDER_KEY
@@ -33,12 +33,16 @@ from .request import RunRequest
 from .sanitize import one_line
 from .secrets import redact_all
 from .target import Target
-from .worker_process import spawn_worker
+from .worker_process import ForkedWorker, spawn_worker
 from .worker_protocol import read_frame, write_frame
 
 #: A target for warming up before the real one is known (the embedded server's address). Its
 #: key is the placeholder, which is never registered as a secret (so never redacted from text).
 _SCRATCH = Target("http://127.0.0.1:9/v1", PLACEHOLDER_KEY)
+
+
+#: The worker's process: forked at launch, or a new interpreter (see worker_process.py).
+WorkerProcess = subprocess.Popen[bytes] | ForkedWorker
 
 
 class CountFailed(RuntimeError):
@@ -49,15 +53,15 @@ class WorkerStreamer:
     def __init__(self, *, shared: bool = False) -> None:
         #: A worker shared by several sessions (tests) is not stopped when one session closes.
         self.shared = shared
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: WorkerProcess | None = None
         self._numbers = itertools.count(1)
         self._inboxes: dict[int, _Inbox] = {}
         #: Guards the inboxes, and orders each request's send against the end of the worker it
         #: goes to (see _send and _read).
         self._lock = threading.Lock()
         #: Workers stopped on purpose: their end is no death.
-        self._stopped: set[subprocess.Popen[bytes]] = set()
-        #: The thread reading the current worker's frames (it removes its stderr file at the end).
+        self._stopped: set[WorkerProcess] = set()
+        #: The thread reading the current worker's frames (it closes its stderr file at the end).
         self._reader: threading.Thread | None = None
         self._warmed: set[tuple[Target, str]] = set()
         #: Set once the worker has imported the SDK and built a client: a request sent now
@@ -73,23 +77,22 @@ class WorkerStreamer:
         streamer.warm(warm or _SCRATCH, api, encoding)
         return streamer
 
-    def start(self, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> None:
+    def start(self, spawned: tuple[WorkerProcess, str] | None = None) -> None:
         """Start the worker process now, before its target is known (it imports the SDK at
         once), or adopt one ``spawn_worker()`` started; :meth:`warm` then builds the client."""
         with self._lock:
             self._ensure_process(spawned)
 
     # -- the process ----------------------------------------------------------------------
-    def _ensure_process(self, spawned: tuple[subprocess.Popen[bytes], str] | None = None) -> subprocess.Popen[bytes]:
+    def _ensure_process(self, spawned: tuple[WorkerProcess, str] | None = None) -> WorkerProcess:
         process = self._process
         if process is not None and process.poll() is None:
             return process
-        process, stderr_name = spawned if spawned is not None else spawn_worker()
-        stderr_path = Path(stderr_name)
+        process, stderr = spawned if spawned is not None else spawn_worker()
         self._process = process
         self._warmed = set()
         self.ready.clear()
-        self._reader = threading.Thread(target=self._read, args=(process, stderr_path), name="streamtui-worker-replies", daemon=True)
+        self._reader = threading.Thread(target=self._read, args=(process, stderr), name="streamtui-worker-replies", daemon=True)
         self._reader.start()
         return process
 
@@ -105,7 +108,7 @@ class WorkerStreamer:
                 inbox.process = process
         _write(process, command)
 
-    def _read(self, process: subprocess.Popen[bytes], stderr_path: Path) -> None:
+    def _read(self, process: WorkerProcess, stderr: BinaryIO) -> None:
         """The reader thread: every frame to its request's inbox; at the end, the worker's end
         (and what it wrote last) to every request that was sent to it."""
         unreadable = False
@@ -129,9 +132,9 @@ class WorkerStreamer:
         except subprocess.TimeoutExpired:  # its frames ended but it runs on: it can answer no one
             process.kill()
             code = process.wait()
-        stderr_tail = _tail(stderr_path)
+        stderr_tail = _tail(stderr)
+        stderr.close()
         last_line = redact_all(_last_words(stderr_tail))
-        stderr_path.unlink(missing_ok=True)
         with self._lock:
             inboxes = [inbox for inbox in self._inboxes.values() if inbox.process is process]
             stopped = process in self._stopped
@@ -270,7 +273,7 @@ class WorkerStreamer:
                 process.wait()
         reader = self._reader
         if reader is not None and reader is not threading.current_thread():
-            reader.join(2)  # it removes the worker's stderr file
+            reader.join(2)  # it closes the worker's stderr file
 
     def _open(self, number: int) -> _Inbox:
         inbox = _Inbox(asyncio.get_running_loop())
@@ -290,7 +293,7 @@ class WorkerStreamer:
             _write(process, ("cancel", number))
 
 
-def _write(process: subprocess.Popen[bytes], command: tuple) -> None:
+def _write(process: WorkerProcess, command: tuple) -> None:
     try:
         write_frame(process.stdin, command)  # type: ignore[arg-type]
     except (BrokenPipeError, OSError):
@@ -301,13 +304,12 @@ def _write(process: subprocess.Popen[bytes], command: tuple) -> None:
 _STDERR_TAIL = 16_384
 
 
-def _tail(path: Path) -> str:
-    """The end of a worker's stderr file ("" if it wrote nothing)."""
+def _tail(stderr: BinaryIO) -> str:
+    """The end of an ended worker's stderr file ("" if it wrote nothing)."""
     try:
-        with path.open("rb") as file:
-            file.seek(0, os.SEEK_END)
-            file.seek(max(0, file.tell() - _STDERR_TAIL))
-            return file.read().decode("utf-8", errors="replace").strip()
+        stderr.seek(0, os.SEEK_END)
+        stderr.seek(max(0, stderr.tell() - _STDERR_TAIL))
+        return stderr.read().decode("utf-8", errors="replace").strip()
     except OSError:
         return ""
 
@@ -340,7 +342,7 @@ class _Inbox:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         #: The worker the request was sent to: its end fails this request (set by _send).
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: WorkerProcess | None = None
         self._items: deque = deque()
         self._lock = threading.Lock()
         self._waiter: asyncio.Future | None = None
