@@ -17,12 +17,14 @@ import time
 import pytest
 
 from tests.support.processes import child_pids
-from tests.support.scripted_server import Script, ScriptedServer, words
+from tests.support.scripted_server import Script, ScriptedServer, chunk, gate, words
 from tests.support.terminal import Terminal
 from tui import cli
 from tui.cli import build_parser, build_settings, main
 
 KEY = "sk-proj-abcdefghijklmnopqrstuvwxyz0123"
+#: The tests of the real command's processes read them in /proc (Linux).
+needs_proc = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="finds the app's processes through /proc")
 
 
 @pytest.fixture(autouse=True)
@@ -148,9 +150,11 @@ def test_the_tui_worker_starts_from_the_profile_before_anything_else(config_file
 
 def _terminal_environ(tmp_path) -> dict[str, str]:
     """The real command's environment: no endpoint of the machine's, no history, this test's
-    log, config and temporary folder (where the streaming worker's stderr file goes)."""
+    log and config, and a temporary folder of its own (``tmp_path / "tmp"``, empty: where the
+    streaming worker's stderr file would go if it had a name)."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
     environ = {name: value for name, value in os.environ.items() if not name.startswith(("OPENAI_", "STREAMTUI_"))}
-    environ.update(STREAMTUI_HISTORY="off", STREAMTUI_LOG=str(tmp_path / "log"), STREAMTUI_CONFIG=str(tmp_path / "config.toml"), TERM="xterm-256color", TMPDIR=str(tmp_path))
+    environ.update(STREAMTUI_HISTORY="off", STREAMTUI_LOG=str(tmp_path / "log"), STREAMTUI_CONFIG=str(tmp_path / "config.toml"), TERM="xterm-256color", TMPDIR=str(tmp_path / "tmp"))
     return environ
 
 
@@ -420,6 +424,7 @@ def _processes_marked(marker: str) -> list[int]:
     return found
 
 
+@needs_proc
 def test_the_command_started_for_a_refused_option_leaves_no_worker_and_no_file(tmp_path):
     """``streamtui --no-such-option`` (the real command): the worker it started before anything
     else is stopped, and no file of its is left."""
@@ -427,7 +432,7 @@ def test_the_command_started_for_a_refused_option_leaves_no_worker_and_no_file(t
     environ = _terminal_environ(tmp_path) | dict([marker.split("=", 1)])
     done = subprocess.run([sys.executable, "-m", "tui", "--no-such-option"], env=environ, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "--no-such-option" in done.stderr
-    assert not list(tmp_path.glob("streamtui-worker-*"))
+    assert list((tmp_path / "tmp").iterdir()) == []
     assert _processes_marked(marker) == []
 
 
@@ -456,23 +461,26 @@ def _ended(pid: int, timeout: float = 10.0) -> bool:
     return False
 
 
+@needs_proc
 def test_the_worker_forked_at_launch_streams_the_answer_and_ends_with_the_app(tmp_path):
     """The real command: its streaming worker is a fork of itself, made before anything is
     imported (no second interpreter to start: about 70 ms sooner on two cores, see
-    worker_process.py). It streams a sent prompt's answer, and it ends, its file removed, when
-    the app quits."""
+    worker_process.py). It streams a sent prompt's answer, and it ends when the app quits,
+    leaving nothing in the temporary folder."""
     with ScriptedServer(Script(words("The answer came through the forked worker."))) as server:
         with Terminal(["--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "hello"], _terminal_environ(tmp_path)) as terminal:
             assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
             worker = _forked_worker(terminal.pid)
             terminal.type(b"\n")  # Ctrl+J: send
             assert terminal.shows(b"forked worker."), terminal.screen[-2000:]
+            counter = child_pids(worker)  # the worker's token counter, if it started yet
             terminal.type(b"\x11")  # Ctrl+Q
             assert terminal.wait() == 0
-    assert _ended(worker)
-    assert not list(tmp_path.glob("streamtui-worker-*"))
+    assert all(_ended(pid) for pid in [worker, *counter])
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
+@needs_proc
 def test_a_killed_app_takes_its_forked_worker_with_it(tmp_path):
     """The app killed at once (SIGKILL, no goodbye): its forked worker sees its commands' pipe
     close and ends; no other process holds that pipe open."""
@@ -485,19 +493,22 @@ def test_a_killed_app_takes_its_forked_worker_with_it(tmp_path):
             assert _ended(worker)
 
 
-def test_a_web_sessions_command_starts_its_worker_as_a_new_interpreter(monkeypatch):
+@pytest.mark.parametrize(("prompt", "kind"), [(None, "ForkedWorker"), ("my secret plan", "Popen")])
+def test_a_web_sessions_command_starts_its_worker_as_a_new_interpreter(prompt, kind, tmp_path):
     """A fork would carry the web session's prompt in its memory (the environment it started
-    with); with the prompt in the environment, the worker is a new interpreter instead."""
-    from tui.engine.worker_process import PROMPT_ENV, discard_worker, fork_worker
+    with); with the prompt in the environment, the worker is a new interpreter instead. In a
+    fresh interpreter, as the command starts (no thread yet, which alone means no fork)."""
+    from tui.engine.worker_process import PROMPT_ENV
 
-    monkeypatch.setenv(PROMPT_ENV, "my secret plan")
-    spawned = fork_worker()
-    try:
-        assert isinstance(spawned[0], subprocess.Popen)
-    finally:
-        discard_worker(spawned)
+    environ = _terminal_environ(tmp_path)
+    if prompt is not None:
+        environ[PROMPT_ENV] = prompt
+    code = "from tui.engine.worker_process import discard_worker, fork_worker\nspawned = fork_worker()\nprint(type(spawned[0]).__name__)\ndiscard_worker(spawned)"
+    done = subprocess.run([sys.executable, "-c", code], env=environ, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == kind, done.stderr
 
 
+@needs_proc
 def test_a_terminal_closed_under_the_app_leaves_no_file_of_its_worker(tmp_path):
     """A closed terminal (tmux kill-session, a closed window) hangs the app up: SIGHUP ends it
     with no clean-up. The worker's stderr file must not stay behind in the temporary folder (91
@@ -506,7 +517,45 @@ def test_a_terminal_closed_under_the_app_leaves_no_file_of_its_worker(tmp_path):
         with Terminal(["--base-url", server.base_url, "--model", "gpt-4o"], _terminal_environ(tmp_path)) as terminal:
             assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
             worker = _forked_worker(terminal.pid)
-            os.kill(terminal.pid, signal.SIGHUP)
+            counter = child_pids(worker)
+            os.killpg(terminal.pid, signal.SIGHUP)  # as a closed terminal: its whole process group
             assert terminal.wait() == -signal.SIGHUP
-            assert _ended(worker)
-    assert not list(tmp_path.glob("streamtui-worker-*"))
+            assert all(_ended(pid) for pid in [worker, *counter])
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+@needs_proc
+def test_a_forked_worker_that_crashes_is_explained_and_the_app_goes_on(tmp_path):
+    """The forked worker's stderr is its file, not the terminal: a segfault's report (Python's
+    fault handler) goes to the log, never onto the screen, whose run says it in one line."""
+    environ = _terminal_environ(tmp_path) | {"PYTHONFAULTHANDLER": "1"}
+    with ScriptedServer(Script([chunk("first words "), gate("held"), chunk("never")])) as server:
+        with Terminal(["--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "hello"], environ, size=(140, 45)) as terminal:
+            assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
+            worker = _forked_worker(terminal.pid)
+            terminal.type(b"\n")  # Ctrl+J: send
+            assert terminal.shows(b"first words"), terminal.screen[-2000:]
+            os.kill(worker, signal.SIGSEGV)
+            assert terminal.shows(b"SIGSEGV"), terminal.screen[-3000:]
+            assert b"most recent call first" not in terminal.screen  # the fault handler's report: the log's
+            server.release("held")
+            terminal.type(b"\x11")  # Ctrl+Q: the app went on
+            assert terminal.wait() == 0
+    assert "Fatal Python error: Segmentation fault" in (tmp_path / "log").read_text()
+
+
+@needs_proc
+def test_an_openai_module_in_the_current_folder_does_not_reach_the_forked_worker(tmp_path):
+    """As ``python -P``: the worker leaves out the folder ``python -m tui`` put first on its
+    path, so an ``openai.py`` there is not the SDK it imports."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "openai.py").write_text("raise SystemExit('the wrong openai')\n")
+    with ScriptedServer(Script(words("The real SDK answered."))) as server:
+        with Terminal(["--base-url", server.base_url, "--model", "gpt-4o", "--prompt", "hello"], _terminal_environ(tmp_path), cwd=str(folder)) as terminal:
+            assert terminal.shows(b"Prompt"), terminal.screen[-2000:]
+            _forked_worker(terminal.pid)
+            terminal.type(b"\n")
+            assert terminal.shows(b"SDK answered."), terminal.screen[-2000:]
+            terminal.type(b"\x11")
+            assert terminal.wait() == 0

@@ -229,3 +229,30 @@ async def test_warming_up_the_worker_sends_nothing_to_the_server(server):
         assert len(server.requests) == 1
     finally:
         worker.stop()
+
+
+@pytest.mark.parametrize("signal_number", [signal.SIGTERM, signal.SIGHUP])
+def test_a_counter_ended_while_it_builds_an_encoding_leaves_no_folder(tmp_path, signal_number):
+    """tiktoken finds the bundled rank file through a temporary folder made for the build (see
+    tokens.load_encoding). A counter ended meanwhile (a closed terminal hangs up the whole
+    process group; the worker stops its counter as it ends) left the folder behind: 15 of them
+    were in /tmp after a day of benchmarks. It ends only once the folder is gone."""
+    import subprocess
+    import sys
+
+    from tui.engine.worker_protocol import write_frame
+
+    environ = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=os.pathsep.join(filter(None, (os.getcwd(), os.environ.get("PYTHONPATH")))))
+    counter = subprocess.Popen([sys.executable, "-P", "-m", "tui.engine.counter"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=environ)
+    try:
+        write_frame(counter.stdin, ("load", "o200k_base"))
+        deadline = time.monotonic() + 30
+        while not list(tmp_path.glob("streamtui-tiktoken-*")) and time.monotonic() < deadline and counter.poll() is None:
+            time.sleep(0.0005)
+        assert list(tmp_path.glob("streamtui-tiktoken-*")), "the build's folder never appeared"
+        counter.send_signal(signal_number)
+        assert counter.wait(30) == -signal_number
+    finally:
+        counter.kill()
+        counter.wait()
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from .engine import validation
 from .engine.request import APIS
@@ -281,7 +281,7 @@ def make_local_server(settings):  # -> LocalServer | None
     return LocalServer(settings.model_path)
 
 
-def main(argv: list[str] | None = None, spawned: tuple[WorkerProcess, str] | None = None) -> int:
+def main(argv: list[str] | None = None, spawned: tuple[WorkerProcess, BinaryIO] | None = None) -> int:
     """``spawned``: the streaming worker ``tui.launch`` started before anything was imported
     (the TUI adopts it; anything else stops it at once)."""
     try:
@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None, spawned: tuple[WorkerProcess, str] | Non
         return 1
 
 
-def _main(argv: list[str] | None, spawned: tuple[WorkerProcess, str] | None = None) -> int:
+def _main(argv: list[str] | None, spawned: tuple[WorkerProcess, BinaryIO] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except BaseException:  # --help, --version or a refused option: no TUI, no worker
@@ -408,7 +408,7 @@ def _web(args: argparse.Namespace, prog: str) -> int:
     return web_main(args) or 0
 
 
-def _start_worker(spawned: tuple[WorkerProcess, str] | None = None):  # -> WorkerStreamer
+def _start_worker(spawned: tuple[WorkerProcess, BinaryIO] | None = None):  # -> WorkerStreamer
     """Start the streaming worker (or adopt the one ``tui.launch`` started) before the rest of
     the app is even imported: it loads the SDK (about a second on a small machine) while the
     interface starts."""

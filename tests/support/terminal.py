@@ -1,5 +1,5 @@
 """The real ``streamtui`` command in a pseudo-terminal of its own: what it draws, read as bytes,
-and keys typed at it (Linux and macOS)."""
+and keys typed at it (POSIX)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,18 @@ class Terminal:
     """``python -m tui ARGS`` on a new pty of ``size`` (columns, rows), its standard input
     ``stdin`` (a descriptor) if given, else the terminal."""
 
-    def __init__(self, args: list[str], environ: dict[str, str], *, stdin: int | None = None, size: tuple[int, int] = (80, 24)) -> None:
+    def __init__(self, args: list[str], environ: dict[str, str], *, stdin: int | None = None, size: tuple[int, int] = (80, 24), cwd: str | None = None) -> None:
         self.screen = b""
         self.pid, self._fd = pty.fork()
         if self.pid == 0:  # the child: the pty is its controlling terminal
-            if stdin is not None:
-                os.dup2(stdin, 0)
-            os.execve(sys.executable, [sys.executable, "-m", "tui", *args], environ)
+            try:
+                if stdin is not None:
+                    os.dup2(stdin, 0)
+                if cwd is not None:
+                    os.chdir(cwd)
+                os.execve(sys.executable, [sys.executable, "-m", "tui", *args], environ)
+            finally:
+                os._exit(127)  # never back into the tests' own code
         fcntl.ioctl(self._fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
         self.exit_code: int | None = None
 

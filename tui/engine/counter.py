@@ -85,8 +85,12 @@ class CounterProcess:
             process.kill()
 
     def stop(self) -> None:
+        """End the counter for good: terminated, not killed, so that an encoding it is building
+        cleans up first (see tokens.load_encoding)."""
         self._stopped = True
-        self.kill()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
 
     def _call(self, command: tuple, start: bool) -> Any:
         process = self._process

@@ -28,7 +28,7 @@ from .events import Delta, Deltas, Failed
 from .history import HistoryStore
 from .history_writer import HistoryWriter
 from .logfile import log_failure
-from .metrics import CANCELLED
+from .metrics import CANCELLED, NOT_COMPARED
 from .request import Api, RunRequest, Turn
 from .run import Run
 from .stream import RequestFailed
@@ -53,8 +53,6 @@ FAIR_SEED = 1234
 #: saved without it.
 COUNT_WITHIN = 20.0
 
-#: What a cancelled run of a Compare pair says (Escape): the pair needs both runs.
-CANCELLED_IN_PAIR = "Cancelled: the partial answer is kept; the pair is not compared (a comparison needs both runs)."
 
 #: A Compare warm-up's answer: as short as the API allows.
 WARM_UP_TOKENS = 1
@@ -243,7 +241,8 @@ class RunSession:
             # run of the embedded model has no usage, only this count.
             run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
-            run.metrics.cancel(self._cancel_reason or (CANCELLED_IN_PAIR if run.pair_id is not None else CANCELLED))
+            reason = self._cancel_reason or CANCELLED
+            run.metrics.cancel(f"{reason.rstrip('.')}; {NOT_COMPARED}." if run.pair_id is not None else reason)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes the run's, in one line
             problem = _problem_of(exc)

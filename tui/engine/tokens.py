@@ -16,6 +16,8 @@ import re
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,21 +90,40 @@ def load_encoding(name: str) -> tiktoken.Encoding:
                 "run scripts/rebuild_tiktoken_files.py"
             )
         # tiktoken looks for sha1(url) in TIKTOKEN_CACHE_DIR. A link there (never the
-        # bundled file itself) is all it may delete if it ever disagreed with us.
-        cache_dir = tempfile.mkdtemp(prefix="streamtui-tiktoken-")
-        previous = os.environ.get("TIKTOKEN_CACHE_DIR")
-        try:
-            os.symlink(bundled, os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
-            os.environ["TIKTOKEN_CACHE_DIR"] = cache_dir
-            encoding = tiktoken.get_encoding(name)
-        finally:
-            if previous is None:
-                os.environ.pop("TIKTOKEN_CACHE_DIR", None)
-            else:
-                os.environ["TIKTOKEN_CACHE_DIR"] = previous
-            shutil.rmtree(cache_dir, ignore_errors=True)
+        # bundled file itself) is all it may delete if it ever disagreed with us. A signal
+        # that ends the process (a hang-up, a stop) waits until the folder is gone.
+        with _signals_held():
+            cache_dir = tempfile.mkdtemp(prefix="streamtui-tiktoken-")
+            previous = os.environ.get("TIKTOKEN_CACHE_DIR")
+            try:
+                os.symlink(bundled, os.path.join(cache_dir, hashlib.sha1(url.encode()).hexdigest()))
+                os.environ["TIKTOKEN_CACHE_DIR"] = cache_dir
+                encoding = tiktoken.get_encoding(name)
+            finally:
+                if previous is None:
+                    os.environ.pop("TIKTOKEN_CACHE_DIR", None)
+                else:
+                    os.environ["TIKTOKEN_CACHE_DIR"] = previous
+                shutil.rmtree(cache_dir, ignore_errors=True)
         _encodings[name] = encoding
         return encoding
+
+
+@contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold back, in this thread, the signals that end a process (SIGHUP, SIGINT, SIGTERM):
+    they arrive when the block ends (POSIX; elsewhere nothing is held)."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 @dataclass(frozen=True)

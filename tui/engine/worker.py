@@ -2,6 +2,9 @@
 
     python -P -m tui.engine.worker        (started by WorkerStreamer; frames on stdin/stdout)
 
+At launch it is instead a fork of the ``streamtui`` command, which runs :func:`main` the same
+way (``worker_process.fork_worker``).
+
 Why a process of its own: importing the openai SDK takes about a second on a small machine,
 three times as long as Textual. In a process of its own the SDK loads while the interface
 starts, so the first prompt sent the moment the screen appears is not late; and the HTTP

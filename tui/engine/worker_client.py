@@ -77,14 +77,15 @@ class WorkerStreamer:
         streamer.warm(warm or _SCRATCH, api, encoding)
         return streamer
 
-    def start(self, spawned: tuple[WorkerProcess, str] | None = None) -> None:
+    def start(self, spawned: tuple[WorkerProcess, BinaryIO] | None = None) -> None:
         """Start the worker process now, before its target is known (it imports the SDK at
-        once), or adopt one ``spawn_worker()`` started; :meth:`warm` then builds the client."""
+        once), or adopt the one ``tui.launch`` started (``fork_worker()``); :meth:`warm` then
+        builds the client."""
         with self._lock:
             self._ensure_process(spawned)
 
     # -- the process ----------------------------------------------------------------------
-    def _ensure_process(self, spawned: tuple[WorkerProcess, str] | None = None) -> WorkerProcess:
+    def _ensure_process(self, spawned: tuple[WorkerProcess, BinaryIO] | None = None) -> WorkerProcess:
         process = self._process
         if process is not None and process.poll() is None:
             return process
@@ -305,11 +306,17 @@ _STDERR_TAIL = 16_384
 
 
 def _tail(stderr: BinaryIO) -> str:
-    """The end of an ended worker's stderr file ("" if it wrote nothing)."""
+    """The end of an ended worker's stderr file ("" if it wrote nothing). Read where it is, not
+    from an offset of the file's: the worker's token counter shares that offset and may still
+    write."""
     try:
-        stderr.seek(0, os.SEEK_END)
-        stderr.seek(max(0, stderr.tell() - _STDERR_TAIL))
-        return stderr.read().decode("utf-8", errors="replace").strip()
+        start = max(0, os.fstat(stderr.fileno()).st_size - _STDERR_TAIL)
+        if hasattr(os, "pread"):
+            data = os.pread(stderr.fileno(), _STDERR_TAIL, start)
+        else:  # no pread (Windows): from the shared offset
+            stderr.seek(start)
+            data = stderr.read()
+        return data.decode("utf-8", errors="replace").strip()
     except OSError:
         return ""
 

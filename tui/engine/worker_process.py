@@ -5,10 +5,12 @@ whole of the interface's start. ``WorkerStreamer`` adopts it (see ``worker_clien
 
 At launch the worker is a fork of the command itself (``fork_worker``): it begins its import
 of the SDK at once, where a new interpreter would first start up and find its modules (about
-80 ms on two cores, most of the first send's lateness against a bare SDK script). Later
-starts, of a worker that died or of one for a process already running threads, exec a new
-interpreter (``spawn_worker``): a fork of a threaded process may inherit a lock some other
-thread held.
+70 ms on two cores, most of the first send's lateness against a bare SDK script). A worker
+started later (one that died), or for a process that cannot fork safely (see
+``fork_worker``), is a new interpreter (``spawn_worker``).
+
+The worker's stderr is a temporary file with no name (0600): nothing is left behind however
+the app ends, and the app reads its end once the worker has ended (the log keeps it).
 """
 
 from __future__ import annotations
@@ -45,25 +47,30 @@ def spawn_worker():  # -> tuple[subprocess.Popen[bytes], BinaryIO]
 
 
 def fork_worker():  # -> tuple[ForkedWorker | subprocess.Popen[bytes], BinaryIO]
-    """The worker as a fork of this process, if that is safe (one thread; standard input, output
-    and error open, so that no pipe of the worker's takes their place; and no web session's
-    prompt in the environment, which a fork would carry in its memory); else ``spawn_worker()``."""
-    if not hasattr(os, "fork") or PROMPT_ENV in os.environ or _threads_running() or not _standard_streams_open():
+    """The worker as a fork of this process, if that is safe (no other thread, which might hold
+    a lock the child would inherit held; and no web session's prompt in the environment, which a
+    fork would carry in its memory); else ``spawn_worker()``."""
+    _fill_standard_streams()
+    if not hasattr(os, "fork") or PROMPT_ENV in os.environ or _threads_running():
         return spawn_worker()
     stderr = tempfile.TemporaryFile()
     commands_read, commands_write = os.pipe()
     replies_read, replies_write = os.pipe()
+    parent = os.getpid()
     try:
         pid = os.fork()
     except BaseException:
+        if os.getpid() != parent:  # a Ctrl+C that reached the child before its first line
+            os._exit(1)
         for fd in (commands_read, commands_write, replies_read, replies_write):
             os.close(fd)
         stderr.close()
         raise
     if pid == 0:
-        os.close(commands_write)
-        os.close(replies_read)
-        _be_the_worker(commands_read, replies_write, stderr.fileno())
+        try:
+            _be_the_worker(commands_read, replies_write, stderr.fileno())
+        finally:
+            os._exit(1)  # whatever happens in the child never returns to the app's code
     for fd in (commands_read, replies_write):
         os.close(fd)
     return ForkedWorker(pid, os.fdopen(commands_write, "wb"), os.fdopen(replies_read, "rb")), stderr
@@ -123,10 +130,14 @@ class ForkedWorker:
         return self.returncode  # type: ignore[return-value]
 
     def terminate(self) -> None:
-        self._signal(15)
+        import signal
+
+        self._signal(signal.SIGTERM)
 
     def kill(self) -> None:
-        self._signal(9)
+        import signal
+
+        self._signal(signal.SIGKILL)
 
     def _signal(self, number: int) -> None:
         if self.poll() is None:
@@ -149,17 +160,24 @@ class ForkedWorker:
 
 def _be_the_worker(commands: int, replies: int, stderr: int) -> None:
     """The forked child: the worker on its pipes, as ``python -P -m tui.engine.worker`` runs it
-    (see worker.py); it never returns to the code that forked it."""
+    (see worker.py). It ends the process itself; ``fork_worker`` makes sure it never returns."""
     code = 1
     try:
         for fd, target in ((commands, 0), (replies, 1), (stderr, 2)):
             os.dup2(fd, target)
-            os.close(fd)
-        sys.stdin = os.fdopen(0, "r", closefd=False)
-        sys.stdout = os.fdopen(1, "w", closefd=False)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # as Popen's close_fds: nothing of the app's
+        try:
+            with open("/proc/self/comm", "w") as comm:  # ps and top tell it from the app (Linux)
+                comm.write("streamtui-worker")
+        except OSError:
+            pass
+        sys.stdin = open(0, "r", closefd=False)  # noqa: SIM115 - the process's own, for its life
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
         if not sys.flags.safe_path and sys.path:
             del sys.path[0]  # -P: not the script's folder or the current one (an openai.py there)
+        if _PACKAGE_ROOT not in sys.path:
+            sys.path.insert(0, _PACKAGE_ROOT)  # as the new interpreter's PYTHONPATH
         os.environ.update(_worker_environment(os.environ))  # (it has no prompt: see fork_worker)
         from . import worker
 
@@ -189,10 +207,12 @@ def _threads_running() -> bool:
     return threading is not None and threading.active_count() > 1
 
 
-def _standard_streams_open() -> bool:
-    try:
-        for fd in (0, 1, 2):
+def _fill_standard_streams() -> None:
+    """A standard stream closed at launch (``streamtui 2>&-``) is opened on /dev/null: else the
+    worker's stderr file or one of its pipes would take its number, and the app would write its
+    screen or its errors there."""
+    for fd in (0, 1, 2):
+        try:
             os.fstat(fd)
-    except OSError:
-        return False
-    return True
+        except OSError:
+            os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one
