@@ -633,3 +633,41 @@ async def test_escape_during_a_compare_says_the_comparison_is_dropped(server):
         error = main.current.metrics.error
         assert error.startswith("Cancelled: the partial answer is kept") and "comparison" in error, error
         server.release("held")
+
+
+async def test_ctrl_o_during_a_run_names_ctrl_o_as_the_key_that_replaces_it(server):
+    """Ctrl+O while a run streams said "Press Ctrl+J again … to stop it and send this prompt";
+    Ctrl+J with the box empty then sent nothing. The notice names the key that was pressed."""
+    server.push(Script([chunk("streaming "), gate("held"), chunk("on")]))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        await send(pilot, "first")
+        await wait_for(pilot, lambda: main.current is not None and main.current.text == "streaming ")
+        await pilot.press("ctrl+o")
+        await wait_for(pilot, lambda: any("still running" in str(n.message) for n in app._notifications))
+        message = next(str(n.message) for n in app._notifications if "still running" in str(n.message))
+        assert "Ctrl+O again" in message and "Ctrl+J" not in message, message
+        server.release("held")
+
+
+async def test_a_run_cancelled_before_any_text_says_so_and_its_timeline_says_no_chunk_came(server):
+    """A run cancelled while it waited (a Compare's waited half) said "the partial answer is
+    kept" of no answer at all, and its Timeline "No gaps: the answer came in one chunk." beside
+    "0 chunks"."""
+    from textual.widgets import Static
+
+    server.push(Script([chunk("never")], headers_gate="held"))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        await send(pilot, "wait for it")
+        await wait_for(pilot, lambda: main.current is not None and main.current.metrics.state == "waiting")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not app.session.busy)
+        assert main.current.metrics.error == "Cancelled before any text arrived.", main.current.metrics.error
+        await pilot.press("ctrl+l")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "TimelineScreen")
+        gaps = app.screen.query_one("#gaps", Static)
+        assert str(gaps.render()) == "No chunk arrived: there are no gaps to show.", str(gaps.render())
+        server.release("held")

@@ -127,3 +127,28 @@ async def test_two_apps_on_one_history_file_keep_their_pairs_apart(server, tmp_p
     assert stored[runs[0].number].prompt == "compared in the second tab"
     first_store.close()
     second_store.close()
+
+
+async def test_history_at_80_columns_shows_the_outcome_and_the_prompt(server, tmp_path):
+    """At 80×24 the History table ended at E2E: Chunks, Tokens, Tok/s, Outcome and Prompt were
+    off the screen. A narrow table keeps the outcome and the prompt, and the selected run's
+    detail says what has no column (when, the model, the API, chunks, tok/s); it widens again."""
+    from textual.widgets import DataTable, Static
+
+    server.default = Script(words("An answer."))
+    app = make_app(server.base_url, model="model-with-a-name", history=HistoryStore(tmp_path / "h.sqlite3"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await send(pilot, "remember me")
+        await settle(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen" and app.screen.query_one("#history-runs", DataTable).row_count == 1)
+        table = app.screen.query_one("#history-runs", DataTable)
+        labels = [column.label.plain for column in table.ordered_columns]
+        assert "Outcome" in labels and "Prompt" in labels and "Model" not in labels, labels
+        widths = sum(column.get_render_width(table) for column in table.ordered_columns)
+        assert widths <= table.content_region.width, (widths, table.content_region.width)
+        detail = str(app.screen.query_one("#detail", Static).render())
+        assert "model-with-a-name" in detail and "API chat" in detail and "Chunks " in detail, detail
+        await pilot.resize_terminal(160, 40)
+        await wait_for(pilot, lambda: "Model" in [column.label.plain for column in table.ordered_columns])
+        assert table.row_count == 1

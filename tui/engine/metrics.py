@@ -40,9 +40,10 @@ from .tokens import EncodingChoice
 
 RunState = Literal["connecting", "waiting", "streaming", "done", "cancelled", "failed"]
 TERMINAL_STATES = ("done", "cancelled", "failed")
-#: What a cancelled run says unless its canceller says why; a run of a Compare pair adds why
-#: the pair says nothing of the comparison.
+#: What a cancelled run says unless its canceller says why (with text, or before any); a run
+#: of a Compare pair adds why the pair says nothing of the comparison.
 CANCELLED = "Cancelled: the partial answer is kept."
+CANCELLED_BEFORE_TEXT = "Cancelled before any text arrived."
 NOT_COMPARED = "the pair is not compared (a comparison needs both runs)"
 #: Finish reasons that mean the answer was cut short by a token limit (chat/completions, responses).
 CUT_REASONS = {"length": "max tokens", "max_output_tokens": "max tokens", "content_filter": "content filter"}

@@ -28,7 +28,7 @@ from .events import Delta, Deltas, Failed
 from .history import HistoryStore
 from .history_writer import HistoryWriter
 from .logfile import log_failure
-from .metrics import CANCELLED, NOT_COMPARED
+from .metrics import CANCELLED, CANCELLED_BEFORE_TEXT, NOT_COMPARED
 from .request import Api, RunRequest, Turn
 from .run import Run
 from .stream import RequestFailed
@@ -241,7 +241,7 @@ class RunSession:
             # run of the embedded model has no usage, only this count.
             run.metrics.model_tokens = await self.connection.count_model_tokens(run.text)
         except asyncio.CancelledError:
-            reason = self._cancel_reason or CANCELLED
+            reason = self._cancel_reason or (CANCELLED if run.metrics.chunks or run.metrics.reasoning_chunks else CANCELLED_BEFORE_TEXT)
             run.metrics.cancel(f"{reason.rstrip('.')}; {NOT_COMPARED}." if run.pair_id is not None else reason)
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes the run's, in one line

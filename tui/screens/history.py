@@ -26,9 +26,13 @@ from ..engine.session import RunSession
 from ..engine.summary import how_it_ended, record_cells
 from ..widgets.footer import Footer
 from ..widgets.measured_table import MeasuredTable
+from ..widgets.runs_table import WIDE_FROM
 from .watched import WatchedScreen
 
 COLUMNS = ("#", "When", "Model", "API", "Stream", "TTFT", "E2E", "Chunks", "Tokens", "Tok/s", "Outcome", "Prompt")
+#: Below WIDE_FROM columns (as the Runs table): the rest goes to the selected run's detail line
+#: (at 80 columns the full table ended at E2E, the outcome and the prompt off the screen).
+NARROW_COLUMNS = ("#", "Stream", "TTFT", "E2E", "Tokens", "Outcome", "Prompt")
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         self.model_filter: str | None = None
         self.search_text = ""
         self._models: list[str] = []
+        self._columns: tuple[str, ...] = ()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="filters"):
@@ -78,10 +83,19 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
     def on_mount(self) -> None:
         table = self.query_one("#history-runs", DataTable)
         table.border_title = "History"
-        for column in COLUMNS:
+        self._columns = self._columns_that_fit()
+        for column in self._columns:
             table.add_column(column, key=column)
         table.focus()
         self._load()
+
+    def on_resize(self) -> None:
+        if self._columns and self._columns_that_fit() != self._columns:
+            self._columns = self._columns_that_fit()
+            self._fill_table()
+
+    def _columns_that_fit(self) -> tuple[str, ...]:
+        return NARROW_COLUMNS if self.app.size.width < WIDE_FROM else COLUMNS
 
     # -- listing ---------------------------------------------------------------------------
     @on(Select.Changed, "#model")
@@ -111,18 +125,27 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             self._models = models
             # Text, not str: Select parses a str prompt as markup, and a model name is data.
             self.query_one("#model", Select).set_options([(Text(one_line(name, 60)), name) for name in models])
-        table = self.query_one("#history-runs", DataTable)
-        table.clear()
-        for record in records:
-            cells = record_cells(record)
-            # Auto height: as in the runs table, Textual then drops the lines it drew before it
-            # measured the row (fixed-height rows keep their too-narrow columns).
-            table.add_row(*(Text(cells[column]) for column in COLUMNS), key=str(record.id), height=None)
+        self._fill_table()
         what = " · ".join(filter(None, (f"model {model}" if model else "", f"matching “{search}”" if search else "")))
         stored = fmt.path(self.store.path) if self.store.path else "memory only"
         note = f" · {self.store.problem}" if self.store.problem else ""
         self.query_one("#count", Static).update(Text(f"{fmt.quantity(len(records), 'run')}{(' · ' + what) if what else ''} · stored in {stored}{note}"))
         self._show_detail()
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#history-runs", DataTable)
+        selected = table.cursor_row
+        table.clear(columns=tuple(key.value for key in table.columns) != self._columns)
+        if not table.columns:
+            for column in self._columns:
+                table.add_column(column, key=column)
+        for record in self.records:
+            cells = record_cells(record)
+            # Auto height: as in the runs table, Textual then drops the lines it drew before it
+            # measured the row (fixed-height rows keep their too-narrow columns).
+            table.add_row(*(Text(cells[column]) for column in self._columns), key=str(record.id), height=None)
+        if 0 < selected < table.row_count:
+            table.move_cursor(row=selected)
 
     def _selected(self) -> RunRecord | None:
         table = self.query_one("#history-runs", DataTable)
@@ -144,6 +167,10 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
                 sent = ", ".join(filter(None, (f"conversation #{record.conversation_id}, turn {record.turn}", sent)))
             if sent:
                 detail.append(f"\nsent with {sent}", style="dim")
+            cells = record_cells(record)
+            left_out = [cells[column] if column in ("When", "Model") else f"{column} {cells[column]}" for column in COLUMNS if column not in self._columns]
+            if left_out:  # what a narrow table has no column for
+                detail.append("\n" + " · ".join(left_out), style="dim")
             if record.error:
                 detail.append("\n" + how_it_ended(record.outcome, one_line(record.error, 400)), style="red" if record.state == "failed" else "magenta")
         self.query_one("#detail", Static).update(detail)

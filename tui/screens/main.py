@@ -267,8 +267,10 @@ class MainScreen(WatchedScreen[None]):
                 self.prompt_input.give_back(text)
                 active = session.active
                 which = f"Run #{active.number}" if active is not None else "A run"
+                which_prompt = "this prompt" if prompt is text else "the last prompt"
+                again = f"Ctrl+O again within {REPLACE_WITHIN:g} s to stop it and compare {which_prompt} both ways" if compare else f"Ctrl+J again within {REPLACE_WITHIN:g} s to stop it and send this prompt"
                 self.notify(
-                    f"{which} is still running. Press Ctrl+J again within {REPLACE_WITHIN:g} s to stop it and send this prompt (Escape only stops it).",
+                    f"{which} is still running. Press {again} (Escape only stops it).",
                     title="Still running", severity="warning", timeout=REPLACE_WITHIN, markup=False,
                 )
                 return

@@ -79,7 +79,8 @@ class TimelineScreen(WatchedScreen[None]):
                 if self.record.gaps:
                     yield Sparkline(self.record.gaps, id="gaps")
                 else:  # a sparkline of nothing is drawn full
-                    yield Static(Text("No gaps: the answer came in one chunk."), id="gaps")
+                    no_gaps = "No gaps: the answer came in one chunk." if self.record.chunk_count else "No chunk arrived: there are no gaps to show."
+                    yield Static(Text(no_gaps), id="gaps")
         yield Footer()
 
     def _summary(self) -> Text:
