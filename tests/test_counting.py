@@ -256,3 +256,37 @@ def test_a_counter_ended_while_it_builds_an_encoding_leaves_no_folder(tmp_path, 
         counter.kill()
         counter.wait()
     assert list(tmp_path.iterdir()) == []
+
+
+@needs_proc
+async def test_a_run_cut_off_as_the_app_closes_keeps_no_count_that_is_behind_its_text(server, tmp_path):
+    """Quit while a run streamed and its count lagged: the run was saved with its last live
+    count, 2 tokens for 23 chunks (a try-out's History). A count that does not cover the text
+    is no figure of the run: it is saved uncounted."""
+    from tests.driving import make_app, send, shared_worker, wait_for
+    from tui.engine.history import HistoryStore
+
+    worker = shared_worker()
+    await asyncio.wait_for(asyncio.to_thread(worker.ready.wait), 60)
+    server.push(Script([chunk("one "), gate("more"), chunk("two three four five six "), gate("held"), chunk("never")]))
+    store = HistoryStore(tmp_path / "history.sqlite3")
+    app = make_app(server.base_url, history=store)
+    stopped: list[int] = []
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            main = app.main_screen
+            await send(pilot, "count me")
+            await wait_for(pilot, lambda: main.current is not None and (count := main.current.metrics.token_count) is not None and count.answer_chars == 4, timeout=60)
+            stopped = child_pids(worker.pid)  # its token counter: no count comes any more
+            for pid in stopped:
+                os.kill(pid, signal.SIGSTOP)
+            server.release("more")
+            run = main.current
+            await wait_for(pilot, lambda: run.text == "one two three four five six ")
+        record = store.get(run.number)
+        assert record is not None and record.chunk_count == 2
+        assert record.tiktoken_tokens is None, record.tiktoken_tokens
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        server.release("held")

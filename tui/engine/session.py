@@ -24,7 +24,7 @@ from .clock import Clock, monotonic_clock
 from .comparison import Comparison, pair_of
 from .connection import Connection
 from .errors import Problem, UserFacingError, internal_problem
-from .events import Delta, Deltas, Failed
+from .events import Delta, Deltas, Failed, TokenCount
 from .history import HistoryStore
 from .history_writer import HistoryWriter
 from .logfile import log_failure
@@ -264,11 +264,14 @@ class RunSession:
     async def _count_what_arrived(self, run: Run) -> None:
         """A run cut off (cancelled, or failed in the app) before the stream's last count: have
         its whole text counted (by the streaming worker's token counter, which holds the
-        encodings; never in the app's process), so Tokens is never left "not counted" or behind
-        the text."""
-        count = run.metrics.token_count
+        encodings; never in the app's process), so Tokens is never behind the text: a count
+        that cannot be made (the app closing, the counter not answering) leaves it uncounted."""
         answer, reasoning = run.text, run.reasoning
-        if not (answer or reasoning) or (count is not None and count.answer_chars == len(answer) and count.reasoning_chars == len(reasoning)):
+
+        def covers_the_text(count: TokenCount | None) -> bool:
+            return count is not None and count.answer_chars == len(answer) and count.reasoning_chars == len(reasoning)
+
+        if not (answer or reasoning) or covers_the_text(run.metrics.token_count):
             return
         try:
             # Bounded: a worker that hangs (or is started again to count) must not hold up the
@@ -279,6 +282,9 @@ class RunSession:
             log_failure(f"Counting run #{run.number} after its end", exc)
         except asyncio.CancelledError:  # cancelled again (the app is closing): saved uncounted
             pass
+        finally:
+            if not covers_the_text(run.metrics.token_count):  # a live count left behind is no figure of the run
+                run.metrics.token_count = None
 
     async def _prepare(self, run: Run, listener: RunListener) -> None:
         """Reach the endpoint and learn the model: the part of a run before its request."""
