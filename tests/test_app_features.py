@@ -671,3 +671,23 @@ async def test_a_run_cancelled_before_any_text_says_so_and_its_timeline_says_no_
         gaps = app.screen.query_one("#gaps", Static)
         assert str(gaps.render()) == "No chunk arrived: there are no gaps to show.", str(gaps.render())
         server.release("held")
+
+
+async def test_at_80_columns_the_figures_bar_says_streaming_is_off_for_the_next_run(server):
+    """At 80×24, Ctrl+T's toast faded and nothing on the main screen said streaming was off:
+    the footer reads "Stream" either way, and only the drawer said so."""
+    from tui.widgets.figures_bar import FiguresBar
+
+    server.default = Script(words("An answer."))
+    app = make_app(server.base_url)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        bar = main.query_one(FiguresBar)
+        assert "streaming off" not in bar.render().plain
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: "next: streaming off" in bar.render().plain)
+        await send(pilot, "waited")
+        await settle(pilot)
+        assert main.current.metrics.state == "done" and "next: streaming off" in bar.render().plain, bar.render().plain
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: "streaming off" not in bar.render().plain)

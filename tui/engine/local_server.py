@@ -40,8 +40,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import UserFacingError
+from .private_files import private_file
 from .sanitize import one_line
 
 DEFAULT_MODEL_ALIAS = "SmolLM2-135M-Instruct"
@@ -313,18 +315,18 @@ _ERROR_LINE = re.compile(r"(^|\b)(error|exception|traceback|fatal|killed|abort|f
 _NOTICE_LINE = re.compile(r"cannot be used with preferred buffer type", re.IGNORECASE)
 
 
-def _last_meaningful_line(log_path: Path, since: int = 0) -> str:
+def _last_meaningful_line(log: BinaryIO, since: int = 0) -> str:
     """The line of the child's log that best explains why it stopped: the last one that reads
     like an error (an exception, uvicorn's "ERROR:", llama.cpp's failures), else nothing.
     Access-log lines, ordinary progress lines and llama.cpp's notices never explain a death.
 
     Only the log from byte `since` on is read (the current child's part: the log is shared
-    by every restart), and of it the last 64 kB."""
+    by every restart), and of it the last 64 kB; read where it is, not from the offset the
+    child writes at."""
     try:
-        with log_path.open("rb") as log:
-            log.seek(0, os.SEEK_END)
-            log.seek(max(since, log.tell() - 65536))
-            tail = log.read().decode("utf-8", errors="replace")
+        size = os.fstat(log.fileno()).st_size
+        start = max(since, size - 65536)
+        tail = os.pread(log.fileno(), size - start, start).decode("utf-8", errors="replace")
     except OSError:
         return ""
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
@@ -407,12 +409,14 @@ class LocalServer:
         self._requested_port = port
         self._port = port
         self._api_key = _check_api_key(api_key) if api_key is not None else secrets.token_urlsafe(24)
+        #: The child's log file, if one was asked for; else its log is a temporary file with
+        #: no name (nothing is left behind however streamtui ends), read for its last words.
         self.log_path = log_path
+        self._log: BinaryIO | None = None
         self._user_key_env = api_key_env
         # Where the current child's part of the log starts, and where it was when the
         # child became ready: what it printed while loading never explains a later death.
         self._log_start = 0
-        self._owns_log = False
         self._process: subprocess.Popen[bytes] | None = None
         self._state = "stopped"
         self.error: str | None = None
@@ -557,11 +561,8 @@ class LocalServer:
             raise RuntimeError(self.error) from None
 
     def _spawn(self, model_path: Path) -> subprocess.Popen[bytes]:
-        if self.log_path is None:
-            handle, name = tempfile.mkstemp(prefix="streamtui-llama-server-", suffix=".log")
-            os.close(handle)
-            self.log_path = Path(name)
-            self._owns_log = True
+        if self._log is None:
+            self._log = private_file(self.log_path).open("ab") if self.log_path is not None else tempfile.TemporaryFile()
         command = [
             *(sys.executable, "-P", "-c", _CHILD_BOOTSTRAP, str(os.getpid())),
             *("--model", str(model_path)),
@@ -577,16 +578,15 @@ class LocalServer:
         ]
         env = _child_environment(os.environ, self._api_key, api_key_env=self._user_key_env)
         self._log_start = self._log_size()
-        with self.log_path.open("ab") as log:
-            # The TUI owns the terminal: the child gets no stdin and logs to the file only.
-            self._process = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        # The TUI owns the terminal: the child gets no stdin and logs to the file only.
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         _live_servers.add(self)
         return self._process
 
@@ -649,10 +649,9 @@ class LocalServer:
         _live_servers.discard(self)
         if process is not None:
             self._terminate(process, timeout)
-        if self._owns_log and self.log_path is not None:
-            self.log_path.unlink(missing_ok=True)
-            self.log_path = None
-            self._owns_log = False
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     @staticmethod
     def _terminate(process: subprocess.Popen[bytes], timeout: float = 5) -> None:
@@ -672,13 +671,13 @@ class LocalServer:
 
     def _log_size(self) -> int:
         try:
-            return self.log_path.stat().st_size if self.log_path is not None else 0
+            return os.fstat(self._log.fileno()).st_size if self._log is not None else 0
         except OSError:
             return 0
 
     def _mark_dead(self, reason: str) -> None:
         self._state = "dead"
-        detail = _last_meaningful_line(self.log_path, self._log_start) if self.log_path is not None else ""
+        detail = _last_meaningful_line(self._log, self._log_start) if self._log is not None else ""
         self.error = f"{reason}: {detail}" if detail else reason
 
 
@@ -701,8 +700,12 @@ async def serve_forever(
     with "streamtui serve:". Returns the process exit code: 0 after a requested stop, 1 when
     the server cannot start or dies, 2 for an invalid host, port or key.
     """
+    from .logfile import log_path
+
+    llama_log = log_path().with_name("llama-server.log")  # beside streamtui's log: this serve's output
+    llama_log.unlink(missing_ok=True)
     try:
-        server = LocalServer(model_path, host=host, port=port, api_key=api_key)
+        server = LocalServer(model_path, host=host, port=port, api_key=api_key, log_path=llama_log)
     except ValueError as error:
         print(f"streamtui serve: {error}", file=sys.stderr)
         return 2

@@ -429,7 +429,7 @@ class MainScreen(WatchedScreen[None]):
         run = self.current
         comparison = self.session.pair_of(run) if run else None
         self.metrics_panel.show(run, comparison, self.session.activity)
-        self.query_one(FiguresBar).show(run, comparison, "" if self.has_class("-figures-open") else "^f all figures", self.session.activity)
+        self.query_one(FiguresBar).show(run, comparison, "" if self.has_class("-figures-open") else "^f all figures", self.session.activity, self.session.params.stream)
 
     # -- other actions -------------------------------------------------------------------------------
     async def action_cancel(self) -> None:

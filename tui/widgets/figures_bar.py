@@ -15,8 +15,9 @@ from ..engine.summary import source_label
 from .metrics_panel import STATE_STYLES
 
 #: How long each piece of the line is kept as the width shrinks: the lowest goes first. The
-#: run and its state are always shown; then what Compare is for, a cut, TTFT, E2E.
-_KEEP = {"hint": 0, "rate": 1, "tokens": 2, "e2e": 3, "ttft": 4, "cut": 5, "comparison": 6, "run": 9}
+#: run and its state are always shown; then what Compare is for, a cut, TTFT, E2E, and that
+#: the next run will not stream.
+_KEEP = {"hint": 0, "rate": 1, "tokens": 2, "next": 3, "e2e": 4, "ttft": 5, "cut": 6, "comparison": 7, "run": 9}
 
 
 class FiguresBar(Static):
@@ -26,19 +27,20 @@ class FiguresBar(Static):
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
         super().__init__(id=id)
-        self._shown: tuple = (None, None, "", None)
+        self._shown: tuple = (None, None, "", None, True)
 
-    def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None) -> None:
-        self._shown = (run, comparison, hint, activity)
-        self.update(figures_line(run, comparison, hint, activity, width=self.content_size.width or None), layout=False)  # one row, always
+    def show(self, run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None, next_streams: bool = True) -> None:
+        self._shown = (run, comparison, hint, activity, next_streams)
+        self.update(figures_line(run, comparison, hint, activity, next_streams, width=self.content_size.width or None), layout=False)  # one row, always
 
     def on_resize(self) -> None:
         self.show(*self._shown)  # what fits changed
 
 
-def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None, *, width: int | None = None) -> Text:
+def figures_line(run: Run | None, comparison: Comparison | None = None, hint: str = "", activity: str | None = None, next_streams: bool = True, *, width: int | None = None) -> Text:
     """``activity``: what the session does that is not a run (a Compare warm-up): it is said
-    first, over the figures of the run before. Within ``width`` cells, the pieces that matter
+    first, over the figures of the run before. ``next_streams`` False: streaming is off for the
+    next run, which the line says (the footer's "Stream" does not, nor the toast for long). Within ``width`` cells, the pieces that matter
     least are left out whole (see ``_KEEP``), rather than the line's end cut off."""
     pieces: list[tuple[str, str, str]] = []  # (kind, text, style)
     if activity:
@@ -73,6 +75,8 @@ def figures_line(run: Run | None, comparison: Comparison | None = None, hint: st
             pieces.append(("cut", f" · cut: {metrics.cut_short}", "yellow"))
         if comparison is not None and not comparison.running and comparison.time_saved is not None:
             pieces.append(("comparison", f" · streamed: text {fmt.seconds(comparison.time_saved)} sooner", "bold green"))
+    if not next_streams:
+        pieces.append(("next", " · next: streaming off", "yellow"))
     if hint:
         pieces.append(("hint", f"   {hint}", "dim"))
     if width is not None:
