@@ -144,3 +144,21 @@ async def test_a_count_that_fails_is_logged_and_the_run_is_kept(server, cold_wor
         assert record is not None and record.state == "cancelled" and record.output == "partial answer, "
     assert f"Counting run #{run.number} after its end" in log.read_text()
     assert dict(encodings_built_here) == {}
+
+
+def test_the_app_turns_the_collector_on_again_once_its_first_screen_is_up():
+    """The command runs the imports with the collector off (tui/launch.py); the app turns it on
+    again as it freezes its startup heap, or cyclic garbage would pile up for the whole session."""
+    import gc
+
+    from tui.app import _out_of_the_collectors_way
+
+    thresholds = gc.get_threshold()
+    gc.disable()
+    try:
+        _out_of_the_collectors_way()
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()

@@ -167,6 +167,7 @@ def _out_of_the_collectors_way() -> None:
     import gc
 
     gc.freeze()
+    gc.enable()  # the command ran the imports with it off (tui/launch.py)
     # Young collections every 10,000 allocations, not 700: a streaming frame allocates thousands
     # of strips and segments (measured on 20k tokens at 500/s: 3,300 collections and 2.9 s of
     # pauses became 100 and 1.0 s; 2,000 and 5,000 were no better, 20,000 had longer pauses).

@@ -14,6 +14,12 @@ _NOT_THE_TUI = frozenset({"compare", "serve", "config", "web", "-h", "--help", "
 def main() -> int:
     spawned = None
     if _NOT_THE_TUI.isdisjoint(sys.argv[1:]):
+        import gc
+
+        # The imports (the SDK's in the worker, Textual's here) run with the collector off: their
+        # thousands of classes set off collections that find nothing, a tenth of the SDK's
+        # import. Each process freezes its heap and turns it on again (worker.py, app.py).
+        gc.disable()
         from .engine.worker_process import fork_worker
 
         spawned = fork_worker()

@@ -35,12 +35,15 @@ is pointed at stderr, so nothing but frames can reach the app's pipe.
 from __future__ import annotations
 
 # The SDK before anything else, the worker's own modules included: it is most of a second,
-# all of it on the path of a prompt sent the moment the screen appears.
-import openai  # noqa: F401
+# all of it on the path of a prompt sent the moment the screen appears. With the collector off
+# (a fork of the command has it off already; see tui/launch.py): a tenth of the import.
+import gc
+
+gc.disable()
+import openai  # noqa: E402, F401
 
 # isort: split
 import asyncio
-import gc
 import os
 import sys
 import threading
@@ -52,6 +55,8 @@ from .worker_protocol import pack_batch, read_frame, write_frame
 
 
 def main() -> None:
+    gc.freeze()  # what the imports made is out of the collector's way for good
+    gc.enable()
     # A thread of the worker's (reading commands, or pickling a long text for the token counter)
     # gives the interpreter back to the event loop within a millisecond (not the default 5 ms),
     # so every read is stamped on time.
