@@ -88,14 +88,15 @@ class TimelineScreen(WatchedScreen[None]):
         summary = Text()
         summary.append(self.title, style="bold")
         summary.append(f" · {record.api} · {server_text(record.model)} · streaming {'on' if record.stream else 'off'}")
-        summary.append(f" · {fmt.quantity(record.chunk_count, 'chunk')} · TTFT {fmt.seconds(record.ttft)} · E2E {fmt.seconds(record.e2e)}")
+        # The figures on a line of their own: wrapped, a number was parted from its unit.
+        summary.append(f"\n{fmt.quantity(record.chunk_count, 'chunk')} · TTFT {fmt.seconds(record.ttft)} · E2E {fmt.seconds(record.e2e)}")
         if record.chunk_count > MAX_ROWS:
             summary.append(f" · the table shows the first {MAX_ROWS:,} chunks (export has all)", style="italic")
         return summary
 
     def on_mount(self) -> None:
         self.query_one("#chunks").border_title = "Chunks (time since the request; tokens of each chunk alone)"
-        self.query_one("#arrivals").border_title = "Text received over time"
+        self.query_one("#arrivals").border_title = "Characters received, by seconds since the request"
         gaps = self.query_one("#gaps")
         gaps.border_title = "Gaps between chunks"
         if self.record.gaps:  # the sparkline scales from the smallest gap to the largest
@@ -126,8 +127,8 @@ class TimelineScreen(WatchedScreen[None]):
             times, received = _cumulative(record)
             most = max(most, received[-1])
             plt.plot(times, received, label=f"{label} streaming {'on' if record.stream else 'off'}", marker="braille")
-        plt.xlabel("seconds since the request")
-        plt.ylabel("characters")
+        # The axes are named in the border's title: their labels took a row from the plot (at
+        # 80×24 it had two rows of data).
         plot = self.query_one(ArrivalsPlot)
         plot.most_received = most
         plot.set_ticks()
