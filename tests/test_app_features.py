@@ -669,7 +669,7 @@ async def test_a_run_cancelled_before_any_text_says_so_and_its_timeline_says_no_
         await pilot.press("ctrl+l")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "TimelineScreen")
         gaps = app.screen.query_one("#gaps", Static)
-        assert str(gaps.render()) == "No chunk arrived: there are no gaps to show.", str(gaps.render())
+        assert str(gaps.render()) == "No answer chunk arrived: there are no gaps to show.", str(gaps.render())
         server.release("held")
 
 

@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -438,7 +439,8 @@ async def test_a_requested_port_in_use_is_reported(embedded: LocalServer) -> Non
 def test_serve_with_a_fixed_key_host_and_port() -> None:
     """`streamtui serve --host --port --api-key -` (the key read from standard input): the given
     host and port are used, the given key is the one required (never on a command line, nor
-    printed), and SIGTERM stops it cleanly."""
+    printed), its log is where it says while it serves (and gone once stopped), and SIGTERM
+    stops it cleanly."""
     host = "127.0.0.2"  # loopback, yet not the default: proves the host is honoured
     port = free_port(host)
     key = "fixed-" + secrets.token_urlsafe(16)
@@ -464,6 +466,9 @@ def test_serve_with_a_fixed_key_host_and_port() -> None:
         base_url = f"http://{host}:{port}/v1"
         assert f"URL: {base_url}\n" in printed
         assert key not in "".join(printed)
+        (log_line,) = [line for line in printed if "(log: " in line]
+        log = Path(log_line.split("(log: ", 1)[1].rstrip(")\n"))
+        assert "Uvicorn running" in log.read_text() and stat.S_IMODE(log.stat().st_mode) == 0o600
 
         (child,) = children_of(serve.pid)
         command = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
@@ -490,6 +495,7 @@ def test_serve_with_a_fixed_key_host_and_port() -> None:
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(30) == 0
         assert wait_for(lambda: process_gone(child))
+        assert not log.exists()
         errors = serve.stderr.read()
         assert errors == "" and key not in errors
     finally:

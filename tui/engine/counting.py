@@ -6,7 +6,8 @@ all. While text arrives, a ``TokenCount`` follows at most :data:`COUNT_EVERY` se
 counting itself) behind, and a stall never leaves it behind; once the stream ends, a final
 exact one. The count always equals encoding the whole text (the incremental counter is exact),
 with the model's own encoding or, for a model tiktoken does not know, o200k_base marked as an
-estimate. A cancelled run keeps the last count it received. Counting that fails is logged and
+estimate. A cancelled run is counted whole by the session once it ended (or saved uncounted if
+that cannot be: never with a count behind its text). Counting that fails is logged and
 the run goes on without counts: the stream ends as it would have, whatever counting did.
 
 In the streaming worker the counting is the token counter's (``counter.py``, a process of its

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import UserFacingError
+from .logfile import tail_of
 from .private_files import private_file
 from .sanitize import one_line
 
@@ -321,14 +322,8 @@ def _last_meaningful_line(log: BinaryIO, since: int = 0) -> str:
     Access-log lines, ordinary progress lines and llama.cpp's notices never explain a death.
 
     Only the log from byte `since` on is read (the current child's part: the log is shared
-    by every restart), and of it the last 64 kB; read where it is, not from the offset the
-    child writes at."""
-    try:
-        size = os.fstat(log.fileno()).st_size
-        start = max(since, size - 65536)
-        tail = os.pread(log.fileno(), size - start, start).decode("utf-8", errors="replace")
-    except OSError:
-        return ""
+    by every restart), and of it the last 64 kB."""
+    tail = tail_of(log, 65536, since).decode("utf-8", errors="replace")
     lines = [line.strip() for line in tail.splitlines() if line.strip()]
     errors = [
         line
@@ -562,7 +557,7 @@ class LocalServer:
 
     def _spawn(self, model_path: Path) -> subprocess.Popen[bytes]:
         if self._log is None:
-            self._log = private_file(self.log_path).open("ab") if self.log_path is not None else tempfile.TemporaryFile()
+            self._log = private_file(self.log_path).open("ab") if self.log_path is not None else tempfile.TemporaryFile()  # noqa: SIM115 - kept open across restarts
         command = [
             *(sys.executable, "-P", "-c", _CHILD_BOOTSTRAP, str(os.getpid())),
             *("--model", str(model_path)),
@@ -700,13 +695,14 @@ async def serve_forever(
     with "streamtui serve:". Returns the process exit code: 0 after a requested stop, 1 when
     the server cannot start or dies, 2 for an invalid host, port or key.
     """
-    from .logfile import log_path
-
-    llama_log = log_path().with_name("llama-server.log")  # beside streamtui's log: this serve's output
-    llama_log.unlink(missing_ok=True)
+    # A log with a name, to read while it serves (the TUI's has none): removed when it stops.
+    handle, name = tempfile.mkstemp(prefix="streamtui-llama-server-", suffix=".log")  # 0600
+    os.close(handle)
+    llama_log = Path(name)
     try:
         server = LocalServer(model_path, host=host, port=port, api_key=api_key, log_path=llama_log)
     except ValueError as error:
+        llama_log.unlink(missing_ok=True)
         print(f"streamtui serve: {error}", file=sys.stderr)
         return 2
     if not is_loopback(host):
@@ -749,3 +745,4 @@ async def serve_forever(
         for sig in handled:
             loop.remove_signal_handler(sig)
         server.stop()
+        llama_log.unlink(missing_ok=True)

@@ -21,6 +21,21 @@ from .private_files import FILE_MODE, private_folder
 from .secrets import redact_all
 
 ENV_VAR = "STREAMTUI_LOG"
+
+
+def tail_of(file, most: int, since: int = 0) -> bytes:  # noqa: ANN001 - a binary file
+    """The last ``most`` bytes of a child's output file, from byte ``since`` on ("" if it cannot
+    be read). Read where they are, not from the file's offset, which the child writing to it
+    shares (read, moved, the child's next line would land there)."""
+    try:
+        size = os.fstat(file.fileno()).st_size
+        start = max(since, size - most)
+        if hasattr(os, "pread"):
+            return os.pread(file.fileno(), size - start, start)
+        file.seek(start)  # no pread (Windows)
+        return file.read()
+    except (OSError, ValueError):  # closed, or not a file
+        return b""
 _FILE_NAME = "streamtui.log"
 
 logger = logging.getLogger("streamtui")

@@ -302,6 +302,11 @@ class RunMetrics:
         return CUT_REASONS.get(self.finish_reason or "")
 
     # -- tokens ------------------------------------------------------------------------------
+    def drop_token_count(self) -> None:
+        """Forget tiktoken's count (and its encoding): it does not cover the text."""
+        self.token_count = None
+        self.encoding = None
+
     @property
     def tiktoken_tokens(self) -> int | None:
         return self.token_count.answer if self.token_count is not None else None

@@ -284,7 +284,7 @@ class RunSession:
             pass
         finally:
             if not covers_the_text(run.metrics.token_count):  # a live count left behind is no figure of the run
-                run.metrics.token_count = None
+                run.metrics.drop_token_count()
 
     async def _prepare(self, run: Run, listener: RunListener) -> None:
         """Reach the endpoint and learn the model: the part of a run before its request."""

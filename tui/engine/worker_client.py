@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import re
 import signal
 import subprocess
@@ -28,7 +27,7 @@ from .clock import Clock, clock_spec
 from .endpoint import PLACEHOLDER_KEY
 from .errors import Problem
 from .events import Failed, RunEvent, TokenCount
-from .logfile import log_failure, log_info, log_path
+from .logfile import log_failure, log_info, log_path, tail_of
 from .request import RunRequest
 from .sanitize import one_line
 from .secrets import redact_all
@@ -306,19 +305,9 @@ _STDERR_TAIL = 16_384
 
 
 def _tail(stderr: BinaryIO) -> str:
-    """The end of an ended worker's stderr file ("" if it wrote nothing). Read where it is, not
-    from an offset of the file's: the worker's token counter shares that offset and may still
-    write."""
-    try:
-        start = max(0, os.fstat(stderr.fileno()).st_size - _STDERR_TAIL)
-        if hasattr(os, "pread"):
-            data = os.pread(stderr.fileno(), _STDERR_TAIL, start)
-        else:  # no pread (Windows): from the shared offset
-            stderr.seek(start)
-            data = stderr.read()
-        return data.decode("utf-8", errors="replace").strip()
-    except OSError:
-        return ""
+    """The end of an ended worker's stderr file ("" if it wrote nothing; its token counter may
+    still write to it)."""
+    return tail_of(stderr, _STDERR_TAIL).decode("utf-8", errors="replace").strip()
 
 
 #: A line that says why a Python process died: the fault handler's report, an exception's last line.

@@ -94,6 +94,9 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             self._columns = self._columns_that_fit()
             self._fill_table()
 
+    def on_screen_resume(self) -> None:
+        self.on_resize()  # resized while a screen above it (the Timeline) was shown
+
     def _columns_that_fit(self) -> tuple[str, ...]:
         return NARROW_COLUMNS if self.app.size.width < WIDE_FROM else COLUMNS
 
@@ -134,7 +137,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
 
     def _fill_table(self) -> None:
         table = self.query_one("#history-runs", DataTable)
-        selected = table.cursor_row
+        selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
         table.clear(columns=tuple(key.value for key in table.columns) != self._columns)
         if not table.columns:
             for column in self._columns:
@@ -144,8 +147,8 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             # Auto height: as in the runs table, Textual then drops the lines it drew before it
             # measured the row (fixed-height rows keep their too-narrow columns).
             table.add_row(*(Text(cells[column]) for column in self._columns), key=str(record.id), height=None)
-        if 0 < selected < table.row_count:
-            table.move_cursor(row=selected)
+        if selected is not None and selected in table.rows:  # the run picked stays picked
+            table.move_cursor(row=table.get_row_index(selected))
 
     def _selected(self) -> RunRecord | None:
         table = self.query_one("#history-runs", DataTable)
@@ -160,7 +163,8 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         detail = Text()
         if record is not None:
             detail.append(f"#{record.id} ", style="bold")
-            detail.append(one_line(record.prompt, 400))
+            # Narrow, the Prompt column has its start: two rows here leave room for the rest.
+            detail.append(one_line(record.prompt, 400 if self._columns == COLUMNS else 140))
             params = record.params
             sent = ", ".join(f"{name} {params[name]}" for name in ("temperature", "seed", "max_tokens") if params.get(name) is not None)
             if record.conversation_id is not None:

@@ -255,6 +255,7 @@ class MainScreen(WatchedScreen[None]):
         An empty prompt sends nothing (Compare takes the last prompt again); while a run is
         live, a second press replaces it. A prompt not sent goes back into the box."""
         prompt = text if text.strip() else (self._last_prompt if compare and self._last_prompt.strip() else None)
+        again = prompt is not text  # Compare with an empty box: the last prompt again
         if prompt is None:
             self.prompt_input.give_back(text)
             self._hint("Type a prompt first: nothing was sent.")
@@ -267,10 +268,9 @@ class MainScreen(WatchedScreen[None]):
                 self.prompt_input.give_back(text)
                 active = session.active
                 which = f"Run #{active.number}" if active is not None else "A run"
-                which_prompt = "this prompt" if prompt is text else "the last prompt"
-                again = f"Ctrl+O again within {REPLACE_WITHIN:g} s to stop it and compare {which_prompt} both ways" if compare else f"Ctrl+J again within {REPLACE_WITHIN:g} s to stop it and send this prompt"
+                what = f"compare {'the last prompt' if again else 'this prompt'} both ways" if compare else "send this prompt"
                 self.notify(
-                    f"{which} is still running. Press {again} (Escape only stops it).",
+                    f"{which} is still running. Press {'Ctrl+O' if compare else 'Ctrl+J'} again within {REPLACE_WITHIN:g} s to stop it and {what} (Escape only stops it).",
                     title="Still running", severity="warning", timeout=REPLACE_WITHIN, markup=False,
                 )
                 return
@@ -284,7 +284,7 @@ class MainScreen(WatchedScreen[None]):
                 self.prompt_input.give_back(text)
                 return
         self._replace_until = 0.0
-        if prompt is not text:
+        if again:
             self.notify(f"Compare: the last prompt again, “{one_line(prompt, 60)}”.", timeout=4, markup=False)
         self.prompt_input.remember(prompt)
         self._last_prompt = prompt

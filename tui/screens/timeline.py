@@ -79,7 +79,7 @@ class TimelineScreen(WatchedScreen[None]):
                 if self.record.gaps:
                     yield Sparkline(self.record.gaps, id="gaps")
                 else:  # a sparkline of nothing is drawn full
-                    no_gaps = "No gaps: the answer came in one chunk." if self.record.chunk_count else "No chunk arrived: there are no gaps to show."
+                    no_gaps = "No gaps: the answer came in one chunk." if self.record.chunk_count else "No answer chunk arrived: there are no gaps to show."
                     yield Static(Text(no_gaps), id="gaps")
         yield Footer()
 
