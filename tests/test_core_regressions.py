@@ -386,9 +386,10 @@ def test_a_dead_local_server_is_not_explained_by_an_access_log_line(tmp_path):
         'INFO:     127.0.0.1:51234 - "POST /v1/chat/completions HTTP/1.1" 200 OK\n'
         'INFO:     127.0.0.1:51236 - "POST /extras/tokenize/count HTTP/1.1" 200 OK\n'
     )
-    assert "POST" not in _last_meaningful_line(log)
-    log.write_text(log.read_text() + "RuntimeError: out of memory while decoding\n" + 'INFO:     127.0.0.1:1 - "GET /v1/models HTTP/1.1" 200 OK\n')
-    assert _last_meaningful_line(log) == "RuntimeError: out of memory while decoding"
+    with log.open("rb") as file:
+        assert "POST" not in _last_meaningful_line(file)
+        log.write_text(log.read_text() + "RuntimeError: out of memory while decoding\n" + 'INFO:     127.0.0.1:1 - "GET /v1/models HTTP/1.1" 200 OK\n')
+        assert _last_meaningful_line(file) == "RuntimeError: out of memory while decoding"
 
 
 # -- 8. options before a subcommand ----------------------------------------------------------

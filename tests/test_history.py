@@ -538,3 +538,20 @@ def test_a_model_learnt_after_the_send_reaches_the_stored_params(store):
     finish(store, run)
     record = store.get(number)
     assert record.model == "learnt-model" and record.params["model"] == "learnt-model"
+
+
+def test_a_live_count_behind_the_text_is_saved_as_no_count(store):
+    """A live save stored tiktoken's last count, which lags the text: a run whose app was killed
+    kept "25 tiktoken" and a tok/s for more text than 25 tokens (a try-out's History). Until the
+    count covers the text, the run is saved uncounted; once it does, with the count."""
+    clock = ManualClock()
+    run = Run(RunRequest("p", "gpt-4o-mini"), RunMetrics(clock), endpoint_label="h")
+    feed(run, [Started(0.0), Delta("Hello", 0.1), TokenCount(1, 0, "o200k_base", True, 5, 0), Delta(" there, and more", 0.2)])
+    start(store, run)
+    save(store, run)
+    record = store.get(run.number)
+    assert (record.tiktoken_tokens, record.decode_tps, record.encoding) == (None, None, None)
+    feed(run, [TokenCount(5, 0, "o200k_base", True, 21, 0), Finished("stop", 0.3)])
+    finish(store, run)
+    record = store.get(run.number)
+    assert record.tiktoken_tokens == 5 and record.decode_tps == pytest.approx(4 / 0.1) and record.encoding == "o200k_base"

@@ -152,3 +152,31 @@ async def test_history_at_80_columns_shows_the_outcome_and_the_prompt(server, tm
         await pilot.resize_terminal(160, 40)
         await wait_for(pilot, lambda: "Model" in [column.label.plain for column in table.ordered_columns])
         assert table.row_count == 1
+
+
+async def test_history_keeps_the_picked_run_in_view_across_a_resize(server, tmp_path):
+    """Row 16 picked at 80×24, the terminal widened and narrowed again: the table showed rows
+    #41 to #30, the picked run out of view (its detail still shown)."""
+    from textual.widgets import DataTable
+
+    server.default = Script(words("An answer."))
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    app = make_app(server.base_url, history=store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for index in range(20):
+            await send(pilot, f"prompt {index}")
+            await settle(pilot)
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen" and app.screen.query_one("#history-runs", DataTable).row_count == 20)
+        table = app.screen.query_one("#history-runs", DataTable)
+        for _ in range(15):
+            await pilot.press("down")
+        picked = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        await pilot.resize_terminal(140, 45)
+        await settle(pilot)
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "Model" not in [column.label.plain for column in table.ordered_columns])
+        await settle(pilot)
+        assert table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value == picked
+        top = table.scroll_y  # the header takes the view's first row
+        assert top <= table.cursor_row < top + table.scrollable_content_region.height - 1, (top, table.cursor_row)

@@ -235,6 +235,12 @@ def test_tpot_undefined_for_too_few_tokens_or_no_span(clock, o200k):
     feed(single_chunk, Started(100.0), Delta("hello world hello world", 100.5), Finished("stop", 101.0))
     assert single_chunk.tpot() is None and single_chunk.decode_rate() is None
 
+    # An answer that came in one burst (two reads a tenth of a millisecond apart) has no decode
+    # span worth the name: a try-out read 27,289.1 tok/s.
+    burst = make(clock, o200k)
+    feed(burst, Started(100.0), Delta("Late answer", 103.0060), Delta(" here.", 103.0061), Finished("stop", 103.0062))
+    assert burst.output_tokens == 4 and burst.tpot() is None and burst.decode_rate() is None
+
     no_counter = make(clock)
     feed(no_counter, Started(100.0), Delta("a", 100.5), Delta("b", 101.0))
     assert no_counter.output_tokens is None and no_counter.tpot() is None and no_counter.usage_difference is None

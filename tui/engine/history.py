@@ -503,6 +503,10 @@ def _changing_figures(run: Run) -> dict[str, Any]:
     metrics = run.metrics
     usage = metrics.usage
     gaps = metrics.gap_stats()
+    # A live count lags the text: saved, it would read as the run's (a run whose app died kept
+    # 25 tokens for more text than that). Until it covers the text, the run is saved uncounted.
+    counted = run.counted_whole()
+    rated = counted or metrics.token_source != "tiktoken"
     return {
         "updated": time.time(),
         "state": metrics.state,
@@ -512,13 +516,13 @@ def _changing_figures(run: Run) -> dict[str, Any]:
         "ttfr": metrics.ttfr,
         "e2e": metrics.e2e,
         "elapsed": metrics.elapsed,
-        "tpot": metrics.tpot(),
-        "decode_tps": metrics.decode_rate(),
+        "tpot": metrics.tpot() if rated else None,
+        "decode_tps": metrics.decode_rate() if rated else None,
         "chunks": metrics.chunks,
         "reasoning_chunks": metrics.reasoning_chunks,
-        "tiktoken_tokens": metrics.tiktoken_tokens,
-        "reasoning_tiktoken_tokens": metrics.reasoning_tiktoken_tokens,
-        "encoding": metrics.encoding.label if metrics.encoding is not None else None,
+        "tiktoken_tokens": metrics.tiktoken_tokens if counted else None,
+        "reasoning_tiktoken_tokens": metrics.reasoning_tiktoken_tokens if counted else None,
+        "encoding": metrics.encoding.label if metrics.encoding is not None and counted else None,
         "model_tokens": metrics.model_tokens,
         "server_prompt_tokens": usage.prompt_tokens if usage else None,
         "server_completion_tokens": usage.completion_tokens if usage else None,

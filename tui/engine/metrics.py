@@ -40,6 +40,9 @@ from .tokens import EncodingChoice
 
 RunState = Literal["connecting", "waiting", "streaming", "done", "cancelled", "failed"]
 TERMINAL_STATES = ("done", "cancelled", "failed")
+#: The shortest E2E − TTFT a decode rate is measured over: an answer that came in one burst
+#: (reads a fraction of a millisecond apart) has no rate worth the name (27,289 tok/s, once).
+MIN_DECODE_SPAN = 0.005
 #: What a cancelled run says unless its canceller says why (with text, or before any); a run
 #: of a Compare pair adds why the pair says nothing of the comparison.
 CANCELLED = "Cancelled: the partial answer is kept."
@@ -357,7 +360,7 @@ class RunMetrics:
 
     def _decode_span(self) -> float | None:
         ttft, e2e = self.ttft, self.e2e
-        if ttft is None or e2e is None or e2e <= ttft:
+        if ttft is None or e2e is None or e2e - ttft < MIN_DECODE_SPAN:
             return None
         return e2e - ttft
 

@@ -84,6 +84,11 @@ class Run:
     def text(self) -> str:
         return "".join(self.answer_parts)
 
+    def counted_whole(self) -> bool:
+        """Whether tiktoken's count is of the whole text so far (a live one lags behind it)."""
+        count = self.metrics.token_count
+        return count is not None and count.answer_chars == sum(map(len, self.answer_parts)) and count.reasoning_chars == sum(map(len, self.reasoning_parts))
+
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)

@@ -24,7 +24,7 @@ from .clock import Clock, monotonic_clock
 from .comparison import Comparison, pair_of
 from .connection import Connection
 from .errors import Problem, UserFacingError, internal_problem
-from .events import Delta, Deltas, Failed, TokenCount
+from .events import Delta, Deltas, Failed
 from .history import HistoryStore
 from .history_writer import HistoryWriter
 from .logfile import log_failure
@@ -267,11 +267,7 @@ class RunSession:
         encodings; never in the app's process), so Tokens is never behind the text: a count
         that cannot be made (the app closing, the counter not answering) leaves it uncounted."""
         answer, reasoning = run.text, run.reasoning
-
-        def covers_the_text(count: TokenCount | None) -> bool:
-            return count is not None and count.answer_chars == len(answer) and count.reasoning_chars == len(reasoning)
-
-        if not (answer or reasoning) or covers_the_text(run.metrics.token_count):
+        if not (answer or reasoning) or run.counted_whole():
             return
         try:
             # Bounded: a worker that hangs (or is started again to count) must not hold up the
@@ -283,7 +279,7 @@ class RunSession:
         except asyncio.CancelledError:  # cancelled again (the app is closing): saved uncounted
             pass
         finally:
-            if not covers_the_text(run.metrics.token_count):  # a live count left behind is no figure of the run
+            if not run.counted_whole():  # a live count left behind is no figure of the run
                 run.metrics.drop_token_count()
 
     async def _prepare(self, run: Run, listener: RunListener) -> None:

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from . import format as fmt
 from .history import RunRecord
-from .metrics import TokenSource
+from .metrics import MIN_DECODE_SPAN, TokenSource
 from .sanitize import one_line
 
 #: How a token source is named in a table cell.
@@ -29,7 +29,7 @@ def record_tokens(record: RunRecord, source: str | None = None) -> tuple[int | N
 
 def decode_rate(record: RunRecord, tokens: int | None) -> float | None:
     """(tokens − 1) / (E2E − TTFT) for a given token count, as ``RunMetrics.decode_rate``."""
-    if tokens is None or tokens < 2 or record.ttft is None or record.e2e is None or record.e2e <= record.ttft:
+    if tokens is None or tokens < 2 or record.ttft is None or record.e2e is None or record.e2e - record.ttft < MIN_DECODE_SPAN:
         return None
     return (tokens - 1) / (record.e2e - record.ttft)
 

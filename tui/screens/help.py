@@ -19,7 +19,7 @@ FIGURES: list[tuple[str, str]] = [
     ("TTFT", "Time to first token: from the request going on the wire to the first chunk with answer text. A role-only first chunk does not count. Not applicable without streaming."),
     ("E2E", "From the request on the wire to the last chunk of the answer (the trailing usage chunk is not answer text)."),
     ("Tokens", "The answer's tokens, and where the count comes from: the server's usage when it reports one (less its reasoning tokens), else the model's own tokenizer (the embedded model can count), else tiktoken (\"est.\" when the model's encoding is unknown and o200k_base stands in, or when a piece of over a million characters with no break in it is estimated at 4 bytes a token). While a run streams it is always tiktoken's, counted as the text arrives."),
-    ("Tok/s", "Decode rate of the answer: (tokens − 1) / (E2E − TTFT)."),
+    ("Tok/s", "Decode rate of the answer: (tokens − 1) / (E2E − TTFT); none for an answer that came in one burst (under 5 ms)."),
     ("Elapsed", "From pressing send until the run ends, ticking meanwhile: includes waiting for the embedded model or the streaming worker to start."),
     ("Client", "Client overhead: from the SDK starting the request to its first byte on the wire (building the request, opening a connection). Never part of TTFT."),
     ("Headers", "From the request on the wire to the response's headers (time to first byte)."),

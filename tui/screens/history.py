@@ -147,8 +147,12 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             # Auto height: as in the runs table, Textual then drops the lines it drew before it
             # measured the row (fixed-height rows keep their too-narrow columns).
             table.add_row(*(Text(cells[column]) for column in self._columns), key=str(record.id), height=None)
-        if selected is not None and selected in table.rows:  # the run picked stays picked
-            table.move_cursor(row=table.get_row_index(selected))
+        if selected is not None and selected in table.rows:  # the run picked stays picked, in view
+            row = table.get_row_index(selected)
+            table.move_cursor(row=row, scroll=False)
+            # In the middle of the view, once the rows are measured (DataTable's own scroll to
+            # the cursor left it a row below the view after a rebuild). Rows are one line each.
+            self.call_after_refresh(lambda: table.scroll_to(y=max(0, row - (table.scrollable_content_region.height - 1) // 2), animate=False))
 
     def _selected(self) -> RunRecord | None:
         table = self.query_one("#history-runs", DataTable)
@@ -172,7 +176,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
             if sent:
                 detail.append(f"\nsent with {sent}", style="dim")
             cells = record_cells(record)
-            left_out = [cells[column] if column in ("When", "Model") else f"{column} {cells[column]}" for column in COLUMNS if column not in self._columns]
+            left_out = [cells[column] if column in ("When", "Model") else f"{column} {cells[column]}" for column in COLUMNS if column not in self._columns and cells[column]]
             if left_out:  # what a narrow table has no column for
                 detail.append("\n" + " · ".join(left_out), style="dim")
             if record.error:

@@ -75,7 +75,10 @@ class TimelineScreen(WatchedScreen[None]):
         with Horizontal(id="body"):
             yield MeasuredTable(id="chunks", cursor_type="row", zebra_stripes=True)
             with Vertical(id="charts"):
-                yield ArrivalsPlot(id="arrivals")
+                if self.record.chunk_count or self.record.reasoning_chunks:
+                    yield ArrivalsPlot(id="arrivals")
+                else:  # a plot of nothing has axes from -1 to 1 and a stray dot
+                    yield Static(Text("No text arrived: nothing to plot."), id="arrivals")
                 if self.record.gaps:
                     yield Sparkline(self.record.gaps, id="gaps")
                 else:  # a sparkline of nothing is drawn full
@@ -104,7 +107,8 @@ class TimelineScreen(WatchedScreen[None]):
         table = self.query_one("#chunks", DataTable)
         for label in ("#", "Arrived", "Gap", "Tokens", "Text"):
             table.add_column(label, key=label)
-        self._plot()
+        if isinstance(self.query_one("#arrivals"), ArrivalsPlot):
+            self._plot()
         self._fill_table()
 
     @work(group="timeline", exit_on_error=False)
