@@ -53,7 +53,6 @@ FAIR_SEED = 1234
 #: saved without it.
 COUNT_WITHIN = 20.0
 
-
 #: A Compare warm-up's answer: as short as the API allows.
 WARM_UP_TOKENS = 1
 WARM_UP_TOKENS_RESPONSES = 16

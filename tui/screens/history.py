@@ -84,8 +84,7 @@ class HistoryScreen(WatchedScreen[HistoryChoice | None]):
         table = self.query_one("#history-runs", DataTable)
         table.border_title = "History"
         self._columns = self._columns_that_fit()
-        for column in self._columns:
-            table.add_column(column, key=column)
+        self._fill_table()  # its columns, before any run is listed
         table.focus()
         self._load()
 
